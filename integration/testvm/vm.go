@@ -1,0 +1,245 @@
+package testvm
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hullrt/hull/integration/testvm/protocol"
+)
+
+// BaseModules are loaded in every test VM, with what they depend on: the
+// virtio disk that carries the payload, ext4 for it (and crc32c, which ext4
+// asks the crypto API for by name, so depends= does not list it), KVM on
+// the emulated AMD-V, overlayfs, and what container networking needs.
+var BaseModules = []string{
+	"virtio_pci", "virtio_blk", "crc32c_generic", "ext4",
+	"kvm_amd", "overlay", "veth", "bridge", "tun", "vhost_vsock",
+}
+
+// Config describes one boot of the test VM.
+type Config struct {
+	// Kernel to boot; nil means FindKernel(ctx, DefaultCacheDir()).
+	Kernel *Kernel
+	// CPUs and MemoryMiB size the VM; zero means 2 and 2048.
+	CPUs      int
+	MemoryMiB int
+	// Modules are loaded after BaseModules.
+	Modules []string
+	// Jobs run in order; each one's exit status is reported.
+	Jobs []Job
+	// Files are put on the payload disk: the key is the path below the
+	// payload's root (/payload in the guest), the value the host file.
+	Files map[string]string
+	// Dirs are copied onto the payload disk like Files, whole.
+	Dirs map[string]string
+	// HostTools are host programs (runc, crun, mkfs.ext4, …) made
+	// available at their usual paths in the guest, with the shared
+	// libraries ldd says they need.
+	HostTools []string
+	// Console receives the kernel's serial console (ttyS0) line by line;
+	// Output the jobs' output (ttyS1). Either may be nil.
+	Console, Output io.Writer
+}
+
+// Job is one program the guest runs.
+type Job struct {
+	Name    string
+	Path    string // inside the guest, e.g. /payload/bin/cgroups.test
+	Args    []string
+	Dir     string // working directory inside the guest
+	Env     []string
+	Timeout time.Duration // zero means ten minutes
+}
+
+// Result is what a boot produced.
+type Result struct {
+	Exits   map[string]int // job name → exit status
+	Done    bool           // the guest reached the end of its jobs
+	Elapsed time.Duration  // from starting qemu to its exit
+}
+
+// Run boots the VM, runs the jobs and returns their exit statuses. An
+// error means the VM itself failed: qemu could not start, the guest
+// panicked, hung until ctx ended, or powered off before its last job.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.CPUs == 0 {
+		cfg.CPUs = 2
+	}
+	if cfg.MemoryMiB == 0 {
+		cfg.MemoryMiB = 2048
+	}
+	k := cfg.Kernel
+	if k == nil {
+		var err error
+		if k, err = FindKernel(ctx, DefaultCacheDir()); err != nil {
+			return nil, err
+		}
+	}
+	work, err := os.MkdirTemp("", "hull-testvm-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+
+	initrd := filepath.Join(work, "initramfs.cpio")
+	if err := buildInitramfs(ctx, k, append(BaseModules[:len(BaseModules):len(BaseModules)], cfg.Modules...), initrd); err != nil {
+		return nil, fmt.Errorf("build initramfs: %w", err)
+	}
+	disk := filepath.Join(work, "payload.ext4")
+	if err := buildPayload(ctx, cfg, filepath.Join(work, "payload"), disk); err != nil {
+		return nil, fmt.Errorf("build payload disk: %w", err)
+	}
+
+	sock := filepath.Join(work, "results.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+
+	qemu := exec.CommandContext(ctx, "qemu-system-x86_64",
+		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+		"-machine", "pc", "-accel", "tcg,thread=multi", "-cpu", "max",
+		"-smp", fmt.Sprint(cfg.CPUs), "-m", fmt.Sprint(cfg.MemoryMiB),
+		"-kernel", k.Image(), "-initrd", initrd,
+		"-append", "console=ttyS0 rdinit=/init panic=-1 oops=panic loglevel=4 mitigations=off",
+		"-serial", "stdio",
+		"-chardev", "socket,id=results,path="+sock,
+		"-serial", "chardev:results",
+		"-drive", "file="+disk+",if=none,format=raw,id=payload,cache=unsafe",
+		"-device", "virtio-blk-pci,drive=payload",
+	)
+	qemu.Stdin = nil
+	stdout, err := qemu.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	var qemuErr bytes.Buffer
+	qemu.Stderr = &qemuErr
+	start := time.Now()
+	if err := qemu.Start(); err != nil {
+		return nil, fmt.Errorf("start qemu-system-x86_64 (apt-get install qemu-system-x86): %w", err)
+	}
+
+	tail := newTail(60)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		copyLines(stdout, io.MultiWriter(tail, orDiscard(cfg.Console)))
+	}()
+
+	res := &Result{Exits: map[string]int{}}
+	resultsDone := make(chan error, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			resultsDone <- err
+			return
+		}
+		defer conn.Close()
+		resultsDone <- readResults(conn, res, orDiscard(cfg.Output))
+	}()
+
+	waitErr := qemu.Wait()
+	ln.Close()
+	wg.Wait()
+	var readErr error
+	select {
+	case readErr = <-resultsDone:
+	case <-time.After(5 * time.Second):
+		readErr = errors.New("result port never closed")
+	}
+	res.Elapsed = time.Since(start)
+
+	switch {
+	case ctx.Err() != nil:
+		return res, fmt.Errorf("test VM did not finish: %w after %s; last console lines:\n%s", ctx.Err(), res.Elapsed.Round(time.Second), tail)
+	case waitErr != nil:
+		return res, fmt.Errorf("qemu-system-x86_64: %w: %s\nlast console lines:\n%s", waitErr, bytes.TrimSpace(qemuErr.Bytes()), tail)
+	case !res.Done:
+		return res, fmt.Errorf("the guest stopped before its last job (panic or init failure; result port: %v); last console lines:\n%s", readErr, tail)
+	}
+	return res, nil
+}
+
+// readResults copies the guest's job output to out and records the
+// events announced on it.
+func readResults(r io.Reader, res *Result, out io.Writer) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		rest, ok := strings.CutPrefix(line, protocol.Marker+" ")
+		if !ok {
+			fmt.Fprintln(out, line)
+			continue
+		}
+		var ev protocol.Event
+		if err := json.Unmarshal([]byte(rest), &ev); err != nil {
+			return fmt.Errorf("bad result line %q: %w", line, err)
+		}
+		if ev.Job != "" && ev.Exit != nil {
+			res.Exits[ev.Job] = *ev.Exit
+		}
+		if ev.Done {
+			res.Done = true
+		}
+	}
+	return sc.Err()
+}
+
+func copyLines(r io.Reader, w io.Writer) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fmt.Fprintln(w, strings.TrimRight(sc.Text(), "\r"))
+	}
+	_, _ = io.Copy(io.Discard, r)
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
+}
+
+// tail keeps the last lines written to it.
+type tail struct {
+	mu    sync.Mutex
+	lines []string
+	max   int
+}
+
+func newTail(max int) *tail { return &tail{max: max} }
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		t.lines = append(t.lines, l)
+	}
+	if len(t.lines) > t.max {
+		t.lines = t.lines[len(t.lines)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n")
+}
