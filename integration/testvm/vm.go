@@ -65,9 +65,10 @@ type Job struct {
 
 // Result is what a boot produced.
 type Result struct {
-	Exits   map[string]int // job name → exit status
-	Done    bool           // the guest reached the end of its jobs
-	Elapsed time.Duration  // from starting qemu to its exit
+	Exits   map[string]int    // job name → exit status
+	Outputs map[string]string // job name → what it wrote
+	Done    bool              // the guest reached the end of its jobs
+	Elapsed time.Duration     // from starting qemu to its exit
 }
 
 // Run boots the VM, runs the jobs and returns their exit statuses. An
@@ -114,7 +115,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		"-machine", "pc", "-accel", "tcg,thread=multi", "-cpu", "max",
 		"-smp", fmt.Sprint(cfg.CPUs), "-m", fmt.Sprint(cfg.MemoryMiB),
 		"-kernel", k.Image(), "-initrd", initrd,
-		"-append", "console=ttyS0 rdinit=/init panic=-1 oops=panic loglevel=4 mitigations=off",
+		"-append", "console=ttyS0 rdinit=/init edd=off panic=-1 oops=panic loglevel=4 mitigations=off",
 		"-serial", "stdio",
 		"-chardev", "socket,id=results,path="+sock,
 		"-serial", "chardev:results",
@@ -141,7 +142,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		copyLines(stdout, io.MultiWriter(tail, orDiscard(cfg.Console)))
 	}()
 
-	res := &Result{Exits: map[string]int{}}
+	res := &Result{Exits: map[string]int{}, Outputs: map[string]string{}}
 	resultsDone := make(chan error, 1)
 	go func() {
 		conn, err := ln.Accept()
@@ -180,11 +181,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 func readResults(r io.Reader, res *Result, out io.Writer) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var job strings.Builder
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
 		rest, ok := strings.CutPrefix(line, protocol.Marker+" ")
 		if !ok {
 			fmt.Fprintln(out, line)
+			job.WriteString(line + "\n")
 			continue
 		}
 		var ev protocol.Event
@@ -193,6 +196,8 @@ func readResults(r io.Reader, res *Result, out io.Writer) error {
 		}
 		if ev.Job != "" && ev.Exit != nil {
 			res.Exits[ev.Job] = *ev.Exit
+			res.Outputs[ev.Job] = job.String()
+			job.Reset()
 		}
 		if ev.Done {
 			res.Done = true

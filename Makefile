@@ -1,0 +1,36 @@
+# hull: build, test and benchmark.
+#
+#   make            build bin/hull
+#   make test       everything: lint, host tests, and the test VM
+#   make vmtest PKG=./cgroups RUN=TestFreeze   one package in the test VM
+
+GO      ?= go
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+PKG     ?= ./integration
+RUN     ?=
+
+.PHONY: all build deps lint test vmtest clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/hull ./cmd/hull
+
+# Debian packages the tests need (root).
+deps:
+	bash .ci/deps
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Host tests run as root on the cgroup v1 hybrid host; TestInVM boots the
+# test VM once and runs the cgroup v2 and KVM tests inside it.
+test: deps build lint
+	$(GO) test -count=1 -timeout 80m ./...
+
+vmtest:
+	$(GO) run ./integration/cmd/testvm -run '$(RUN)' $(PKG)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,20 @@
+package integration
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hullrt/hull/integration/testvm"
+)
+
+// vmPackages are the packages whose tests also run inside the test VM,
+// where cgroup v2 is the only hierarchy and /dev/kvm works. Their tests
+// that need those call testvm.Require and are skipped on the host.
+var vmPackages = []testvm.Package{
+	{Path: "./integration", Run: "^TestGuest"},
+}
+
+// TestInVM boots the test VM once and runs vmPackages inside it.
+func TestInVM(t *testing.T) {
+	testvm.TestPackages(t, testvm.Options{Timeout: 45 * time.Minute}, vmPackages...)
+}
