@@ -23,6 +23,7 @@ deps:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 # Host tests run as root on the cgroup v1 hybrid host; TestInVM boots the
 # test VM once and runs the cgroup v2 and KVM tests inside it.

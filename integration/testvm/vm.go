@@ -234,9 +234,7 @@ func newTail(max int) *tail { return &tail{max: max} }
 func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, l := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
-		t.lines = append(t.lines, l)
-	}
+	t.lines = append(t.lines, strings.Split(strings.TrimRight(string(p), "\n"), "\n")...)
 	if len(t.lines) > t.max {
 		t.lines = t.lines[len(t.lines)-t.max:]
 	}
