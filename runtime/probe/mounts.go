@@ -145,7 +145,7 @@ func cloneTree(dir string) (int, string, error) {
 		return -1, "", &os.PathError{Op: "open_tree(OPEN_TREE_CLONE)", Path: dir, Err: err}
 	}
 	var st unix.Statfs_t
-	what := "a detached copy of " + dir
+	what := "a detached copy of a directory in " + filepath.Dir(dir)
 	if unix.Fstatfs(fd, &st) == nil {
 		what += " (" + fsName(st.Type) + ")"
 	}

@@ -1,0 +1,322 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// PlanOptions are the inputs of NewPlan besides the spec: runc's create
+// flags and the few host facts that change the steps.
+type PlanOptions struct {
+	ID           string
+	Bundle       string // absolute
+	NoPivot      bool   // --no-pivot
+	NoNewKeyring bool   // --no-new-keyring
+	PreserveFDs  int    // --preserve-fds
+}
+
+// defaultDevices are the nodes every container's /dev gets (the OCI
+// runtime spec's list), before linux.devices.
+var defaultDevices = []Device{
+	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3, Mode: 0o666},
+	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5, Mode: 0o666},
+	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7, Mode: 0o666},
+	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8, Mode: 0o666},
+	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9, Mode: 0o666},
+	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0, Mode: 0o666},
+}
+
+var devSymlinks = []Symlink{
+	{Target: "/proc/self/fd", Link: "/dev/fd"},
+	{Target: "/proc/self/fd/0", Link: "/dev/stdin"},
+	{Target: "/proc/self/fd/1", Link: "/dev/stdout"},
+	{Target: "/proc/self/fd/2", Link: "/dev/stderr"},
+	{Target: "pts/ptmx", Link: "/dev/ptmx"},
+}
+
+// NewPlan turns a validated spec into the plan that creates it. It is a
+// pure function: the same spec and options give the same plan.
+func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
+	if err := Validate(s); err != nil {
+		return nil, err
+	}
+	p := &Plan{
+		ID:          o.ID,
+		Bundle:      o.Bundle,
+		Rootfs:      s.Root.Path,
+		CgroupsPath: s.Linux.CgroupsPath,
+		Resources:   s.Linux.Resources,
+		Hooks:       s.Hooks,
+	}
+	if !filepath.IsAbs(p.Rootfs) {
+		p.Rootfs = filepath.Join(o.Bundle, p.Rootfs)
+	}
+	l := s.Linux
+	newNS := map[specs.LinuxNamespaceType]bool{}
+	var timeNS *TimeNamespace
+	for _, n := range l.Namespaces {
+		switch {
+		case n.Path != "":
+			p.Join = append(p.Join, JoinNamespace{Type: n.Type, Path: n.Path})
+		case n.Type == specs.TimeNamespace:
+			timeNS = &TimeNamespace{Offsets: l.TimeOffsets}
+			newNS[n.Type] = true
+		case n.Type == specs.CgroupNamespace:
+			newNS[n.Type] = true
+		default:
+			p.Clone |= nsFlag[n.Type]
+			newNS[n.Type] = true
+		}
+	}
+	if newNS[specs.UserNamespace] {
+		p.UIDMappings, p.GIDMappings = l.UIDMappings, l.GIDMappings
+	}
+	_, userNS := newNS[specs.UserNamespace]
+	for _, j := range p.Join {
+		if j.Type == specs.UserNamespace {
+			userNS = true
+		}
+	}
+
+	add := func(st ...Step) { p.Steps = append(p.Steps, st...) }
+	proc := s.Process
+
+	// The session comes first: a controlling terminal can only be taken
+	// by a session leader.
+	add(&Setsid{})
+	if newNS[specs.CgroupNamespace] {
+		add(&UnshareCgroup{})
+	}
+
+	// rootfs: propagation, then every mount below the rootfs, while the
+	// host's tree is still reachable for bind sources.
+	add(&SetPropagation{Target: "/", Flags: rootfsPropagation[l.RootfsPropagation] | unix.MS_REC})
+	add(&BindRootfs{Rootfs: p.Rootfs})
+	devBound := false
+	for _, m := range s.Mounts {
+		st, err := planMount(m, o.Bundle)
+		if err != nil {
+			return nil, err
+		}
+		if cg, ok := st.(*MountCgroup); ok {
+			cg.CgroupNS = newNS[specs.CgroupNamespace]
+		}
+		if mm, ok := st.(*Mount); ok && path.Clean(m.Destination) == "/dev" && mm.isBind() {
+			devBound = true
+		}
+		add(st)
+	}
+	// A bind-mounted /dev is the host's (or the caller's): it already
+	// has its nodes. Otherwise /dev is ours to fill.
+	if !devBound {
+		devs := map[string]Device{}
+		for _, d := range defaultDevices {
+			devs[d.Path] = d
+		}
+		for _, d := range l.Devices {
+			mode := os.FileMode(0o666)
+			if d.FileMode != nil {
+				mode = *d.FileMode
+			}
+			dev := Device{Path: path.Clean(d.Path), Type: d.Type, Major: d.Major, Minor: d.Minor, Mode: mode}
+			if d.UID != nil {
+				dev.UID = *d.UID
+			}
+			if d.GID != nil {
+				dev.GID = *d.GID
+			}
+			devs[dev.Path] = dev
+		}
+		paths := make([]string, 0, len(devs))
+		for k := range devs {
+			paths = append(paths, k)
+		}
+		sort.Strings(paths)
+		for _, k := range paths {
+			d := devs[k]
+			// mknod is refused in a user namespace: bind the host's node.
+			d.Bind = userNS
+			add(&d)
+		}
+		for _, sl := range devSymlinks {
+			add(&sl)
+		}
+	} else {
+		for _, d := range l.Devices {
+			dev := Device{Path: path.Clean(d.Path), Type: d.Type, Major: d.Major, Minor: d.Minor, Mode: 0o666, Bind: userNS}
+			if d.FileMode != nil {
+				dev.Mode = *d.FileMode
+			}
+			add(&dev)
+		}
+	}
+
+	// Hooks that see the container before its root changes.
+	if s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0) {
+		add(&SyncHooks{})
+	}
+	for _, h := range hookList(s.Hooks, "createContainer") {
+		add(&RunHook{Kind: "createContainer", Hook: h})
+	}
+
+	if o.NoPivot {
+		add(&MoveRoot{Rootfs: p.Rootfs})
+	} else {
+		add(&PivotRoot{Rootfs: p.Rootfs})
+	}
+	// The pty comes from the container's own devpts instance (mounted
+	// above), so that ttyname(3) inside the container names it.
+	if proc.Terminal {
+		c := &Console{}
+		if proc.ConsoleSize != nil {
+			c.Width, c.Height = proc.ConsoleSize.Width, proc.ConsoleSize.Height
+		}
+		add(c)
+	}
+	for _, m := range l.MaskedPaths {
+		add(&MaskPath{Path: m})
+	}
+	for _, r := range l.ReadonlyPaths {
+		add(&ReadonlyPath{Path: r})
+	}
+	if s.Hostname != "" {
+		add(&Sethostname{Name: s.Hostname})
+	}
+	if s.Domainname != "" {
+		add(&Setdomainname{Name: s.Domainname})
+	}
+	keys := make([]string, 0, len(l.Sysctl))
+	for k := range l.Sysctl {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		add(&Sysctl{Key: k, Value: l.Sysctl[k]})
+	}
+	// After sysctl: /proc/sys is a separate mount, but a read-only root
+	// must come after every write into the rootfs.
+	if s.Root.Readonly {
+		add(&ReadonlyRoot{})
+	}
+
+	// The process: limits and scheduling while the init is still root
+	// with every capability (raising a limit, a negative oom_score_adj and
+	// a real-time policy all need privileges the program may not keep).
+	for _, r := range proc.Rlimits {
+		add(&Setrlimit{Name: r.Type, Resource: rlimitNumber[r.Type], Soft: r.Soft, Hard: r.Hard})
+	}
+	if proc.OOMScoreAdj != nil {
+		add(&OOMScoreAdj{Value: *proc.OOMScoreAdj})
+	}
+	if !o.NoNewKeyring {
+		add(&JoinKeyring{Name: "_ses." + o.ID})
+	}
+	if l.Personality != nil {
+		add(&Personality{Domain: string(l.Personality.Domain)})
+	}
+	if proc.IOPriority != nil {
+		add(&IOPriority{Class: proc.IOPriority.Class, Priority: proc.IOPriority.Priority})
+	}
+	if proc.Scheduler != nil {
+		add(&Scheduler{Sched: *proc.Scheduler})
+	}
+	if timeNS != nil {
+		add(timeNS)
+	}
+	var seccomp *Seccomp
+	if l.Seccomp != nil {
+		seccomp = &Seccomp{Spec: l.Seccomp}
+		if err := compileSeccomp(seccomp); err != nil {
+			return nil, fmt.Errorf("linux.seccomp: %w", err)
+		}
+	}
+	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
+	// must happen before the capability sets shrink (runc's order too).
+	if seccomp != nil && !proc.NoNewPrivileges {
+		add(seccomp)
+	}
+	processSteps(add, proc, userNS)
+	add(&CloseFDs{First: 3 + o.PreserveFDs})
+	add(&SignalReady{})
+	add(&WaitStart{})
+	for _, h := range hookList(s.Hooks, "startContainer") {
+		add(&RunHook{Kind: "startContainer", Hook: h})
+	}
+	// As close to execve as possible, so that the profile need not allow
+	// hull's own setup.
+	if seccomp != nil && proc.NoNewPrivileges {
+		add(seccomp)
+	}
+	add(&Exec{Args: proc.Args, Env: proc.Env})
+	return p, nil
+}
+
+// processSteps adds the credential steps shared by create and exec:
+// bounding set, uid/gid, umask, cwd, capability sets, no_new_privs.
+func processSteps(add func(...Step), proc *specs.Process, userNS bool) {
+	if proc.Capabilities != nil {
+		add(&DropBounding{Keep: proc.Capabilities.Bounding})
+	}
+	add(&SetUser{UID: proc.User.UID, GID: proc.User.GID, Groups: proc.User.AdditionalGids, SetgroupsDenied: userNS})
+	if proc.User.Umask != nil {
+		add(&Umask{Mask: *proc.User.Umask})
+	}
+	add(&Chdir{Dir: proc.Cwd})
+	caps := specs.LinuxCapabilities{}
+	if proc.Capabilities != nil {
+		caps = *proc.Capabilities
+	}
+	add(&Capabilities{Caps: caps})
+	if proc.NoNewPrivileges {
+		add(&NoNewPrivs{})
+	}
+}
+
+// planMount turns one config.json mount into its step.
+func planMount(m specs.Mount, bundle string) (Step, error) {
+	o := parseMountOptions(m.Options)
+	dest := path.Clean(m.Destination)
+	if m.Type == "cgroup" || m.Type == "cgroup2" {
+		return &MountCgroup{Dest: dest, Flags: o.Flags}, nil
+	}
+	st := &Mount{
+		Source:      m.Source,
+		Dest:        dest,
+		Type:        m.Type,
+		Flags:       o.Flags,
+		Data:        o.data(),
+		Propagation: o.Propagation,
+		RecSet:      o.RecSet,
+		RecClr:      o.RecClr,
+		TmpCopyUp:   o.TmpCopyUp,
+	}
+	if m.Type == "bind" {
+		st.Flags |= unix.MS_BIND
+	}
+	if st.isBind() {
+		// A relative source is relative to the bundle, as in runc.
+		if !path.IsAbs(st.Source) {
+			st.Source = path.Join(bundle, st.Source)
+		}
+		// mount(2) ignores every flag but MS_REC with MS_BIND: the
+		// others take a remount of the new bind mount.
+		rest := st.Flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT)
+		st.Flags &= unix.MS_BIND | unix.MS_REC
+		if rest != 0 {
+			st.Remount = unix.MS_BIND | unix.MS_REMOUNT | rest
+		}
+		st.Type = ""
+	}
+	return st, nil
+}
+
+// errSeccompUnavailable is returned while runtime/seccomp cannot compile a
+// profile: a container asking for seccomp must not run without it.
+var errSeccompUnavailable = errors.New("seccomp is not available in this build of hull")

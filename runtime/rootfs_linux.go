@@ -1,0 +1,479 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Paths inside the container are resolved with openat2(2) and
+// RESOLVE_IN_ROOT: ".." and absolute symlinks stop at the rootfs, as if
+// the process were chrooted there, so an image cannot send a mount or a
+// write to the host with a symlink. The resolved directory is then named
+// to mount(2) as /proc/self/fd/N, which the kernel follows to exactly
+// that inode, without looking at the path again.
+
+// openInRoot opens p (a path in the container) below root with O_PATH.
+func openInRoot(root *os.File, p string, flags int) (*os.File, error) {
+	how := unix.OpenHow{
+		Flags:   uint64(flags | unix.O_CLOEXEC),
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	rel := strings.TrimPrefix(path.Clean("/"+p), "/")
+	if rel == "" {
+		rel = "."
+	}
+	for {
+		fd, err := unix.Openat2(int(root.Fd()), rel, &how)
+		if err == unix.EINTR || err == unix.EAGAIN {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "openat2", Path: filepath.Join(root.Name(), rel), Err: err}
+		}
+		return os.NewFile(uintptr(fd), filepath.Join(root.Name(), rel)), nil
+	}
+}
+
+// mkdirInRoot makes every missing directory of p below root, then (when
+// file is set) an empty file as its last component, and opens the result
+// with O_PATH. Each component is created relative to its already
+// resolved parent, so a symlink swapped in meanwhile is still confined.
+func mkdirInRoot(root *os.File, p string, file bool) (*os.File, error) {
+	p = path.Clean("/" + p)
+	if f, err := openInRoot(root, p, unix.O_PATH); err == nil {
+		return f, nil
+	} else if !errors.Is(err, unix.ENOENT) {
+		return nil, err
+	}
+	parent, err := mkdirInRoot(root, path.Dir(p), false)
+	if err != nil {
+		return nil, err
+	}
+	defer parent.Close()
+	name := path.Base(p)
+	if file {
+		fd, err := unix.Openat(int(parent.Fd()), name, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			return nil, &os.PathError{Op: "create", Path: filepath.Join(root.Name(), p), Err: err}
+		}
+		if err == nil {
+			unix.Close(fd)
+		}
+	} else if err := unix.Mkdirat(int(parent.Fd()), name, 0o755); err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, &os.PathError{Op: "mkdir", Path: filepath.Join(root.Name(), p), Err: err}
+	}
+	return openInRoot(root, p, unix.O_PATH)
+}
+
+func procFD(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
+
+// mount is mount(2) with an error that names the source and target.
+func mount(source, target, fstype string, flags uintptr, data, shown string) error {
+	for {
+		err := unix.Mount(source, target, fstype, flags, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			what := source
+			if fstype != "" && flags&unix.MS_BIND == 0 {
+				what = fstype
+			}
+			if what == "" {
+				return fmt.Errorf("mount %s (%s): %w", shown, MountFlags(flags), err)
+			}
+			return fmt.Errorf("mount %s on %s (%s): %w", what, shown, MountFlags(flags), err)
+		}
+		return nil
+	}
+}
+
+func (s *SetPropagation) run(c *initContext) error {
+	return mount("", s.Target, "", uintptr(s.Flags), "", s.Target)
+}
+
+func (s *BindRootfs) run(c *initContext) error {
+	if err := mount(s.Rootfs, s.Rootfs, "", unix.MS_BIND|unix.MS_REC, "", s.Rootfs); err != nil {
+		return err
+	}
+	root, err := os.OpenFile(s.Rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	c.root = root
+	return nil
+}
+
+func (m *Mount) run(c *initContext) error {
+	shown := filepath.Join(c.plan.Rootfs, m.Dest)
+	src := m.Source
+	isFile := false
+	if m.isBind() {
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(c.plan.Bundle, src)
+		}
+		st, err := os.Stat(src)
+		if err != nil {
+			return fmt.Errorf("bind mount source: %w", err)
+		}
+		isFile = !st.IsDir()
+	}
+	target, err := mkdirInRoot(c.root, m.Dest, isFile)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	if m.TmpCopyUp {
+		return m.tmpCopyUp(c, target, shown)
+	}
+	if err := mount(src, procFD(target), m.Type, uintptr(m.Flags), m.Data, shown); err != nil {
+		return err
+	}
+	return m.finish(c, shown)
+}
+
+// finish applies what a mount(2) call could not: the remount of a bind
+// mount with its flags, propagation, recursive attributes. It reopens
+// the target, which is now the new mount's root.
+func (m *Mount) finish(c *initContext, shown string) error {
+	if m.Remount == 0 && len(m.Propagation) == 0 && m.RecSet == 0 && m.RecClr == 0 {
+		return nil
+	}
+	t, err := openInRoot(c.root, m.Dest, unix.O_PATH)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if m.Remount != 0 {
+		flags := uintptr(m.Remount) | lockedFlags(procFD(t))
+		if err := mount("", procFD(t), "", flags, "", shown); err != nil {
+			return err
+		}
+	}
+	for _, p := range m.Propagation {
+		if err := mount("", procFD(t), "", uintptr(p), "", shown); err != nil {
+			return err
+		}
+	}
+	if m.RecSet != 0 || m.RecClr != 0 {
+		attr := unix.MountAttr{Attr_set: uint64(m.RecSet), Attr_clr: uint64(m.RecClr)}
+		if err := unix.MountSetattr(int(t.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+			return &os.PathError{Op: "mount_setattr", Path: shown, Err: err}
+		}
+	}
+	return nil
+}
+
+// lockedFlags returns the flags of the mount at p that a remount in a
+// user namespace may not clear (nodev, nosuid, noexec, ro, atime flags
+// locked by the kernel when the mount came from a more privileged
+// namespace): keeping them makes the remount legal.
+func lockedFlags(p string) uintptr {
+	var st unix.Statfs_t
+	if unix.Statfs(p, &st) != nil {
+		return 0
+	}
+	var out uintptr
+	for _, f := range []struct{ st, ms uintptr }{
+		{unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
+		{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME},
+		{unix.ST_RDONLY, unix.MS_RDONLY},
+	} {
+		if uintptr(st.Flags)&f.st != 0 {
+			out |= f.ms
+		}
+	}
+	return out
+}
+
+// tmpCopyUp mounts the tmpfs on a private scratch directory, copies the
+// image's directory into it, then moves it over the destination (runc's
+// tmpcopyup extension, which podman sets on its tmpfs mounts).
+func (m *Mount) tmpCopyUp(c *initContext, target *os.File, shown string) error {
+	scratch, err := os.MkdirTemp("", "hull-tmpcopyup-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(scratch)
+	if err := mount(m.Source, scratch, m.Type, uintptr(m.Flags), m.Data, shown); err != nil {
+		return err
+	}
+	if err := copyTree(procFD(target), scratch); err != nil {
+		unix.Unmount(scratch, unix.MNT_DETACH)
+		return fmt.Errorf("tmpcopyup %s: %w", shown, err)
+	}
+	if err := mount(scratch, procFD(target), "", unix.MS_MOVE, "", shown); err != nil {
+		unix.Unmount(scratch, unix.MNT_DETACH)
+		return err
+	}
+	return m.finish(c, shown)
+}
+
+// copyTree copies a directory's contents (files, directories, symlinks,
+// modes and owners) from src into dst.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		st := info.Sys().(*unix.Stat_t)
+		switch {
+		case rel == ".":
+			return os.Chmod(to, info.Mode().Perm())
+		case d.IsDir():
+			if err := os.Mkdir(to, info.Mode().Perm()); err != nil {
+				return err
+			}
+		case info.Mode()&fs.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(l, to); err != nil {
+				return err
+			}
+		case info.Mode().IsRegular():
+			if err := copyFile(p, to, info.Mode().Perm()); err != nil {
+				return err
+			}
+		default:
+			return nil // device nodes, sockets: not copied
+		}
+		return os.Lchown(to, int(st.Uid), int(st.Gid))
+	})
+}
+
+func copyFile(from, to string, mode os.FileMode) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func (m *MountCgroup) run(c *initContext) error {
+	shown := filepath.Join(c.plan.Rootfs, m.Dest)
+	target, err := mkdirInRoot(c.root, m.Dest, false)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	base := uintptr(m.Flags) &^ unix.MS_RDONLY
+	ro := uintptr(m.Flags) & unix.MS_RDONLY
+	if len(c.plan.CgroupMounts) == 0 {
+		// A cgroup2 host: the container's own cgroup as the root, through
+		// its cgroup namespace, or its directory bound in.
+		if m.CgroupNS {
+			return mount("cgroup2", procFD(target), "cgroup2", base|ro, "", shown)
+		}
+		if c.plan.CgroupUnified == "" {
+			return mount("cgroup2", procFD(target), "cgroup2", base|ro, "", shown)
+		}
+		if err := mount(c.plan.CgroupUnified, procFD(target), "", unix.MS_BIND|unix.MS_REC, "", shown); err != nil {
+			return err
+		}
+		return mount("", procFD(target), "", unix.MS_BIND|unix.MS_REMOUNT|base|ro, "", shown)
+	}
+	// v1 or hybrid: a tmpfs holding one bind mount per hierarchy.
+	if err := mount("tmpfs", procFD(target), "tmpfs", base, "mode=755", shown); err != nil {
+		return err
+	}
+	for name, dir := range c.plan.CgroupMounts {
+		sub := path.Join(m.Dest, strings.TrimPrefix(name, "name="))
+		t, err := mkdirInRoot(c.root, sub, false)
+		if err != nil {
+			return err
+		}
+		err = mount(dir, procFD(t), "", unix.MS_BIND|unix.MS_REC, "", filepath.Join(c.plan.Rootfs, sub))
+		if err == nil {
+			err = mount("", procFD(t), "", unix.MS_BIND|unix.MS_REMOUNT|base|ro|lockedFlags(procFD(t)), "", filepath.Join(c.plan.Rootfs, sub))
+		}
+		t.Close()
+		if err != nil {
+			return err
+		}
+		// "cpu,cpuacct" is also reachable as cpu and cpuacct.
+		if strings.Contains(name, ",") {
+			for _, alias := range strings.Split(name, ",") {
+				dirfd, err := openInRoot(c.root, m.Dest, unix.O_PATH|unix.O_DIRECTORY)
+				if err != nil {
+					return err
+				}
+				_ = unix.Symlinkat(name, int(dirfd.Fd()), alias)
+				dirfd.Close()
+			}
+		}
+	}
+	if ro != 0 {
+		t, err := openInRoot(c.root, m.Dest, unix.O_PATH)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		return mount("", procFD(t), "", unix.MS_REMOUNT|base|ro, "mode=755", shown)
+	}
+	return nil
+}
+
+func (d *Device) run(c *initContext) error {
+	shown := filepath.Join(c.plan.Rootfs, d.Path)
+	if d.Bind {
+		t, err := mkdirInRoot(c.root, d.Path, true)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		return mount(d.Path, procFD(t), "", unix.MS_BIND, "", shown)
+	}
+	dir, err := mkdirInRoot(c.root, path.Dir(d.Path), false)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	var kind uint32
+	switch d.Type {
+	case "c", "u":
+		kind = unix.S_IFCHR
+	case "b":
+		kind = unix.S_IFBLK
+	case "p":
+		kind = unix.S_IFIFO
+	}
+	name := path.Base(d.Path)
+	_ = unix.Unlinkat(int(dir.Fd()), name, 0)
+	dev := unix.Mkdev(uint32(d.Major), uint32(d.Minor))
+	if err := unix.Mknodat(int(dir.Fd()), name, kind|uint32(d.Mode.Perm()), int(dev)); err != nil {
+		return &os.PathError{Op: "mknod", Path: shown, Err: err}
+	}
+	// mknod applies the umask; the spec's mode is exact.
+	if err := unix.Fchmodat(int(dir.Fd()), name, uint32(d.Mode.Perm()), 0); err != nil {
+		return &os.PathError{Op: "chmod", Path: shown, Err: err}
+	}
+	if err := unix.Fchownat(int(dir.Fd()), name, int(d.UID), int(d.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "chown", Path: shown, Err: err}
+	}
+	return nil
+}
+
+func (s *Symlink) run(c *initContext) error {
+	dir, err := mkdirInRoot(c.root, path.Dir(s.Link), false)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if err := unix.Symlinkat(s.Target, int(dir.Fd()), path.Base(s.Link)); err != nil && !errors.Is(err, unix.EEXIST) {
+		return &os.PathError{Op: "symlink", Path: filepath.Join(c.plan.Rootfs, s.Link), Err: err}
+	}
+	return nil
+}
+
+func (p *PivotRoot) run(c *initContext) error {
+	if err := unix.Chdir(p.Rootfs); err != nil {
+		return &os.PathError{Op: "chdir", Path: p.Rootfs, Err: err}
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return &os.PathError{Op: "pivot_root", Path: p.Rootfs, Err: err}
+	}
+	// The old root is now stacked on ".": make it a slave so that the
+	// detach below does not propagate to the host, then drop it.
+	if err := mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, "", "old root"); err != nil {
+		return err
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return &os.PathError{Op: "umount2", Path: "old root", Err: err}
+	}
+	return c.afterRootChange()
+}
+
+func (p *MoveRoot) run(c *initContext) error {
+	if err := unix.Chdir(p.Rootfs); err != nil {
+		return &os.PathError{Op: "chdir", Path: p.Rootfs, Err: err}
+	}
+	if err := mount(p.Rootfs, "/", "", unix.MS_MOVE, "", "/"); err != nil {
+		return err
+	}
+	if err := unix.Chroot("."); err != nil {
+		return &os.PathError{Op: "chroot", Path: p.Rootfs, Err: err}
+	}
+	return c.afterRootChange()
+}
+
+func (c *initContext) afterRootChange() error {
+	if err := unix.Chdir("/"); err != nil {
+		return &os.PathError{Op: "chdir", Path: "/", Err: err}
+	}
+	c.root.Close()
+	root, err := os.OpenFile("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	c.root = root
+	return nil
+}
+
+func (m *MaskPath) run(c *initContext) error {
+	t, err := openInRoot(c.root, m.Path, unix.O_PATH)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(t.Fd()), &st); err != nil {
+		return &os.PathError{Op: "fstat", Path: m.Path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return mount("tmpfs", procFD(t), "tmpfs", unix.MS_RDONLY, "", m.Path)
+	}
+	return mount("/dev/null", procFD(t), "", unix.MS_BIND, "", m.Path)
+}
+
+func (r *ReadonlyPath) run(c *initContext) error {
+	t, err := openInRoot(c.root, r.Path, unix.O_PATH)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if err := mount(procFD(t), procFD(t), "", unix.MS_BIND|unix.MS_REC, "", r.Path); err != nil {
+		return err
+	}
+	t2, err := openInRoot(c.root, r.Path, unix.O_PATH)
+	if err != nil {
+		return err
+	}
+	defer t2.Close()
+	return mount("", procFD(t2), "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|lockedFlags(procFD(t2)), "", r.Path)
+}
+
+func (ReadonlyRoot) run(c *initContext) error {
+	return mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|lockedFlags("/"), "", "/")
+}

@@ -1,0 +1,293 @@
+package seccomp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	goruntime "runtime"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// These tests load compiled filters into the kernel. A filter can never be
+// removed, so each runs in a child: the test binary re-executed with
+// HULL_SECCOMP_CHILD set, which sets no_new_privs, loads the profile from
+// HULL_SECCOMP_PROFILE and then does what its mode says.
+
+const (
+	envChild   = "HULL_SECCOMP_CHILD"
+	envProfile = "HULL_SECCOMP_PROFILE"
+	envArg     = "HULL_SECCOMP_ARG"
+)
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(envChild); mode != "" {
+		if err := child(mode); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(111)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// probe is one raw system call a child makes, and what it got.
+type probe struct {
+	Nr    uintptr
+	Args  [6]uintptr
+	R     uintptr
+	Errno syscall.Errno
+}
+
+func child(mode string) error {
+	goruntime.LockOSThread()
+	var s specs.LinuxSeccomp
+	if err := json.Unmarshal([]byte(os.Getenv(envProfile)), &s); err != nil {
+		return err
+	}
+	f, err := Compile(&s)
+	if err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return err
+	}
+	fd, err := f.Load()
+	if err != nil {
+		return err
+	}
+	switch mode {
+	case "probe":
+		var probes []probe
+		if err := json.Unmarshal([]byte(os.Getenv(envArg)), &probes); err != nil {
+			return err
+		}
+		for i, p := range probes {
+			probes[i].R, _, probes[i].Errno = unix.Syscall6(p.Nr, p.Args[0], p.Args[1], p.Args[2], p.Args[3], p.Args[4], p.Args[5])
+		}
+		return json.NewEncoder(os.Stdout).Encode(probes)
+	case "notify":
+		// Hand the listener to the parent over the socket on fd 3, then
+		// make the notified call and report what the parent answered.
+		if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(fd), nil, 0); err != nil {
+			return fmt.Errorf("sendmsg: %w", err)
+		}
+		unix.Close(fd)
+		r, _, errno := unix.Syscall(unix.SYS_GETPRIORITY, 0xdead, 0xbeef, 0)
+		fmt.Printf("%d %d\n", r, errno)
+		r, _, errno = unix.Syscall(unix.SYS_GETPRIORITY, unix.PRIO_PROCESS, 0, 0)
+		fmt.Printf("%d %d\n", r, errno)
+		return nil
+	case "exec":
+		var argv []string
+		if err := json.Unmarshal([]byte(os.Getenv(envArg)), &argv); err != nil {
+			return err
+		}
+		return unix.Exec(argv[0], argv, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"})
+	}
+	return fmt.Errorf("unknown mode %q", mode)
+}
+
+func startChild(t *testing.T, mode string, s *specs.LinuxSeccomp, arg any) *exec.Cmd {
+	t.Helper()
+	prof, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := json.Marshal(arg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"="+mode, envProfile+"="+string(prof), envArg+"="+string(a))
+	return cmd
+}
+
+func runProbes(t *testing.T, s *specs.LinuxSeccomp, probes []probe) []probe {
+	t.Helper()
+	cmd := startChild(t, "probe", s, probes)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, stderr.Bytes())
+	}
+	var got []probe
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("child output %q: %v", out, err)
+	}
+	return got
+}
+
+// A denied call fails with the configured errno, an allowed one works, and
+// an argument condition matches exactly the values it should, 64-bit
+// values included.
+func TestKernelErrnoAndConditions(t *testing.T) {
+	s := &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Syscalls: []specs.LinuxSyscall{
+			{Names: []string{"mkdirat", "mkdir"}, Action: specs.ActErrno, ErrnoRet: uintp(uint(unix.EXDEV))},
+			// getpriority(which, who): EMLINK when who > 2^32+5 and
+			// which == 7; ENOTNAM when who & 0xff00 == 0x1200.
+			{Names: []string{"getpriority"}, Action: specs.ActErrno, ErrnoRet: uintp(uint(unix.EMLINK)),
+				Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpGreaterThan, Value: 1<<32 + 5}, {Index: 0, Op: specs.OpEqualTo, Value: 7}}},
+			{Names: []string{"getpriority"}, Action: specs.ActErrno, ErrnoRet: uintp(uint(unix.ENOTNAM)),
+				Args: []specs.LinuxSeccompArg{{Index: 1, Op: specs.OpMaskedEqual, Value: 0xff00, ValueTwo: 0x1200}}},
+		},
+	}
+	dir := t.TempDir()
+	gp := func(which, who uintptr) probe {
+		return probe{Nr: unix.SYS_GETPRIORITY, Args: [6]uintptr{which, who}}
+	}
+	probes := []probe{
+		{Nr: unix.SYS_GETPID},
+		gp(7, 1<<32+6),      // EMLINK
+		gp(7, 1<<32+5),      // not above: the kernel's EINVAL (which 7)
+		gp(6, 1<<32+6),      // which differs: EINVAL
+		gp(7, 6),            // high word 0: EINVAL
+		gp(7, 1<<33),        // EMLINK: high word alone decides
+		gp(9, 0x1234),       // ENOTNAM
+		gp(9, 1<<40|0x12ff), // ENOTNAM: the mask ignores the rest
+		gp(9, 0x1334),       // EINVAL
+		gp(unix.PRIO_PROCESS, 0),
+	}
+	want := []syscall.Errno{0, unix.EMLINK, unix.EINVAL, unix.EINVAL, unix.EINVAL, unix.EMLINK, unix.ENOTNAM, unix.ENOTNAM, unix.EINVAL, 0}
+	got := runProbes(t, s, probes)
+	for i := range want {
+		if got[i].Errno != want[i] {
+			t.Errorf("syscall %d%x: errno %v (%d), want %v", got[i].Nr, got[i].Args[:2], got[i].Errno, got[i].Errno, want[i])
+		}
+	}
+	if got[0].R == 0 {
+		t.Error("getpid returned 0")
+	}
+
+	// mkdir(1) under the filter: EXDEV, and nothing was created.
+	cmd := startChild(t, "exec", s, []string{"/bin/mkdir", dir + "/x"})
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Invalid cross-device link") {
+		t.Errorf("mkdir under the filter: %v, %q; want EXDEV (Invalid cross-device link)", err, out)
+	}
+	if _, err := os.Stat(dir + "/x"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("mkdir was denied but %s/x exists: %v", dir, err)
+	}
+}
+
+// SCMP_ACT_KILL_PROCESS kills the whole process with SIGSYS.
+func TestKernelKillProcess(t *testing.T) {
+	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"getpriority"}, Action: specs.ActKillProcess}}}
+	cmd := startChild(t, "probe", s, []probe{{Nr: unix.SYS_GETPRIORITY}})
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Fatalf("child: %v, want killed by SIGSYS", err)
+	}
+	ws := ee.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != unix.SIGSYS {
+		t.Fatalf("child: %v, want killed by SIGSYS", ws)
+	}
+}
+
+// SCMP_ACT_NOTIFY: the child sends its listener fd; the parent receives
+// the notification, checks it and answers, and the child's call returns
+// the answer.
+func TestKernelNotify(t *testing.T) {
+	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"getpriority"}, Action: specs.ActNotify}}}
+	f, err := Compile(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Notifies() {
+		t.Fatal("Notifies() = false for a filter with SCMP_ACT_NOTIFY")
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "theirs")
+	defer ours.Close()
+	cmd := startChild(t, "notify", s, nil)
+	cmd.ExtraFiles = []*os.File{theirs}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	theirs.Close()
+	defer cmd.Process.Kill()
+
+	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(fds[0], buf, oob, 0)
+	if err != nil {
+		t.Fatalf("recvmsg: %v\n%s", err, stderr.Bytes())
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("control messages %v: %v\n%s", msgs, err, stderr.Bytes())
+	}
+	rights, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(rights) != 1 {
+		t.Fatalf("SCM_RIGHTS %v: %v", rights, err)
+	}
+	listener := rights[0]
+	defer unix.Close(listener)
+
+	// First call: answer with a value.
+	n, err := Receive(listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Syscall() != "getpriority" || n.Args[0] != 0xdead || n.Args[1] != 0xbeef || n.Pid != uint32(cmd.Process.Pid) {
+		t.Fatalf("notification %+v (%s), want getpriority(0xdead, 0xbeef) from pid %d", n, n.Syscall(), cmd.Process.Pid)
+	}
+	if !NotificationValid(listener, n.ID) {
+		t.Error("NotificationValid = false for a pending notification")
+	}
+	if err := Respond(listener, Response{ID: n.ID, Val: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if NotificationValid(listener, n.ID) {
+		t.Error("NotificationValid = true after the response")
+	}
+	// Second call: let the kernel run it.
+	n, err = Receive(listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Respond(listener, Response{ID: n.ID, Continue: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v\n%s", err, stderr.Bytes())
+	}
+	// getpriority's raw return is 20-nice: 20 for nice 0.
+	if got, want := stdout.String(), "42 0\n20 0\n"; got != want {
+		t.Errorf("child saw %q, want %q", got, want)
+	}
+}
+
+// docker's default profile: the kernel accepts the program, and a shell
+// runs under it; what the profile denies fails with EPERM.
+func TestKernelDockerProfileShell(t *testing.T) {
+	s := loadProfile(t, "docker.json")
+	script := `echo hello; mkdir "$1/ok" && echo made; unshare -m true || echo unshare denied`
+	cmd := startChild(t, "exec", s, []string{"/bin/sh", "-c", script, "sh", t.TempDir()})
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("shell under the docker profile: %v\n%s", err, out)
+	}
+	for _, want := range []string{"hello\n", "made\n", "Operation not permitted", "unshare denied\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output %q lacks %q", out, want)
+		}
+	}
+}

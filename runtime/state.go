@@ -1,0 +1,213 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// A container's state lives in <root>/<id>/:
+//
+//	state.json  what hull knows (written atomically: temp file + rename)
+//	exec.fifo   exists from create until start; the init blocks opening it
+//
+// Every command that changes a container holds an exclusive flock(2) on
+// the directory itself; readers take it shared. A command killed at any
+// point leaves state.json describing the last completed phase, which is
+// all that delete --force needs to clean up.
+
+const (
+	stateFile = "state.json"
+	fifoFile  = "exec.fifo"
+)
+
+// Status is a container's OCI status.
+type Status string
+
+const (
+	Creating Status = "creating"
+	Created  Status = "created"
+	Running  Status = "running"
+	Paused   Status = "paused"
+	Stopped  Status = "stopped"
+)
+
+// phase is how far create got; the status adds what the kernel says now.
+type phase string
+
+const (
+	phaseCreating phase = "creating"
+	phaseCreated  phase = "created"
+)
+
+// record is state.json.
+type record struct {
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Pid         int               `json:"pid"`
+	PidStart    uint64            `json:"pidStart"` // /proc/<pid>/stat field 22: guards against pid reuse
+	Phase       phase             `json:"phase"`
+	Created     time.Time         `json:"created"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Spec        *specs.Spec       `json:"spec"`
+	Systemd     bool              `json:"systemd,omitempty"`
+	// CgroupPaths are the container's cgroup directories on the host (v1
+	// controller or "" for cgroup2 → directory).
+	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+}
+
+// ErrNotExist is returned for a container id with no state.
+var ErrNotExist = errors.New("does not exist")
+
+// ErrExist is returned by Create for an id already in use.
+var ErrExist = errors.New("already exists")
+
+var validID = regexp.MustCompile(`^[\w+\-.]+$`)
+
+func checkID(id string) error {
+	if id == "" || id == "." || id == ".." || !validID.MatchString(id) || len(id) > 1024 {
+		return fmt.Errorf("invalid container id %q", id)
+	}
+	return nil
+}
+
+// lockedDir is a container's state directory held under flock.
+type lockedDir struct {
+	path string
+	f    *os.File
+}
+
+func lockDir(path string, how int) (*lockedDir, error) {
+	f, err := os.OpenFile(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "flock", Path: path, Err: err}
+	}
+	return &lockedDir{path: path, f: f}, nil
+}
+
+func (d *lockedDir) unlock() {
+	if d != nil && d.f != nil {
+		d.f.Close() // releases the flock
+		d.f = nil
+	}
+}
+
+func (d *lockedDir) read() (*record, error) {
+	b, err := os.ReadFile(filepath.Join(d.path, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	var r record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(d.path, stateFile), err)
+	}
+	return &r, nil
+}
+
+func (d *lockedDir) write(r *record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(d.path, "."+stateFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(d.path, stateFile))
+}
+
+// pidStart returns field 22 of /proc/<pid>/stat (the start time in clock
+// ticks since boot) and whether the process is alive (not a zombie).
+func pidStart(pid int) (uint64, bool) {
+	if pid <= 0 {
+		return 0, false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The command name (field 2) may hold spaces and parentheses: the
+	// fields after it start after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, false
+	}
+	start, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return start, f[0] != "Z" && f[0] != "X"
+}
+
+// alive reports whether the record's init still runs (and is the same
+// process, not a recycled pid).
+func (r *record) alive() bool {
+	start, ok := pidStart(r.Pid)
+	return ok && start == r.PidStart
+}
+
+// State is what "hull state" prints: runc's JSON, which is the OCI state
+// plus the rootfs, creation time and owner.
+type State struct {
+	Version     string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      Status            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     time.Time         `json:"created"`
+	Owner       string            `json:"owner"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// OCI returns the state as the runtime spec defines it, for hooks.
+func (s *State) OCI() *specs.State {
+	return &specs.State{
+		Version:     specs.Version,
+		ID:          s.ID,
+		Status:      specs.ContainerState(s.Status),
+		Pid:         s.Pid,
+		Bundle:      s.Bundle,
+		Annotations: s.Annotations,
+	}
+}
+
+func fileOwner(path string) string {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return ""
+	}
+	if u, err := user.LookupId(strconv.Itoa(int(st.Uid))); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(int(st.Uid))
+}
+
+func isNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }

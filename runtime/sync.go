@@ -1,0 +1,80 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// The parent and the init talk over a SOCK_SEQPACKET socketpair: one JSON
+// message per packet, so no framing is needed and a dead peer reads as
+// EOF. See the package documentation for the whole exchange.
+
+type syncType string
+
+const (
+	syncPlan      syncType = "plan"      // parent → init: the plan and its fds
+	syncHooks     syncType = "hooks"     // init → parent: run prestart/createRuntime now
+	syncHooksDone syncType = "hooksDone" // parent → init: they ran
+	syncReady     syncType = "ready"     // init → parent: created, waiting for start
+	syncError     syncType = "error"     // init → parent: a step failed
+)
+
+type syncMsg struct {
+	Type  syncType `json:"type"`
+	Error string   `json:"error,omitempty"`
+
+	// With syncPlan.
+	Plan      *Plan        `json:"plan,omitempty"`
+	State     *specs.State `json:"state,omitempty"`
+	FifoFD    int          `json:"fifoFD,omitempty"`
+	ConsoleFD int          `json:"consoleFD,omitempty"`
+}
+
+const maxSyncMsg = 4 << 20
+
+func writeSync(f *os.File, m syncMsg) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if len(b) > maxSyncMsg {
+		return fmt.Errorf("sync message of %d bytes is too large", len(b))
+	}
+	for {
+		_, err = unix.Write(int(f.Fd()), b)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return &os.SyscallError{Syscall: "write sync socket", Err: err}
+	}
+	return nil
+}
+
+func readSync(f *os.File) (syncMsg, error) {
+	var m syncMsg
+	buf := make([]byte, maxSyncMsg)
+	for {
+		n, err := unix.Read(int(f.Fd()), buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return m, &os.SyscallError{Syscall: "read sync socket", Err: err}
+		}
+		if n == 0 {
+			return m, errInitGone
+		}
+		if err := json.Unmarshal(buf[:n], &m); err != nil {
+			return m, fmt.Errorf("malformed sync message: %w", err)
+		}
+		return m, nil
+	}
+}
+
+var errInitGone = fmt.Errorf("the container's init exited before it was ready")
