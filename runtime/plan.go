@@ -143,6 +143,7 @@ var stepOps = map[string]func() Step{
 	"waitStart":     func() Step { return new(WaitStart) },
 	"exec":          func() Step { return new(Exec) },
 	"signalParent":  func() Step { return new(SignalReady) },
+	"unshareCgroup": func() Step { return new(UnshareCgroup) },
 }
 
 func stepOp(s Step) string {
