@@ -167,9 +167,9 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 			continue
 		}
 		for j, name := range sc.Names {
-			nfield := fmt.Sprintf("%s.names[%d]", field, j)
+			nfield := func() string { return fmt.Sprintf("%s.names[%d]", field, j) }
 			if name == "" {
-				fail(nfield, "empty system call name")
+				fail(nfield(), "empty system call name")
 				continue
 			}
 			found := false
@@ -186,14 +186,14 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 					continue // runc skips rules that repeat the default
 				}
 				if err := p.add(name, nr, rules, ret, field); err != nil {
-					fail(nfield, "%v", err)
+					fail(nfield(), "%v", err)
 				}
 			}
 			if !found {
 				if len(plan) > 0 && !knownName(name) {
-					fail(nfield, "unknown syscall %q for %s", name, archList(f.arches))
+					fail(nfield(), "unknown syscall %q for %s", name, archList(f.arches))
 				} else if len(plan) > 0 {
-					f.header = append(f.header, fmt.Sprintf("skipped %s %q: not a system call of %s", nfield, name, archList(f.arches)))
+					f.header = append(f.header, fmt.Sprintf("skipped %s %q: not a system call of %s", nfield(), name, archList(f.arches)))
 				}
 			}
 		}

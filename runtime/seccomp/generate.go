@@ -42,11 +42,12 @@ type outcome struct {
 }
 
 type interval struct {
-	lo, hi uint32 // inclusive
-	out    outcome
-	first  string // names of the first and last named call inside
-	last   string
-	count  int
+	lo, hi  uint32 // inclusive
+	out     outcome
+	first   string // names of the first and last named call inside
+	last    string
+	firstNr uint32
+	count   int
 }
 
 type gen struct {
@@ -141,7 +142,7 @@ func (g *gen) intervals(p *archRules, enosys bool) []interval {
 			last.hi = iv.hi
 			if iv.count > 0 {
 				if last.count == 0 {
-					last.first = iv.first
+					last.first, last.firstNr = iv.first, iv.firstNr
 				}
 				last.last = iv.last
 				last.count += iv.count
@@ -159,7 +160,7 @@ func (g *gen) intervals(p *archRules, enosys bool) []interval {
 			add(interval{lo: uint32(cur), hi: nr - 1, out: outcome{ret: g.defaultRet}})
 		}
 		s := p.calls[nr]
-		iv := interval{lo: nr, hi: nr, first: s.name, last: s.name, count: 1}
+		iv := interval{lo: nr, hi: nr, first: s.name, last: s.name, firstNr: nr, count: 1}
 		if ret, ok := s.unconditional(); ok {
 			iv.out.ret = ret
 		} else {
@@ -195,8 +196,8 @@ func (g *gen) search(a *arch, ivs []interval) {
 	mid := len(ivs) / 2
 	right := g.newLabel()
 	comment := fmt.Sprintf("nr >= %s?", nrString(a, ivs[mid].lo))
-	if ivs[mid].count > 0 && a.syscallName(ivs[mid].lo) != "" {
-		comment = fmt.Sprintf("nr >= %s (%s)?", nrString(a, ivs[mid].lo), a.syscallName(ivs[mid].lo))
+	if ivs[mid].count > 0 && ivs[mid].firstNr == ivs[mid].lo {
+		comment = fmt.Sprintf("nr >= %s (%s)?", nrString(a, ivs[mid].lo), ivs[mid].first)
 	}
 	g.jump(opJgeK, ivs[mid].lo, right, next, comment)
 	g.search(a, ivs[:mid])
