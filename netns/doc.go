@@ -1,0 +1,75 @@
+// Package netns gives containers their network: namespaces, a bridge, veth
+// pairs, addresses, routes, NAT and published ports, built with netlink and
+// nftables directly — no ip or iptables binary, no daemon.
+//
+// # The picture
+//
+//	 host network namespace                         container namespace
+//	┌────────────────────────────────────────────┐ ┌──────────────────────┐
+//	│ up0 198.51.100.1 ◄── clients, the world    │ │                      │
+//	│                                            │ │  eth0 10.88.0.2/16   │
+//	│ hull0 (bridge) 10.88.0.1/16                │ │  default via         │
+//	│   └── hv4b5e57f6eb2f (veth, hairpin) ◄─────┼─┼─►   10.88.0.1        │
+//	│                                            │ │  lo up               │
+//	│ table inet hull                            │ └──────────────────────┘
+//	│   prerouting/output: fib daddr type local  │   persisted as
+//	│     → ports → ctr-<id>: dnat to 10.88.0.2  │   /run/netns/hull-<id>
+//	│   postrouting: masquerade                  │
+//	│ [::1]:PORT userland proxy                  │
+//	└────────────────────────────────────────────┘
+//
+// A Manager works on one "host" namespace (WithHostNetns; by default the
+// one hull runs in). Setup follows hull's one-way flow: validate the
+// Config, lease addresses (package ipam), Plan — a pure list of typed
+// steps, each printable in netlink/nftables terms — then apply the steps
+// in order, pushing an undo for each onto a stack that unwinds if a later
+// step fails. Teardown removes what Setup made; Prune removes what a
+// crashed process left. Printing a plan:
+//
+//	steps, _ := m.Plan(cfg, addrs)
+//	fmt.Print(netns.FormatPlan(steps))
+//
+// # Published ports
+//
+// -p 8080:80 becomes a DNAT rule in the container's own chain ctr-<id>,
+// reached from "prerouting" (packets from other machines and from
+// containers) and from "output" (packets the host sends itself), both only
+// for packets addressed to a local address ("fib daddr type local"). So
+// the port answers on every host address and on 127.0.0.1. Three details
+// make the hard cases work:
+//
+//   - 127.0.0.1: a packet keeping source 127.0.0.1 may leave lo only if
+//     the outgoing device has route_localnet=1 (set on the bridge), and is
+//     then masqueraded to the bridge address so the container can answer.
+//   - hairpin: a container reaching a published port (its own or a
+//     neighbour's) is masqueraded too ("ct status dnat"), or the reply would
+//     go straight over the bridge from an address the client never called.
+//   - [::1]: IPv6 has no route_localnet; output skips ::1 and a userland
+//     proxy (package portproxy) listening on [::1]:PORT relays instead.
+//
+// The host port is bound first (and held by the Attachment), so a port
+// already in use fails with EADDRINUSE before any rule exists.
+//
+// # Names, state and locks
+//
+// Every kernel object of a container is named from its ID alone (netns
+// hull-<id>, veth hv<sha256(id)[:12]>, chain ctr-<id>, rule comments
+// container:<id>), and the record <state>/attachments/<id>.json is written,
+// state "creating", before the first system call. A SIGKILL at any point
+// therefore leaves a record or names that Prune recognises.
+// Setups hold <state>/setup.lock shared; Prune holds it exclusively, so a
+// record still "creating" under Prune belongs to a dead setup. Bridge and
+// table changes are serialised by <state>/network.lock; leases by the ipam
+// lock. flock locks die with their process, so a crash never wedges them.
+//
+// # Threads and namespaces
+//
+// Sockets (netlink, nftables, the port reservations and proxies) are
+// opened on a thread that joined the target namespace (nsfs.Do) and keep
+// working there from any goroutine. Such threads are never unlocked.
+//
+// Kernel interfaces: rtnetlink (RTM_NEWLINK bridge/veth, IFLA_NET_NS_FD,
+// IFLA_BRPORT_MODE, RTM_NEWADDR, RTM_NEWROUTE), nf_tables (inet table,
+// nat chains, fib, ct, nat and masq expressions), /proc/sys/net
+// (ip_forward, route_localnet, IPv6 forwarding), setns/unshare, flock.
+package netns

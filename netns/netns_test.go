@@ -1,0 +1,281 @@
+package netns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hullrt/hull/netns/nsfs"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+func TestBridgeNetworking(t *testing.T) {
+	l := newLab(t)
+	ports, err := ParsePort("8080:80")
+	must(t, err)
+	udp, err := ParsePort("5353:53/udp")
+	must(t, err)
+	a := l.setup(Config{ID: "web", Ports: append(ports, udp...), MAC: "02:42:0a:58:00:aa"})
+	b := l.setup(Config{ID: "client"})
+	if addrOf(a) != "10.88.0.2" || addrOf(b) != "10.88.0.3" {
+		t.Fatalf("addresses: web %s, client %s; want 10.88.0.2 and 10.88.0.3", addrOf(a), addrOf(b))
+	}
+	serveTCP(t, a.NetnsPath, ":80", "web")
+	serveUDP(t, a.NetnsPath, ":53", "web")
+
+	t.Run("container view", func(t *testing.T) {
+		h := l.handle(a.NetnsPath)
+		defer h.Close()
+		eth0, err := h.LinkByName("eth0")
+		must(t, err)
+		if eth0.Attrs().MTU != 1500 || eth0.Attrs().HardwareAddr.String() != "02:42:0a:58:00:aa" || eth0.Attrs().Flags&unix.IFF_UP == 0 {
+			t.Errorf("eth0: mtu %d mac %s flags %v", eth0.Attrs().MTU, eth0.Attrs().HardwareAddr, eth0.Attrs().Flags)
+		}
+		addrs, _ := h.AddrList(eth0, netlink.FAMILY_V4)
+		if len(addrs) != 1 || addrs[0].IPNet.String() != "10.88.0.2/16" {
+			t.Errorf("eth0 addresses = %v, want 10.88.0.2/16", addrs)
+		}
+		lo, _ := h.LinkByName("lo")
+		if lo.Attrs().Flags&unix.IFF_UP == 0 {
+			t.Error("lo is down in the container")
+		}
+		routes, _ := h.RouteList(nil, netlink.FAMILY_V4)
+		var def string
+		for _, r := range routes {
+			if r.Dst == nil || r.Dst.String() == "0.0.0.0/0" {
+				def = r.Gw.String()
+			}
+		}
+		if def != "10.88.0.1" {
+			t.Errorf("default route via %q, want 10.88.0.1", def)
+		}
+		hh := l.handle(l.host)
+		defer hh.Close()
+		veth, err := hh.LinkByName(a.HostVeth)
+		must(t, err)
+		pi, err := hh.LinkGetProtinfo(veth)
+		must(t, err)
+		if !pi.Hairpin {
+			t.Errorf("%s: hairpin off", a.HostVeth)
+		}
+		resolv, _ := os.ReadFile(a.EtcFiles["/etc/resolv.conf"])
+		if !strings.Contains(string(resolv), "nameserver 192.0.2.53") || strings.Contains(string(resolv), "127.0.0.53") {
+			t.Errorf("resolv.conf:\n%s", resolv)
+		}
+		hosts, _ := os.ReadFile(a.EtcFiles["/etc/hosts"])
+		if !strings.Contains(string(hosts), "10.88.0.2\tweb\n") {
+			t.Errorf("hosts:\n%s", hosts)
+		}
+	})
+
+	// Who is asking, and what the server must see as the peer. A client on
+	// another machine keeps its address; the host itself and containers
+	// going through the published port are masqueraded to the bridge
+	// address, or the reply would not come back through the host.
+	for _, tc := range []struct {
+		name, ns, network, addr, want string
+	}{
+		{"neighbour direct", b.NetnsPath, "tcp", "10.88.0.2:80", "web sees 10.88.0.3"},
+		{"host 127.0.0.1", l.host, "tcp", "127.0.0.1:8080", "web sees 10.88.0.1"},
+		{"host own address", l.host, "tcp", hostAddr + ":8080", "web sees " + hostAddr},
+		{"host [::1] via proxy", l.host, "tcp", "[::1]:8080", "web sees 10.88.0.1"},
+		{"third netns", l.outside, "tcp", hostAddr + ":8080", "web sees " + outsideAddr},
+		{"hairpin to itself", a.NetnsPath, "tcp", hostAddr + ":8080", "web sees 10.88.0.1"},
+		{"neighbour via gateway", b.NetnsPath, "tcp", "10.88.0.1:8080", "web sees 10.88.0.1"},
+		{"udp third netns", l.outside, "udp", hostAddr + ":5353", "web sees " + outsideAddr + " ping"},
+		{"udp host 127.0.0.1", l.host, "udp", "127.0.0.1:5353", "web sees 10.88.0.1 ping"},
+		{"udp host [::1] via proxy", l.host, "udp", "[::1]:5353", "web sees 10.88.0.1 ping"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := fetch(tc.ns, tc.network, tc.addr)
+			if err != nil || got != tc.want {
+				t.Errorf("%s %s from %s: %q, %v; want %q", tc.network, tc.addr, tc.name, got, err, tc.want)
+			}
+		})
+	}
+
+	t.Run("outbound masquerade", func(t *testing.T) {
+		serveTCP(t, l.outside, outsideAddr+":9000", "outside")
+		got, err := fetch(b.NetnsPath, "tcp", outsideAddr+":9000")
+		if want := "outside sees " + hostAddr; err != nil || got != want {
+			t.Errorf("container → outside: %q, %v; want %q", got, err, want)
+		}
+	})
+
+	t.Run("port in use", func(t *testing.T) {
+		_, err := l.m.Setup(context.Background(), Config{ID: "clash", Ports: ports})
+		if !errors.Is(err, unix.EADDRINUSE) || !strings.Contains(err.Error(), "8080") {
+			t.Fatalf("second publish of 8080: %v, want EADDRINUSE naming the port", err)
+		}
+		if _, err := l.m.Inspect("clash"); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("failed setup left a record: %v", err)
+		}
+	})
+
+	t.Run("teardown", func(t *testing.T) {
+		must(t, l.m.Teardown(context.Background(), "web"))
+		must(t, l.m.Teardown(context.Background(), "client"))
+		l.assertOnlyShared()
+		if _, err := fetch(l.host, "tcp", "[::1]:8080"); err == nil {
+			t.Error("[::1]:8080 still answers after teardown")
+		}
+		if ok, _ := nsfs.IsNetns(a.NetnsPath); ok {
+			t.Errorf("%s still a namespace", a.NetnsPath)
+		}
+	})
+}
+
+func TestDualStack(t *testing.T) {
+	l := newLab(t)
+	n := Network{IPv6Subnet: netip.MustParsePrefix("fd88:1::/64")}
+	ports, _ := ParsePort("8080:80")
+	a := l.setup(Config{ID: "v6web", Network: n, Ports: ports})
+	b := l.setup(Config{ID: "v6client", Network: n})
+	if len(a.Addrs) != 2 || a.Addrs[1].String() != "fd88:1::2/64" {
+		t.Fatalf("addresses %v, want an IPv6 one fd88:1::2/64", a.Addrs)
+	}
+	serveTCP(t, a.NetnsPath, ":80", "web")
+	for _, tc := range []struct{ name, ns, addr, want string }{
+		{"neighbour over IPv6", b.NetnsPath, "[fd88:1::2]:80", "web sees fd88:1::3"},
+		{"IPv6 publish via gateway", b.NetnsPath, "[fd88:1::1]:8080", "web sees fd88:1::1"},
+		{"IPv4 still", l.host, "127.0.0.1:8080", "web sees 10.88.0.1"},
+	} {
+		got, err := fetch(tc.ns, "tcp", tc.addr)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	must(t, l.m.Teardown(context.Background(), "v6web"))
+	must(t, l.m.Teardown(context.Background(), "v6client"))
+	l.assertOnlyShared()
+}
+
+func TestModes(t *testing.T) {
+	l := newLab(t)
+	br := l.setup(Config{ID: "br"})
+	none := l.setup(Config{ID: "quiet", Mode: "none"})
+	host := l.setup(Config{ID: "hostnet", Mode: "host"})
+	shared := l.setup(Config{ID: "sidecar", Mode: "container:br"})
+	byPath := l.setup(Config{ID: "bypath", Mode: "ns:" + l.outside})
+
+	if host.NetnsPath != "" {
+		t.Errorf("mode host: netns %q, want none of its own", host.NetnsPath)
+	}
+	if shared.NetnsPath != br.NetnsPath || byPath.NetnsPath != l.outside {
+		t.Errorf("joined namespaces: sidecar %q (want %q), bypath %q (want %q)", shared.NetnsPath, br.NetnsPath, byPath.NetnsPath, l.outside)
+	}
+	h := l.handle(none.NetnsPath)
+	links, _ := h.LinkList()
+	h.Close()
+	if len(links) != 1 || links[0].Attrs().Name != "lo" || links[0].Attrs().Flags&unix.IFF_UP == 0 {
+		t.Errorf("mode none: links %v, want only lo, up", links)
+	}
+	if _, err := l.m.Setup(context.Background(), Config{ID: "orphan", Mode: "container:nosuch"}); err == nil {
+		t.Error("container:nosuch accepted")
+	}
+	if _, err := l.m.Setup(context.Background(), Config{ID: "br"}); !errors.Is(err, ErrExist) {
+		t.Errorf("second Setup of br: %v, want ErrExist", err)
+	}
+	// Leaving a shared namespace must not destroy it.
+	must(t, l.m.Teardown(context.Background(), "sidecar"))
+	must(t, l.m.Teardown(context.Background(), "bypath"))
+	for _, p := range []string{br.NetnsPath, l.outside} {
+		if ok, _ := nsfs.IsNetns(p); !ok {
+			t.Errorf("teardown of a joiner removed %s", p)
+		}
+	}
+	for _, id := range []string{"br", "quiet", "hostnet"} {
+		must(t, l.m.Teardown(context.Background(), id))
+	}
+	l.assertOnlyShared()
+}
+
+func TestConcurrentSetups(t *testing.T) {
+	l := newLab(t)
+	const n = 50
+	atts := make([]*Attachment, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			atts[i], errs[i] = l.m.Setup(context.Background(), Config{ID: fmt.Sprintf("c%02d", i)})
+		}()
+	}
+	wg.Wait()
+	seen := map[string]string{}
+	for i, a := range atts {
+		if errs[i] != nil {
+			t.Fatalf("setup %d: %v", i, errs[i])
+		}
+		if other, dup := seen[addrOf(a)]; dup {
+			t.Fatalf("%s and %s both got %s", other, a.ID, addrOf(a))
+		}
+		seen[addrOf(a)] = a.ID
+	}
+	// Every container really holds its address, and reaches the gateway.
+	for _, a := range []*Attachment{atts[0], atts[n-1]} {
+		serveTCP(t, a.NetnsPath, ":80", a.ID)
+		got, err := fetch(atts[n/2].NetnsPath, "tcp", addrOf(a)+":80")
+		if want := a.ID + " sees " + addrOf(atts[n/2]); err != nil || got != want {
+			t.Errorf("%s: %q, %v; want %q", a.ID, got, err, want)
+		}
+	}
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.m.Teardown(context.Background(), atts[i].ID)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		must(t, err)
+	}
+	l.assertOnlyShared()
+}
+
+// TestSetupFailureRollsBack fails a setup at each of its steps in turn and
+// checks that every time nothing of the container is left.
+func TestSetupFailureRollsBack(t *testing.T) {
+	l := newLab(t)
+	ports, _ := ParsePort("8080:80")
+	c := Config{ID: "doomed", Ports: ports}
+	steps, err := l.m.Plan(c, Addresses{IPv4: netip.MustParsePrefix("10.88.0.2/16")})
+	must(t, err)
+	boom := errors.New("injected failure")
+	for k := range len(steps) + 1 {
+		l.m.o.stepHook = func(i int, s Step) error {
+			if i == k {
+				return boom
+			}
+			return nil
+		}
+		_, err := l.m.Setup(context.Background(), c)
+		if k == len(steps) {
+			// The hook never fired: the full setup works, and tears down.
+			must(t, err)
+			must(t, l.m.Teardown(context.Background(), c.ID))
+		} else if !errors.Is(err, boom) {
+			t.Fatalf("failing before step %d: %v", k+1, err)
+		}
+		l.assertOnlyShared()
+		if t.Failed() {
+			t.Fatalf("after failing at step %d (%s)", k+1, steps[min(k, len(steps)-1)])
+		}
+		// The port is free again.
+		if f, err := l.m.reserve("tcp", netip.MustParseAddrPort("0.0.0.0:8080")); err != nil {
+			t.Fatalf("after failing at step %d: port 8080 still held: %v", k+1, err)
+		} else {
+			f.Close()
+		}
+	}
+	l.m.o.stepHook = nil
+}
