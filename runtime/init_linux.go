@@ -289,6 +289,11 @@ func (SignalReady) run(c *initContext) error {
 			c.execPath = p
 		}
 	}
+	// "hull create" exits once we are ready: its death must no longer
+	// kill us (see Pdeathsig in initCommand).
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
+		return &os.SyscallError{Syscall: "prctl(PR_SET_PDEATHSIG)", Err: err}
+	}
 	return writeSync(c.sync, syncMsg{Type: syncReady})
 }
 

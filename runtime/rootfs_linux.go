@@ -296,7 +296,7 @@ func (m *MountCgroup) run(c *initContext) error {
 		if err := mount(c.plan.CgroupUnified, procFD(target), "", unix.MS_BIND|unix.MS_REC, "", shown); err != nil {
 			return err
 		}
-		return mount("", procFD(target), "", unix.MS_BIND|unix.MS_REMOUNT|base|ro, "", shown)
+		return remountInRoot(c.root, m.Dest, base|ro, shown)
 	}
 	// v1 or hybrid: a tmpfs holding one bind mount per hierarchy.
 	if err := mount("tmpfs", procFD(target), "tmpfs", base, "mode=755", shown); err != nil {
@@ -309,11 +309,12 @@ func (m *MountCgroup) run(c *initContext) error {
 			return err
 		}
 		err = mount(dir, procFD(t), "", unix.MS_BIND|unix.MS_REC, "", filepath.Join(c.plan.Rootfs, sub))
-		if err == nil {
-			err = mount("", procFD(t), "", unix.MS_BIND|unix.MS_REMOUNT|base|ro|lockedFlags(procFD(t)), "", filepath.Join(c.plan.Rootfs, sub))
-		}
 		t.Close()
 		if err != nil {
+			return err
+		}
+		// The remount must name the new mount, not the directory under it.
+		if err := remountInRoot(c.root, sub, base|ro, filepath.Join(c.plan.Rootfs, sub)); err != nil {
 			return err
 		}
 		// "cpu,cpuacct" is also reachable as cpu and cpuacct.
@@ -337,6 +338,17 @@ func (m *MountCgroup) run(c *initContext) error {
 		return mount("", procFD(t), "", unix.MS_REMOUNT|base|ro, "mode=755", shown)
 	}
 	return nil
+}
+
+// remountInRoot remounts the bind mount at p (in the container) with
+// flags, keeping the flags the kernel locked on it.
+func remountInRoot(root *os.File, p string, flags uintptr, shown string) error {
+	t, err := openInRoot(root, p, unix.O_PATH)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return mount("", procFD(t), "", unix.MS_BIND|unix.MS_REMOUNT|flags|lockedFlags(procFD(t)), "", shown)
 }
 
 func (d *Device) run(c *initContext) error {
