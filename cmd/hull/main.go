@@ -52,7 +52,10 @@ and micro-VMs, and what to change when it cannot.`,
 	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "use the systemd cgroup driver (cgroupsPath is slice:prefix:name)")
 
 	// One line per verb family; each lives in its own file of this package.
-	root.AddCommand()
+	root.AddCommand(
+		newNetworkCommand(g),
+		newCheckCommand(g),
+	)
 	return root
 }
 

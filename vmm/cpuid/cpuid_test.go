@@ -180,11 +180,14 @@ func TestReadFirmware(t *testing.T) {
 		{"intel unlocked", intel, msrs(map[string]uint64{"0x3a": 0x0}), FirmwareUnlocked, "lock clear"},
 		{"amd enabled", amd, msrs(map[string]uint64{"0xc0010114": 0x0}), FirmwareEnabled, "SVMDIS clear"},
 		{"amd disabled in firmware", amd, msrs(map[string]uint64{"0xc0010114": 0x18}), FirmwareDisabled, "SVMDIS set, LOCK set"},
-		{"no msr driver", amd, MSRRecording{Err: "open /dev/cpu/0/msr: no such file or directory"}.Reader(), FirmwareUnknown, "rdmsr VM_CR (0xc0010114)"},
+		{"no msr driver", amd, MSRRecording{Err: "open /dev/cpu/0/msr: no such file or directory", Errno: "ENOENT"}.Reader(), FirmwareUnknown, "rdmsr VM_CR (0xc0010114)"},
 		{"nothing to gate", noVirt, msrs(nil), FirmwareUnknown, "no VMX or SVM"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fw := ReadFirmware(tc.in, tc.read)
+			if fw.State == FirmwareUnknown && fw.Err != nil && MSRRemedy(fw.Err) == "" {
+				t.Errorf("MSRRemedy(%v) = \"\", want a remedy for a replayed ENOENT", fw.Err)
+			}
 			if fw.State != tc.want || !strings.Contains(fw.Detail, tc.detail) {
 				t.Errorf("ReadFirmware() = %v %q, want %v and a detail containing %q", fw.State, fw.Detail, tc.want, tc.detail)
 			}

@@ -7,6 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Model-specific registers that say whether firmware allows
@@ -54,6 +57,7 @@ func ReadMSR(cpu int, msr uint32) (uint64, error) {
 type MSRRecording struct {
 	Values map[string]uint64 `json:"values,omitempty"` // "0x3a" → value
 	Err    string            `json:"error,omitempty"`
+	Errno  string            `json:"errno,omitempty"` // Err's errno, "ENOENT"
 }
 
 // RecordedMSRs are the registers RecordMSRs captures.
@@ -67,7 +71,12 @@ func RecordMSRs(read MSRReader) MSRRecording {
 		v, err := read(0, m)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-				return MSRRecording{Err: err.Error()}
+				rec := MSRRecording{Err: err.Error()}
+				var errno syscall.Errno
+				if errors.As(err, &errno) {
+					rec.Errno = unix.ErrnoName(errno)
+				}
+				return rec
 			}
 			continue
 		}
@@ -84,7 +93,7 @@ var errNotRecorded = errors.New("input/output error (not recorded)")
 func (r MSRRecording) Reader() MSRReader {
 	return func(cpu int, msr uint32) (uint64, error) {
 		if r.Err != "" {
-			return 0, errors.New(r.Err)
+			return 0, replayedError{r.Err, errnoByName(r.Errno)}
 		}
 		v, ok := r.Values[fmt.Sprintf("%#x", msr)]
 		if !ok {
@@ -92,4 +101,29 @@ func (r MSRRecording) Reader() MSRReader {
 		}
 		return v, nil
 	}
+}
+
+// replayedError is a recorded error: its text, and its errno so that
+// errors.Is(err, fs.ErrNotExist) answers as it did on the machine.
+type replayedError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e replayedError) Error() string { return e.msg }
+
+func (e replayedError) Unwrap() error {
+	if e.errno == 0 {
+		return nil
+	}
+	return e.errno
+}
+
+func errnoByName(name string) syscall.Errno {
+	for e := syscall.Errno(1); e < 4096 && name != ""; e++ {
+		if unix.ErrnoName(e) == name {
+			return e
+		}
+	}
+	return 0
 }
