@@ -1,0 +1,342 @@
+package pull_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/hullrt/hull/image/internal/registrytest"
+	"github.com/hullrt/hull/image/pull"
+	"github.com/hullrt/hull/image/store"
+	"golang.org/x/sys/unix"
+)
+
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// events collects progress events.
+type events struct {
+	mu  sync.Mutex
+	all []pull.Event
+}
+
+func (e *events) add(ev pull.Event) { e.mu.Lock(); e.all = append(e.all, ev); e.mu.Unlock() }
+func (e *events) count(kind pull.EventKind, digest string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ev := range e.all {
+		if ev.Kind == kind && (digest == "" || ev.Digest == digest) {
+			n++
+		}
+	}
+	return n
+}
+
+func requireRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create whiteout devices and set owners (CI runs it as root)")
+	}
+}
+
+func TestPullMediaTypes(t *testing.T) {
+	requireRoot(t)
+	reg := registrytest.Start(t)
+	for _, tc := range []struct {
+		name string
+		c    registrytest.Compression
+		oci  bool
+	}{
+		{"docker-gzip", registrytest.Gzip, false},
+		{"docker-uncompressed", registrytest.None, false},
+		{"oci-gzip", registrytest.Gzip, true},
+		{"oci-zstd", registrytest.Zstd, true},
+		{"oci-uncompressed", registrytest.None, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			digest, layers := reg.LayeredImage(t, "layered/"+tc.name+":v1", tc.c, tc.oci, v1.Config{Cmd: []string{"/bin/sh"}})
+			st := newStore(t)
+			var ev events
+			im, err := pull.Pull(context.Background(), st, reg.Addr+"/layered/"+tc.name+":v1", pull.WithProgress(ev.add))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if im.Digest != digest || len(im.Layers) != 3 {
+				t.Fatalf("pulled %s with %d layers, want %s with 3", im.Digest, len(im.Layers), digest)
+			}
+			wantType := map[bool]string{false: "application/vnd.docker.distribution.manifest.v2+json", true: "application/vnd.oci.image.manifest.v1+json"}[tc.oci]
+			if im.MediaType != wantType {
+				t.Errorf("manifest media type %s, want %s", im.MediaType, wantType)
+			}
+			for i, l := range layers {
+				if d, _ := l.Digest(); im.Layers[i].Digest != d.String() {
+					t.Errorf("layer %d digest %s, want %s", i, im.Layers[i].Digest, d)
+				}
+				if ev.count(pull.Unpacked, im.Layers[i].Digest) != 1 {
+					t.Errorf("layer %d: %d unpacked events, want 1", i, ev.count(pull.Unpacked, im.Layers[i].Digest))
+				}
+			}
+			// The second layer holds an overlay whiteout and an opaque dir.
+			dir, _ := st.LayerDir(im.Layers[1].ChainID)
+			var s unix.Stat_t
+			if err := unix.Lstat(filepath.Join(dir, "etc/motd"), &s); err != nil || s.Mode&unix.S_IFMT != unix.S_IFCHR || s.Rdev != 0 {
+				t.Errorf("layer 1 etc/motd is not a whiteout device: mode %o, %v", s.Mode, err)
+			}
+			buf := make([]byte, 2)
+			if n, err := unix.Lgetxattr(filepath.Join(dir, "usr/share/doc"), "trusted.overlay.opaque", buf); err != nil || string(buf[:n]) != "y" {
+				t.Errorf("layer 1 usr/share/doc is not opaque: %q, %v", buf[:n], err)
+			}
+			got, err := st.Lookup(reg.Addr + "/layered/" + tc.name + ":v1")
+			if err != nil || got.Digest != digest {
+				t.Errorf("Lookup after pull = %v, %v", got.Digest, err)
+			}
+			// Pulling again fetches nothing.
+			var again events
+			if _, err := pull.Pull(context.Background(), st, reg.Addr+"/layered/"+tc.name+":v1", pull.WithProgress(again.add)); err != nil {
+				t.Fatal(err)
+			}
+			if n := again.count(pull.Exists, ""); n != 3 || again.count(pull.Downloading, "") != 0 {
+				t.Errorf("second pull: %d exists, %d downloading events; want 3 and 0", n, again.count(pull.Downloading, ""))
+			}
+		})
+	}
+}
+
+func TestPullIndex(t *testing.T) {
+	reg := registrytest.Start(t)
+	var entries []registrytest.Platformed
+	for _, arch := range []string{"amd64", "arm64", "s390x"} {
+		p := v1.Platform{OS: "linux", Architecture: arch}
+		if arch == "arm64" {
+			p.Variant = "v8"
+		}
+		l := registrytest.NewLayer(t, registrytest.Gzip, true, registrytest.Tar(t, registrytest.File("arch", 0o644, arch)))
+		entries = append(entries, registrytest.Platformed{Platform: p, Image: registrytest.Image(t, true, p, v1.Config{}, l)})
+	}
+	for _, oci := range []bool{true, false} {
+		tag := fmt.Sprintf("multi:oci-%v", oci)
+		idx := reg.PushIndex(t, tag, oci, entries...)
+		for _, tc := range []struct{ platform, want string }{{"", "amd64"}, {"linux/arm64", "arm64"}, {"linux/arm64/v8", "arm64"}, {"linux/s390x", "s390x"}} {
+			st := newStore(t)
+			var opts []pull.Option
+			if tc.platform != "" {
+				opts = append(opts, pull.WithPlatform(tc.platform))
+			}
+			if tc.platform == "" && pull.HostPlatform().Architecture != "amd64" {
+				continue
+			}
+			im, err := pull.Pull(context.Background(), st, reg.Addr+"/"+tag, append(opts, pull.WithUnpackOptions())...)
+			if err != nil {
+				t.Fatalf("%s %q: %v", tag, tc.platform, err)
+			}
+			if im.Index != idx {
+				t.Errorf("index digest %s, want %s", im.Index, idx)
+			}
+			dir, _ := st.LayerDir(im.TopLayer())
+			if b, err := os.ReadFile(filepath.Join(dir, "arch")); string(b) != tc.want {
+				t.Errorf("%s platform %q: got the %q image (%v), want %s", tag, tc.platform, b, err, tc.want)
+			}
+		}
+		_, err := pull.Pull(context.Background(), newStore(t), reg.Addr+"/"+tag, pull.WithPlatform("linux/riscv64"))
+		if err == nil || !strings.Contains(err.Error(), "no image for platform linux/riscv64") {
+			t.Errorf("pull for a missing platform = %v, want a clear error", err)
+		}
+	}
+}
+
+func TestPullBasicAuth(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.WithBasicAuth("hull", "s3cret"))
+	reg.LayeredImage(t, "private/app:v1", registrytest.Gzip, true, v1.Config{})
+	ref := reg.Addr + "/private/app:v1"
+	writeDockerConfig := func(pass string) {
+		dir := t.TempDir()
+		auth := base64.StdEncoding.EncodeToString([]byte("hull:" + pass))
+		b, _ := json.Marshal(map[string]any{"auths": map[string]any{reg.Addr: map[string]string{"auth": auth}}})
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("DOCKER_CONFIG", dir)
+	}
+	writeDockerConfig("wrong")
+	st := newStore(t)
+	_, err := pull.Pull(context.Background(), st, ref, pull.WithUnpackOptions())
+	if !errors.Is(err, pull.ErrUnauthorized) || !strings.Contains(err.Error(), reg.Addr) {
+		t.Fatalf("pull with a wrong password = %v, want ErrUnauthorized naming the registry", err)
+	}
+	t.Logf("wrong password: %v", err)
+	if ims, _ := st.Images(); len(ims) != 0 {
+		t.Errorf("a refused pull stored %d images", len(ims))
+	}
+	writeDockerConfig("s3cret")
+	if os.Geteuid() != 0 {
+		t.Skip("the rest needs root")
+	}
+	if _, err := pull.Pull(context.Background(), st, ref); err != nil {
+		t.Fatalf("pull with the right password from $DOCKER_CONFIG/config.json: %v", err)
+	}
+}
+
+func TestPullTLSCustomCA(t *testing.T) {
+	requireRoot(t)
+	reg := registrytest.Start(t, registrytest.WithTLS())
+	reg.LayeredImage(t, "secure/app:v1", registrytest.Zstd, true, v1.Config{})
+	ref := reg.Addr + "/secure/app:v1"
+	if _, err := pull.Pull(context.Background(), newStore(t), ref); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("pull without the CA = %v, want a certificate error", err)
+	}
+	cfg := &pull.Config{Registries: map[string]pull.Registry{reg.Addr: {CAFile: reg.CAFile}}}
+	if _, err := pull.Pull(context.Background(), newStore(t), ref, pull.WithConfig(cfg)); err != nil {
+		t.Fatalf("pull with the CA: %v", err)
+	}
+}
+
+func TestPullCorruptBlob(t *testing.T) {
+	reg := registrytest.Start(t)
+	l := registrytest.NewLayer(t, registrytest.Gzip, false, registrytest.Tar(t, registrytest.File("f", 0o644, strings.Repeat("data", 1000))))
+	reg.Push(t, "corrupt:v1", registrytest.Image(t, false, pull.HostPlatform(), v1.Config{}, l))
+	// Flip one byte of the blob in the registry's own storage: it serves
+	// what is on disk without checking.
+	d, _ := l.Digest()
+	blob := filepath.Join(reg.Storage, "docker/registry/v2/blobs/sha256", d.Hex[:2], d.Hex, "data")
+	b, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(blob, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := newStore(t)
+	_, err = pull.Pull(context.Background(), st, reg.Addr+"/corrupt:v1", pull.WithUnpackOptions())
+	if !errors.Is(err, store.ErrDigestMismatch) {
+		t.Fatalf("pull of a corrupted blob = %v, want ErrDigestMismatch", err)
+	}
+	t.Logf("corrupted blob: %v", err)
+	for _, sub := range []string{"layers", "images", "blobs/sha256", "tmp"} {
+		if ents, _ := os.ReadDir(filepath.Join(st.Root(), sub)); len(ents) != 0 {
+			t.Errorf("%s/ holds %d entries after a rejected pull", sub, len(ents))
+		}
+	}
+}
+
+func TestPullConcurrentSharedLayers(t *testing.T) {
+	requireRoot(t)
+	reg := registrytest.Start(t)
+	base := registrytest.NewLayer(t, registrytest.Gzip, true, registrytest.Tar(t, registrytest.Busybox(t)...))
+	var refs []string
+	for i := range 4 {
+		top := registrytest.NewLayer(t, registrytest.Gzip, true, registrytest.Tar(t, registrytest.File(fmt.Sprintf("app%d", i), 0o644, "x")))
+		reg.Push(t, fmt.Sprintf("app%d:v1", i), registrytest.Image(t, true, pull.HostPlatform(), v1.Config{}, base, top))
+		refs = append(refs, fmt.Sprintf("%s/app%d:v1", reg.Addr, i))
+	}
+	st := newStore(t)
+	var ev events
+	var wg sync.WaitGroup
+	for _, ref := range append(refs, refs...) { // each image twice, all at once
+		wg.Go(func() {
+			if _, err := pull.Pull(context.Background(), st, ref, pull.WithProgress(ev.add)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	bd, _ := base.Digest()
+	if n := ev.count(pull.Unpacked, bd.String()); n != 1 {
+		t.Errorf("the shared layer was unpacked %d times, want once", n)
+	}
+	ims, _ := st.Images()
+	if len(ims) != 4 {
+		t.Errorf("%d images stored, want 4", len(ims))
+	}
+	if ents, _ := os.ReadDir(filepath.Join(st.Root(), "layers")); len(ents) != 5 {
+		t.Errorf("%d layers stored, want 5 (one shared + four)", len(ents))
+	}
+}
+
+// TestPullResumesAfterRegistryRestart kills the registry in the middle of
+// a layer download and starts it again: the pull must carry on from where
+// it stopped (HTTP Range), not start over, and verify.
+func TestPullResumesAfterRegistryRestart(t *testing.T) {
+	reg := registrytest.Start(t)
+	big := make([]byte, 48<<20) // random: incompressible, so the blob is as big
+	rand.Read(big)
+	l := registrytest.NewLayer(t, registrytest.Gzip, true, registrytest.Tar(t, registrytest.File("big", 0o644, string(big))))
+	reg.Push(t, "big:v1", registrytest.Image(t, true, pull.HostPlatform(), v1.Config{}, l))
+	st := newStore(t)
+	var ev events
+	var once sync.Once
+	progress := func(e pull.Event) {
+		ev.add(e)
+		if e.Kind == pull.Downloading && e.Current > 4<<20 && e.Current < e.Total/2 {
+			once.Do(func() {
+				reg.Stop()
+				reg.Restart()
+			})
+		}
+	}
+	im, err := pull.Pull(context.Background(), st, reg.Addr+"/big:v1", pull.WithProgress(progress),
+		pull.WithRetries(8, 100e6), pull.WithUnpackOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld, _ := l.Digest()
+	if ev.count(pull.Resumed, ld.String()) == 0 {
+		t.Fatal("the download never resumed: the registry restart went unnoticed")
+	}
+	for _, e := range ev.all {
+		if e.Kind == pull.Resumed {
+			t.Logf("resumed at byte %d of %d after: %s", e.Current, e.Total, e.Err)
+			if e.Current == 0 {
+				t.Errorf("resumed from byte 0: no progress was kept")
+			}
+		}
+	}
+	dir, _ := st.LayerDir(im.TopLayer())
+	got, err := os.ReadFile(filepath.Join(dir, "big"))
+	if err != nil || string(got) != string(big) {
+		t.Errorf("the resumed layer's content differs (%d bytes, %v)", len(got), err)
+	}
+}
+
+// TestPullMirrors: a mirror that lacks the image is skipped; a mirror that
+// has it serves it even when the origin is down.
+func TestPullMirrors(t *testing.T) {
+	origin, mirror, empty := registrytest.Start(t), registrytest.Start(t), registrytest.Start(t)
+	for _, r := range []*registrytest.Registry{origin, mirror} {
+		r.LayeredImage(t, "lib/app:v1", registrytest.Gzip, true, v1.Config{})
+	}
+	ref := origin.Addr + "/lib/app:v1"
+	cfg := &pull.Config{Registries: map[string]pull.Registry{origin.Addr: {Mirrors: []string{empty.Addr, mirror.Addr}}}}
+	origin.Stop()
+	st := newStore(t)
+	im, err := pull.Pull(context.Background(), st, ref, pull.WithConfig(cfg), pull.WithUnpackOptions())
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if err != nil {
+		t.Fatalf("pull through the mirror: %v", err)
+	}
+	if got, err := st.Lookup(ref); err != nil || got.Digest != im.Digest {
+		t.Errorf("the image is not recorded under its own name %s: %v", ref, err)
+	}
+	mirror.Stop()
+	_, err = pull.Pull(context.Background(), newStore(t), ref, pull.WithConfig(cfg), pull.WithRetries(0, 0))
+	if err == nil || !strings.Contains(err.Error(), empty.Addr) || !strings.Contains(err.Error(), origin.Addr) {
+		t.Errorf("pull with every source failing = %v, want an error naming each", err)
+	}
+}
