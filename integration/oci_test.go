@@ -1,0 +1,162 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hullrt/hull/integration/ocivalidation"
+	"github.com/hullrt/hull/integration/testvm"
+	"golang.org/x/sys/unix"
+)
+
+// knownFailures lists the validation programs that runc passes on the
+// same kernel and hull does not yet, each with the reason. TestOCIValidation
+// fails on any other program hull fails where runc passes; a listed program
+// that passes is reported so that the list only shrinks.
+const knownFailures = "testdata/oci-validation-known-failures.txt"
+
+// TestOCIValidation runs the OCI runtime-tools validation suite against
+// runc and against hull, program by program, and holds hull to every
+// program runc passes on this kernel.
+func TestOCIValidation(t *testing.T) {
+	testvm.Require(t, testvm.Root)
+	if testing.Short() {
+		t.Skip("the validation suite takes minutes: not in -short runs")
+	}
+	dir := ociSuite(t)
+	tests, err := ocivalidation.Tests(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	known, err := readKnownFailures(knownFailures)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hull := testvm.Hull(t)
+	ctx := context.Background()
+	var runcOK, hullOK, both int
+	var nowPassing []string
+	for _, name := range tests {
+		t.Run(name, func(t *testing.T) {
+			defer cleanSuiteLeftovers(t)
+			ref := ocivalidation.Run(ctx, dir, name, "runc", 3*time.Minute)
+			got := ocivalidation.Run(ctx, dir, name, hull, 3*time.Minute)
+			t.Logf("runc: %s", ref)
+			t.Logf("hull: %s", got)
+			if ref.OK() {
+				runcOK++
+			}
+			if got.OK() {
+				hullOK++
+			}
+			_, isKnown := known[name]
+			switch {
+			case ref.OK() && got.OK():
+				both++
+				if isKnown {
+					nowPassing = append(nowPassing, name)
+				}
+			case ref.OK() && isKnown:
+				t.Logf("known failure: %s", known[name])
+			case ref.OK():
+				t.Errorf("runc passes %s and hull does not:\n%s", name, got.Output)
+			}
+		})
+	}
+	t.Logf("OCI validation on %s: runc passes %d of %d programs, hull %d (%d of runc's)",
+		where(), runcOK, len(tests), hullOK, both)
+	if len(nowPassing) > 0 {
+		t.Logf("hull now passes %s: remove them from %s", strings.Join(nowPassing, ", "), knownFailures)
+	}
+}
+
+func where() string {
+	if testvm.InGuest() {
+		return "the test VM (cgroup v2)"
+	}
+	return "the host (cgroup v1 hybrid)"
+}
+
+var suiteOnce struct {
+	sync.Mutex
+	dir string
+}
+
+// ociSuite returns the directory holding the built validation suite: the
+// one the test VM carries ($HULL_OCI_SUITE), or one built once per process.
+func ociSuite(t *testing.T) string {
+	if d := os.Getenv("HULL_OCI_SUITE"); d != "" {
+		return d
+	}
+	suiteOnce.Lock()
+	defer suiteOnce.Unlock()
+	if suiteOnce.dir == "" {
+		dir, err := os.MkdirTemp("", "hull-ocisuite-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ocivalidation.Build(context.Background(), "ocivalidation/suite", dir); err != nil {
+			os.RemoveAll(dir)
+			t.Fatal(err)
+		}
+		suiteOnce.dir = dir
+	}
+	return suiteOnce.dir
+}
+
+// cleanSuiteLeftovers undoes what the suite's programs leave behind
+// whichever runtime they drove: bundles in $TMPDIR/ocitest* and mounts
+// inside them (the rootfs propagation tests bind the bundle on itself).
+func cleanSuiteLeftovers(t *testing.T) {
+	bundles, _ := filepath.Glob(filepath.Join(os.TempDir(), "ocitest*"))
+	if len(bundles) == 0 {
+		return
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var mounts []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && strings.HasPrefix(fields[4], filepath.Join(os.TempDir(), "ocitest")) {
+			mounts = append(mounts, fields[4])
+		}
+	}
+	for i := len(mounts) - 1; i >= 0; i-- {
+		_ = unix.Unmount(mounts[i], unix.MNT_DETACH)
+	}
+	for _, b := range bundles {
+		_ = os.RemoveAll(b)
+	}
+}
+
+// readKnownFailures reads "name: reason" lines; # starts a comment.
+func readKnownFailures(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]string{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if line = strings.TrimSpace(line); line == "" {
+			continue
+		}
+		name, reason, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(reason) == "" {
+			return nil, fmt.Errorf("%s:%d: want \"program: reason\"", path, i+1)
+		}
+		known[strings.TrimSpace(name)] = strings.TrimSpace(reason)
+	}
+	return known, nil
+}
