@@ -3,6 +3,7 @@ package netns
 import (
 	"context"
 	"fmt"
+	"github.com/hullrt/hull/integration/testvm"
 	"io"
 	"net"
 	"net/netip"
@@ -38,9 +39,7 @@ const (
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: builds network namespaces, links and nftables rules")
-	}
+	testvm.Require(t, testvm.Root) // network namespaces, links, nftables
 }
 
 func newLab(t *testing.T) *lab {

@@ -53,6 +53,7 @@ and micro-VMs, and what to change when it cannot.`,
 
 	// One line per verb family; each lives in its own file of this package.
 	root.AddCommand(
+		newNetworkCommand(g),
 		newCheckCommand(g),
 	)
 	return root

@@ -2,6 +2,7 @@ package nsfs
 
 import (
 	"fmt"
+	"github.com/hullrt/hull/integration/testvm"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,9 +12,7 @@ import (
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces")
-	}
+	testvm.Require(t, testvm.Root) // network namespaces, links, nftables
 }
 
 func TestCreateDoRemove(t *testing.T) {
