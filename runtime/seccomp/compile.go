@@ -90,8 +90,8 @@ type archRules struct {
 //     same argument: then each condition becomes a rule of its own (ORed),
 //     as runc does;
 //   - for one system call, the first rule whose conditions hold wins, and an
-//     unconditional rule overrides conditional ones; two unconditional rules
-//     with different actions are an error;
+//     unconditional rule overrides conditional ones; of two unconditional
+//     rules the first stays (String notes a conflicting second one);
 //   - errnoRet defaults to EPERM for SCMP_ACT_ERRNO and SCMP_ACT_TRACE;
 //   - unless the default action lets calls through (ALLOW, LOG, TRACE) or
 //     already returns ENOSYS, a call numbered above every call the profile
@@ -186,7 +186,7 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 					continue // runc skips rules that repeat the default
 				}
 				if err := p.add(name, nr, rules, ret, field); err != nil {
-					fail(nfield(), "%v", err)
+					f.header = append(f.header, fmt.Sprintf("%s: %v", nfield(), err))
 				}
 			}
 			if !found {
@@ -230,11 +230,13 @@ func (p *archRules) add(name string, nr uint32, rules []rule, ret uint32, field 
 		p.calls[nr] = s
 	}
 	if old, ok := s.unconditional(); ok {
+		// As libseccomp: the first unconditional rule stays, later
+		// rules for the call are dropped, silently unless they disagree.
 		if len(rules) == 0 && old != ret {
 			prev := s.rules[len(s.rules)-1].field
-			return fmt.Errorf("%q already has action %s from %s on %s", name, retString(old), prev, p.arch.name)
+			return fmt.Errorf("%q already has action %s from %s on %s: %s ignored", name, retString(old), prev, p.arch.name, retString(ret))
 		}
-		return nil // an unconditional rule overrides the rest
+		return nil
 	}
 	if len(rules) == 0 {
 		// Like libseccomp: the unconditional rule replaces conditional ones.

@@ -16,10 +16,11 @@ import (
 //	    ret KILL_THREAD                      any other architecture
 //	x86_64:
 //	    ld  [nr]
-//	    jset #X32_SYSCALL_BIT   → x32        x32 shares x86_64's AUDIT_ARCH
-//	    <search tree over x86_64 numbers>
-//	x32:
+//	    jge #X32_SYSCALL_BIT    → x86        x32 shares x86_64's AUDIT_ARCH
+//	    jeq #-1                 → x86        a tracer's skipped call
 //	    <search tree over x32 numbers>
+//	x86:
+//	    <search tree over x86_64 numbers>
 //	i386:
 //	    ld  [nr]
 //	    <search tree>
@@ -104,18 +105,22 @@ func (f *Filter) generate(plan []*archRules, defaultRet uint32, s *specs.LinuxSe
 				x86 = p
 			}
 		}
-		lx32 := g.newLabel()
-		g.jump(opJsetK, X32_SYSCALL_BIT, lx32, next, "X32_SYSCALL_BIT: an x32 call")
-		if x86 != nil {
-			g.tree(x86, enosys)
-		} else {
-			g.ret(badArchRet, "SCMP_ARCH_X86_64 not in the filter: "+retString(badArchRet))
-		}
-		g.bind(lx32)
+		// As libseccomp: numbers from X32_SYSCALL_BIT up are x32 calls,
+		// except -1, which a tracer sets to skip a call (seccomp(2)
+		// runs filters again after the tracer) and which must not kill.
+		lx86 := g.newLabel()
+		g.jump(opJgeK, X32_SYSCALL_BIT, next, lx86, "X32_SYSCALL_BIT set: an x32 call?")
+		g.jump(opJeqK, 0xffffffff, lx86, next, "nr -1: a tracer skipping the call, treated as x86_64")
 		if x32 != nil {
 			g.tree(x32, enosys)
 		} else {
 			g.ret(badArchRet, "SCMP_ARCH_X32 not in the filter: "+retString(badArchRet))
+		}
+		g.bind(lx86)
+		if x86 != nil {
+			g.tree(x86, enosys)
+		} else {
+			g.ret(badArchRet, "SCMP_ARCH_X86_64 not in the filter: "+retString(badArchRet))
 		}
 	}
 

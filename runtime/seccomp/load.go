@@ -20,8 +20,11 @@ import (
 // The kernel accepts a filter only from a thread with no_new_privs set
 // (prctl(PR_SET_NO_NEW_PRIVS)) or CAP_SYS_ADMIN in its user namespace;
 // otherwise Load fails with EACCES. A filter can never be removed: the
-// calling process and all its descendants keep it. Load it last, just
-// before execve, after everything the filter may deny. When the filter
+// calling process and all its descendants keep it. So, as runc does: with
+// process.noNewPrivileges, set it and Load as late as possible, right
+// before execve, so that the runtime's own last calls are not filtered;
+// without it, Load while CAP_SYS_ADMIN is still effective, before the
+// capability sets are applied (runtime/capability). When the filter
 // notifies, the runtime must still be able to pass the fd on (runc refuses
 // SCMP_ACT_NOTIFY for write(2) and as the default action for that reason).
 func (f *Filter) Load() (notifyFD int, err error) {

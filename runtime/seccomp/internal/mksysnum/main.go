@@ -8,7 +8,9 @@
 //
 // Two tables are not in x/sys and are derived here, each documented at its
 // definition: x32 (x86_64 numbers with __X32_SYSCALL_BIT, except the calls
-// whose x32 ABI entry lives at 512..547) and ARM's private __ARM_NR_* calls.
+// whose x32 ABI entry lives at 512..547 and the x86_64-only ones) and ARM's
+// private __ARM_NR_* calls. The result was checked against libseccomp's
+// src/syscalls.csv for every architecture here: the same numbers.
 package main
 
 import (
@@ -60,6 +62,14 @@ var x32Moved = []string{
 	"recvmmsg", "sendmmsg", "process_vm_readv", "process_vm_writev",
 	"setsockopt", "getsockopt", "io_setup", "io_submit", "execveat",
 	"preadv2", "pwritev2",
+}
+
+// x64Only are the other entries syscall_64.tbl marks "64": x86_64 has them,
+// x32 has no entry at all.
+var x64Only = []string{
+	"_sysctl", "create_module", "epoll_ctl_old", "epoll_wait_old",
+	"get_kernel_syms", "get_thread_area", "nfsservctl", "query_module",
+	"set_thread_area", "uselib", "vserver",
 }
 
 // armPrivate are ARM's private system calls, __ARM_NR_BASE (0x0f0000) + n,
@@ -128,13 +138,19 @@ func main() {
 	for n, nr := range amd64 {
 		x32[n] = nr | x32SyscallBit
 	}
+	for _, n := range x64Only {
+		if _, ok := x32[n]; !ok {
+			log.Fatalf("x32: %s is not an x86_64 system call", n)
+		}
+		delete(x32, n)
+	}
 	for i, n := range x32Moved {
 		if _, ok := amd64[n]; !ok {
 			log.Fatalf("x32: %s is not an x86_64 system call", n)
 		}
 		x32[n] = (512 + uint32(i)) | x32SyscallBit
 	}
-	writeTable(&b, "X32", "x86_64 numbers | __X32_SYSCALL_BIT, x32 entries 512..547 of syscall_64.tbl", x32)
+	writeTable(&b, "X32", "x86_64 numbers | __X32_SYSCALL_BIT, x32 entries 512..547 of syscall_64.tbl, without its x86_64-only entries", x32)
 
 	for _, n := range otherNames {
 		all[n] = true
