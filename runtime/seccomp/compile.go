@@ -12,12 +12,15 @@ import (
 
 // Filter is a compiled seccomp program, ready to Load.
 type Filter struct {
-	prog     []unix.SockFilter
-	comments []string // one per instruction, for String
-	flags    uint     // SECCOMP_FILTER_FLAG_* the spec asked for
-	notify   bool     // the program can return SECCOMP_RET_USER_NOTIF
-	arches   []specs.Arch
-	header   []string // teaching notes printed above the program
+	prog   []unix.SockFilter
+	flags  uint // SECCOMP_FILTER_FLAG_* the spec asked for
+	notify bool // the program can return SECCOMP_RET_USER_NOTIF
+	arches []specs.Arch
+	header []string // teaching notes printed above the program
+
+	// What String needs to generate the program again with comments.
+	plan       []*archRules
+	defaultRet uint32
 }
 
 // Instructions returns the program, as seccomp(2) takes it.
@@ -205,7 +208,19 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 		return nil, errors.Join(errs...)
 	}
 
-	if err := f.generate(plan, defaultRet, s); err != nil {
+	f.header = append([]string{
+		fmt.Sprintf("default action %s; calls from other architectures: %s", retString(defaultRet), retString(badArchRet)),
+		"architectures " + archList(f.arches),
+	}, f.header...)
+	if f.flags != 0 {
+		f.header = append(f.header, "flags "+flagString(f.flags))
+	}
+	if wantsENOSYS(defaultRet) {
+		f.header = append(f.header, "calls numbered above the profile's highest return ENOSYS (runc's stub for calls newer than the profile)")
+	}
+	f.plan, f.defaultRet = plan, defaultRet
+	f.prog, _, f.notify, err = generate(plan, defaultRet, false)
+	if err != nil {
 		return nil, fmt.Errorf("linux.seccomp: %w", err)
 	}
 	if f.flags&unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV != 0 && !f.notify {

@@ -53,24 +53,25 @@ type interval struct {
 
 type gen struct {
 	asm
-	f          *Filter
 	defaultRet uint32
+	enosys     bool
+	explain    bool // write comments, for String
+	notify     bool // a ret returns SECCOMP_RET_USER_NOTIF
 }
 
-func (f *Filter) generate(plan []*archRules, defaultRet uint32, s *specs.LinuxSeccomp) error {
-	g := &gen{f: f, defaultRet: defaultRet}
-	enosys := !letsThrough(defaultRet) && defaultRet != unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS)
+// note returns the comment f makes, when the program is generated for
+// String; Compile skips them (most of its work otherwise).
+func (g *gen) note(f func() string) string {
+	if !g.explain {
+		return ""
+	}
+	return f()
+}
 
-	f.header = append([]string{
-		fmt.Sprintf("default action %s; calls from other architectures: %s", retString(defaultRet), retString(badArchRet)),
-		"architectures " + archList(f.arches),
-	}, f.header...)
-	if f.flags != 0 {
-		f.header = append(f.header, "flags "+flagString(f.flags))
-	}
-	if enosys {
-		f.header = append(f.header, "calls numbered above the profile's highest return ENOSYS (runc's stub for calls newer than the profile)")
-	}
+// generate writes the program for plan; with explain, every instruction
+// gets a comment.
+func generate(plan []*archRules, defaultRet uint32, explain bool) (prog []unix.SockFilter, comments []string, notify bool, err error) {
+	g := &gen{defaultRet: defaultRet, explain: explain, enosys: wantsENOSYS(defaultRet)}
 
 	// Group architectures by AUDIT_ARCH value, keeping the plan's order.
 	var audits []uint32
@@ -94,7 +95,7 @@ func (f *Filter) generate(plan []*archRules, defaultRet uint32, s *specs.LinuxSe
 		g.bind(blocks[i])
 		g.emit(opLdAbsW, seccompDataNr, "A = seccomp_data.nr")
 		if au != unix.AUDIT_ARCH_X86_64 {
-			g.tree(byAudit[au][0], enosys)
+			g.tree(byAudit[au][0])
 			continue
 		}
 		var x86, x32 *archRules
@@ -112,24 +113,26 @@ func (f *Filter) generate(plan []*archRules, defaultRet uint32, s *specs.LinuxSe
 		g.jump(opJgeK, X32_SYSCALL_BIT, next, lx86, "X32_SYSCALL_BIT set: an x32 call?")
 		g.jump(opJeqK, 0xffffffff, lx86, next, "nr -1: a tracer skipping the call, treated as x86_64")
 		if x32 != nil {
-			g.tree(x32, enosys)
+			g.tree(x32)
 		} else {
 			g.ret(badArchRet, "SCMP_ARCH_X32 not in the filter: "+retString(badArchRet))
 		}
 		g.bind(lx86)
 		if x86 != nil {
-			g.tree(x86, enosys)
+			g.tree(x86)
 		} else {
 			g.ret(badArchRet, "SCMP_ARCH_X86_64 not in the filter: "+retString(badArchRet))
 		}
 	}
 
-	prog, comments, err := g.assemble()
-	if err != nil {
-		return err
-	}
-	f.prog, f.comments = prog, comments
-	return nil
+	prog, comments, err = g.assemble()
+	return prog, comments, g.notify, err
+}
+
+// wantsENOSYS reports whether calls above the profile's highest get ENOSYS:
+// unless the default lets calls through or already is ENOSYS (runc).
+func wantsENOSYS(defaultRet uint32) bool {
+	return !letsThrough(defaultRet) && defaultRet != unix.SECCOMP_RET_ERRNO|uint32(unix.ENOSYS)
 }
 
 // intervals cuts the number space of p into outcomes.
@@ -188,8 +191,8 @@ func (g *gen) intervals(p *archRules, enosys bool) []interval {
 	return out
 }
 
-func (g *gen) tree(p *archRules, enosys bool) {
-	ivs := g.intervals(p, enosys)
+func (g *gen) tree(p *archRules) {
+	ivs := g.intervals(p, g.enosys)
 	g.search(p.arch, ivs)
 }
 
@@ -200,26 +203,30 @@ func (g *gen) search(a *arch, ivs []interval) {
 	}
 	mid := len(ivs) / 2
 	right := g.newLabel()
-	comment := fmt.Sprintf("nr >= %s?", nrString(a, ivs[mid].lo))
-	if ivs[mid].count > 0 && ivs[mid].firstNr == ivs[mid].lo {
-		comment = fmt.Sprintf("nr >= %s (%s)?", nrString(a, ivs[mid].lo), ivs[mid].first)
-	}
-	g.jump(opJgeK, ivs[mid].lo, right, next, comment)
+	iv := &ivs[mid]
+	g.jump(opJgeK, iv.lo, right, next, g.note(func() string {
+		if iv.count > 0 && iv.firstNr == iv.lo {
+			return fmt.Sprintf("nr >= %s (%s)?", nrString(a, iv.lo), iv.first)
+		}
+		return fmt.Sprintf("nr >= %s?", nrString(a, iv.lo))
+	}))
 	g.search(a, ivs[:mid])
 	g.bind(right)
 	g.search(a, ivs[mid:])
 }
 
 func (g *gen) leaf(a *arch, iv interval) {
-	what := ""
-	switch {
-	case iv.count == 1:
-		what = iv.first
-	case iv.count > 1:
-		what = fmt.Sprintf("%s…%s (%d calls)", iv.first, iv.last, iv.count)
-	}
 	if iv.out.call == nil {
-		g.retAction(iv.out.ret, fmt.Sprintf("%s: %s", rangeString(a, iv, what), retString(iv.out.ret)))
+		g.retAction(iv.out.ret, g.note(func() string {
+			what := ""
+			switch {
+			case iv.count == 1:
+				what = iv.first
+			case iv.count > 1:
+				what = fmt.Sprintf("%s…%s (%d calls)", iv.first, iv.last, iv.count)
+			}
+			return fmt.Sprintf("%s: %s", rangeString(a, iv, what), retString(iv.out.ret))
+		}))
 		return
 	}
 	s := iv.out.call
@@ -228,10 +235,14 @@ func (g *gen) leaf(a *arch, iv interval) {
 		for _, c := range r.conds {
 			g.cond(a, c, nextRule, s.name)
 		}
-		g.retAction(r.action, fmt.Sprintf("%s(%s): %s", s.name, condString(r.conds), retString(r.action)))
+		g.retAction(r.action, g.note(func() string {
+			return fmt.Sprintf("%s(%s): %s", s.name, condString(r.conds), retString(r.action))
+		}))
 		g.bind(nextRule)
 	}
-	g.retAction(g.defaultRet, fmt.Sprintf("%s, no rule matched: %s", s.name, retString(g.defaultRet)))
+	g.retAction(g.defaultRet, g.note(func() string {
+		return fmt.Sprintf("%s, no rule matched: %s", s.name, retString(g.defaultRet))
+	}))
 }
 
 func rangeString(a *arch, iv interval, what string) string {
@@ -247,7 +258,7 @@ func rangeString(a *arch, iv interval, what string) string {
 
 func (g *gen) retAction(ret uint32, comment string) {
 	if ret&SECCOMP_RET_ACTION_FULL == unix.SECCOMP_RET_USER_NOTIF {
-		g.f.notify = true
+		g.notify = true
 	}
 	g.ret(ret, comment)
 }
@@ -262,45 +273,50 @@ func (g *gen) cond(a *arch, c cond, fail label, name string) {
 		lo, hi = hi, lo
 	}
 	vh, vl := uint32(c.value>>32), uint32(c.value)
-	arg := fmt.Sprintf("args[%d]", c.arg)
-	ldHi := func() { g.emit(opLdAbsW, hi, fmt.Sprintf("A = %s high word", arg)) }
-	ldLo := func() { g.emit(opLdAbsW, lo, fmt.Sprintf("A = %s low word", arg)) }
+	arg := c.arg
+	ldHi := func() {
+		g.emit(opLdAbsW, hi, g.note(func() string { return fmt.Sprintf("A = args[%d] high word", arg) }))
+	}
+	ldLo := func() {
+		g.emit(opLdAbsW, lo, g.note(func() string { return fmt.Sprintf("A = args[%d] low word", arg) }))
+	}
+	what := func() string { return condString([]cond{c}) }
 	pass := g.newLabel()
 	switch c.op {
 	case specs.OpEqualTo:
 		ldHi()
 		g.jump(opJeqK, vh, next, fail, "")
 		ldLo()
-		g.jump(opJeqK, vl, next, fail, fmt.Sprintf("%s == %#x", arg, c.value))
+		g.jump(opJeqK, vl, next, fail, g.note(what))
 	case specs.OpNotEqual:
 		ldHi()
 		g.jump(opJeqK, vh, next, pass, "")
 		ldLo()
-		g.jump(opJeqK, vl, fail, next, fmt.Sprintf("%s != %#x", arg, c.value))
+		g.jump(opJeqK, vl, fail, next, g.note(what))
 	case specs.OpGreaterThan:
 		ldHi()
 		g.jump(opJgtK, vh, pass, next, "")
 		g.jump(opJeqK, vh, next, fail, "")
 		ldLo()
-		g.jump(opJgtK, vl, next, fail, fmt.Sprintf("%s > %#x", arg, c.value))
+		g.jump(opJgtK, vl, next, fail, g.note(what))
 	case specs.OpGreaterEqual:
 		ldHi()
 		g.jump(opJgtK, vh, pass, next, "")
 		g.jump(opJeqK, vh, next, fail, "")
 		ldLo()
-		g.jump(opJgeK, vl, next, fail, fmt.Sprintf("%s >= %#x", arg, c.value))
+		g.jump(opJgeK, vl, next, fail, g.note(what))
 	case specs.OpLessThan:
 		ldHi()
 		g.jump(opJgtK, vh, fail, next, "")
 		g.jump(opJeqK, vh, next, pass, "")
 		ldLo()
-		g.jump(opJgeK, vl, fail, next, fmt.Sprintf("%s < %#x", arg, c.value))
+		g.jump(opJgeK, vl, fail, next, g.note(what))
 	case specs.OpLessEqual:
 		ldHi()
 		g.jump(opJgtK, vh, fail, next, "")
 		g.jump(opJeqK, vh, next, pass, "")
 		ldLo()
-		g.jump(opJgtK, vl, fail, next, fmt.Sprintf("%s <= %#x", arg, c.value))
+		g.jump(opJgtK, vl, fail, next, g.note(what))
 	case specs.OpMaskedEqual:
 		mh, ml := vh, vl
 		dh, dl := uint32(c.value2>>32), uint32(c.value2)
@@ -316,7 +332,7 @@ func (g *gen) cond(a *arch, c cond, fail label, name string) {
 		}
 		ldLo()
 		g.emit(opAndK, ml, "")
-		g.jump(opJeqK, dl, next, fail, fmt.Sprintf("%s & %#x == %#x", arg, c.value, c.value2))
+		g.jump(opJeqK, dl, next, fail, g.note(what))
 	}
 	g.bind(pass)
 }

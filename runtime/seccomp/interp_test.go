@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
@@ -268,12 +270,7 @@ func TestLongJumps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	long := 0
-	for _, c := range f.comments {
-		if c == "long jump" {
-			long++
-		}
-	}
+	long := strings.Count(f.String(), "; long jump\n")
 	if long == 0 {
 		t.Fatalf("%d instructions and no long jump: the test does not exercise trampolines", len(f.prog))
 	}
@@ -293,4 +290,22 @@ func TestLongJumps(t *testing.T) {
 		}
 	}
 	t.Logf("%d instructions, %d long jumps, %s", len(f.prog), long, fmt.Sprint(len(names), " rules"))
+}
+
+// String generates the program again with comments; it must be the very
+// program Compile produced.
+func TestExplainedProgramIsTheProgram(t *testing.T) {
+	for _, name := range []string{"docker.json", "small.json"} {
+		f, err := Compile(loadProfile(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog, comments, notify, err := generate(f.plan, f.defaultRet, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(prog, f.prog) || notify != f.notify || len(comments) != len(prog) {
+			t.Errorf("%s: the explained program differs from the compiled one", name)
+		}
+	}
 }

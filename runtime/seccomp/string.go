@@ -15,12 +15,18 @@ import (
 //	0000: ld   [4]                       ; A = seccomp_data.arch
 //	0001: jeq  #0xc000003e  0002 0010    ; AUDIT_ARCH_X86_64
 func (f *Filter) String() string {
+	// Compile leaves comments out; generating again is deterministic
+	// and yields the same instructions, now explained.
+	prog, comments, _, err := generate(f.plan, f.defaultRet, true)
+	if err != nil || len(prog) != len(f.prog) {
+		prog, comments = f.prog, make([]string, len(f.prog))
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# seccomp filter: %d instructions\n", len(f.prog))
 	for _, h := range f.header {
 		fmt.Fprintf(&b, "# %s\n", h)
 	}
-	for i, in := range f.prog {
+	for i, in := range prog {
 		var op string
 		switch in.Code {
 		case opLdAbsW:
@@ -37,7 +43,7 @@ func (f *Filter) String() string {
 		default:
 			op = fmt.Sprintf("code %#04x k %#x jt %d jf %d", in.Code, in.K, in.Jt, in.Jf)
 		}
-		if c := f.comments[i]; c != "" {
+		if c := comments[i]; c != "" {
 			fmt.Fprintf(&b, "%04d: %-32s ; %s\n", i, op, c)
 		} else {
 			fmt.Fprintf(&b, "%04d: %s\n", i, op)
