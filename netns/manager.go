@@ -184,6 +184,19 @@ func (e *env) handle(path string) (*netlink.Handle, error) {
 	return h, nil
 }
 
+// link finds a link by name in the namespace at path.
+func (e *env) link(path, name string) (*netlink.Handle, netlink.Link, error) {
+	h, err := e.handle(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := h.LinkByName(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("netns %s: link %s: %w", path, name, err)
+	}
+	return h, l, nil
+}
+
 func (e *env) close() {
 	for _, h := range e.handles {
 		h.Close()
@@ -225,8 +238,14 @@ func (m *Manager) Setup(ctx context.Context, c Config) (_ *Attachment, err error
 		return nil, err
 	}
 	defer unlock()
-	if _, err := m.readAttachment(c.ID); err == nil {
-		return nil, fmt.Errorf("container %s: %w", c.ID, ErrExist)
+	if old, err := m.readAttachment(c.ID); err == nil {
+		if old.State == "ready" || old.Owner.Alive() {
+			return nil, fmt.Errorf("container %s: %w", c.ID, ErrExist)
+		}
+		// A setup of this ID died halfway: finish its cleanup first.
+		if err := m.teardown(ctx, old); err != nil {
+			return nil, fmt.Errorf("container %s: cleaning up a crashed setup: %w", c.ID, err)
+		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
@@ -272,8 +291,8 @@ func (m *Manager) Setup(ctx context.Context, c Config) (_ *Attachment, err error
 			att.Chain = nm.Chain
 		}
 	}
-	if err := m.saveAttachment(att); err != nil {
-		return nil, err
+	if err := m.createAttachment(att); err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID, err)
 	}
 	var undo []func() error
 	l := &live{}

@@ -119,24 +119,33 @@ func (t natTable) removeContainer(id string) error {
 	if err != nil {
 		return err
 	}
-	if ports := chains[chainPorts]; ports != nil {
-		rs, err := t.rules(ports)
-		if err != nil {
-			return err
-		}
-		for _, r := range rs {
-			if ruleTag(r) == tagContainerPrefix+id {
-				if err := t.c.DelRule(r); err != nil {
-					return fmt.Errorf("nftables: delete jump of %s: %w", id, err)
-				}
-			}
-		}
+	if err := t.deleteTagged(chains[chainPorts], tagContainerPrefix+id); err != nil {
+		return err
 	}
 	if c := chains[ContainerChainPrefix+id]; c != nil {
 		t.c.FlushChain(c)
 		t.c.DelChain(c)
 	}
 	return t.flush("delete chain " + ContainerChainPrefix + id)
+}
+
+// deleteTagged queues the deletion of chain's rules that carry tag.
+func (t natTable) deleteTagged(chain *nftables.Chain, tag string) error {
+	if chain == nil {
+		return nil
+	}
+	rs, err := t.rules(chain)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if ruleTag(r) == tag {
+			if err := t.c.DelRule(r); err != nil {
+				return fmt.Errorf("nftables: delete rule %q of chain %s: %w", tag, chain.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // removeNetwork deletes the rules tagged network:<name>, and the whole table
@@ -153,18 +162,8 @@ func (t natTable) removeNetwork(name string, last bool) error {
 	if err != nil {
 		return err
 	}
-	if c := chains[chainPostrouting]; c != nil {
-		rs, err := t.rules(c)
-		if err != nil {
-			return err
-		}
-		for _, r := range rs {
-			if ruleTag(r) == tagNetworkPrefix+name {
-				if err := t.c.DelRule(r); err != nil {
-					return err
-				}
-			}
-		}
+	if err := t.deleteTagged(chains[chainPostrouting], tagNetworkPrefix+name); err != nil {
+		return err
 	}
 	return t.flush("delete rules of network " + name)
 }

@@ -87,6 +87,25 @@ func (m *Manager) saveAttachment(a *Attachment) error {
 	return writeJSON(m.attachmentPath(a.ID), a)
 }
 
+// createAttachment writes a's first record, failing with ErrExist if
+// another setup of the same ID got there first: link(2) of a finished
+// temporary file never replaces an existing name.
+func (m *Manager) createAttachment(a *Attachment) error {
+	path := m.attachmentPath(a.ID)
+	tmp := path + ".new" + strconv.Itoa(os.Getpid()) + "." + strconv.Itoa(unix.Gettid())
+	if err := writeJSON(tmp, a); err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return ErrExist
+		}
+		return err
+	}
+	return nil
+}
+
 func (m *Manager) readAttachment(id string) (*Attachment, error) {
 	if !validName(id) {
 		return nil, fmt.Errorf("container id %q: %w", id, os.ErrNotExist)

@@ -119,15 +119,11 @@ func (s linkUp) String() string {
 }
 
 func (s linkUp) apply(e *env) (func() error, error) {
-	h, err := e.handle(s.Netns)
+	h, l, err := e.link(s.Netns, s.Name)
 	if err != nil {
 		return nil, err
 	}
-	l, err := h.LinkByName(s.Name)
-	if err == nil {
-		err = h.LinkSetUp(l)
-	}
-	if err != nil {
+	if err := h.LinkSetUp(l); err != nil {
 		return nil, fmt.Errorf("netns %s: set %s up: %w", s.Netns, s.Name, err)
 	}
 	return nil, nil
@@ -311,13 +307,9 @@ func (s addrAdd) String() string {
 }
 
 func (s addrAdd) apply(e *env) (func() error, error) {
-	h, err := e.handle(s.Netns)
+	h, l, err := e.link(s.Netns, s.Link)
 	if err != nil {
 		return nil, err
-	}
-	l, err := h.LinkByName(s.Link)
-	if err != nil {
-		return nil, fmt.Errorf("netns %s: %s: %w", s.Netns, s.Link, err)
 	}
 	a := &netlink.Addr{IPNet: ipnet(s.Addr)}
 	if s.Addr.Addr().Is6() {
@@ -345,13 +337,9 @@ func (s routeAdd) String() string {
 }
 
 func (s routeAdd) apply(e *env) (func() error, error) {
-	h, err := e.handle(s.Netns)
+	h, l, err := e.link(s.Netns, s.Link)
 	if err != nil {
 		return nil, err
-	}
-	l, err := h.LinkByName(s.Link)
-	if err != nil {
-		return nil, fmt.Errorf("netns %s: %s: %w", s.Netns, s.Link, err)
 	}
 	r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: s.Gateway.AsSlice()}
 	if err := h.RouteAdd(r); err != nil {
