@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -226,5 +227,23 @@ func BenchmarkCompileDocker(b *testing.B) {
 		if _, err := Compile(s); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestFeatures(t *testing.T) {
+	f := Features()
+	if f.Enabled == nil || !*f.Enabled {
+		t.Fatal("Enabled is not true")
+	}
+	if len(f.Actions) != 9 || len(f.Operators) != 7 || !slices.Contains(f.Archs, "SCMP_ARCH_X32") {
+		t.Errorf("Features() = %+v", f)
+	}
+	// Kernels from 5.19 (hosts and the test VM) support every flag hull knows; the
+	// probe must say so, and must reject a made-up bit.
+	if !slices.Equal(f.SupportedFlags, f.KnownFlags) {
+		t.Errorf("SupportedFlags %v, KnownFlags %v", f.SupportedFlags, f.KnownFlags)
+	}
+	if FlagSupported(1 << 20) {
+		t.Error("FlagSupported(1<<20) = true")
 	}
 }
