@@ -16,8 +16,9 @@ import (
 
 // Apply sets all five capability sets of the calling thread to
 // process.capabilities, for a process that keeps its user: see
-// State.Apply. Capabilities the running kernel does not know (newer than
-// Last()) are ignored, as runc does.
+// State.Apply. As runc does, capabilities the running kernel does not know
+// (newer than Last()) are ignored, and so are ambient capabilities that
+// are not permitted and inheritable (see State.UnraisableAmbient).
 func Apply(c *specs.LinuxCapabilities) error {
 	st, err := FromSpec(c)
 	if err != nil {
@@ -80,11 +81,20 @@ func (s State) ApplyAsUser(setUser func() error) error {
 	return SetAmbient(s.Ambient)
 }
 
-// known drops capabilities the running kernel does not have.
+// known drops capabilities the running kernel does not have, and ambient
+// capabilities that are not both permitted and inheritable.
 func (s State) known() State {
 	all := All()
-	return State{s.Bounding & all, s.Effective & all, s.Permitted & all, s.Inheritable & all, s.Ambient & all}
+	return State{s.Bounding & all, s.Effective & all, s.Permitted & all, s.Inheritable & all,
+		s.Ambient & s.Permitted & s.Inheritable & all}
 }
+
+// UnraisableAmbient returns the ambient capabilities Apply skips because
+// they are not both permitted and inheritable: the kernel refuses to raise
+// them (EPERM). runc and crun skip them too, and runc's own default spec
+// lists ambient capabilities without inheritable ones, so such configs
+// must run; a runtime can warn about them.
+func (s State) UnraisableAmbient() Set { return s.Ambient &^ (s.Permitted & s.Inheritable) }
 
 // DropBounding removes every capability not in keep from the calling
 // thread's bounding set (prctl(PR_CAPBSET_DROP), which needs CAP_SETPCAP).

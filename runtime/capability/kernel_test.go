@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -242,17 +243,68 @@ func TestCurrent(t *testing.T) {
 	}
 }
 
-// A capability raised into the ambient set must be permitted and
-// inheritable: the kernel says EPERM, and the error says which step.
-func TestApplyAmbientNotInheritable(t *testing.T) {
-	c := &specs.LinuxCapabilities{Bounding: defaultCaps, Effective: defaultCaps, Permitted: defaultCaps, Ambient: []string{"CAP_KILL"}}
+// An ambient capability that is not inheritable cannot be raised: Apply
+// skips it, as runc does for its own default spec, and the rest applies.
+func TestApplySkipsUnraisableAmbient(t *testing.T) {
+	c := &specs.LinuxCapabilities{Bounding: defaultCaps, Effective: defaultCaps, Permitted: defaultCaps,
+		Inheritable: []string{"CAP_NET_BIND_SERVICE"}, Ambient: []string{"CAP_KILL", "CAP_NET_BIND_SERVICE"}}
+	st, err := FromSpec(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.UnraisableAmbient(); got != Of(unix.CAP_KILL) {
+		t.Errorf("UnraisableAmbient() = %v, want CAP_KILL", got)
+	}
 	cmd := childCmd(t, "apply", c)
 	cmd.Env = append(cmd.Env, envPath+"=/nonexistent")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("Apply succeeded: %s", out)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if want := "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_KILL): prctl: operation not permitted"; !strings.Contains(string(out), want) {
-		t.Errorf("child said %q, want %q", out, want)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("child: %v\n%s", err, stderr.Bytes())
+		}
+	}()
+	var tid int
+	if _, err := fmt.Fscan(stdout, &tid); err != nil {
+		t.Fatalf("child: %v\n%s", err, stderr.Bytes())
+	}
+	got, err := ReadStatus(strconv.Itoa(cmd.Process.Pid) + "/task/" + strconv.Itoa(tid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Ambient != Of(unix.CAP_NET_BIND_SERVICE) || got.Permitted != st.Permitted {
+		t.Errorf("the kernel reports\n%v\nwant ambient CAP_NET_BIND_SERVICE only", got)
+	}
+}
+
+// SetAmbient itself reports what the kernel refuses, naming the step.
+func TestSetAmbientRefused(t *testing.T) {
+	goruntime.LockOSThread() // the thread is changed (an empty ambient set): never unlocked
+	if os.Geteuid() != 0 {
+		t.Skip("needs root's permitted set")
+	}
+	cur, err := Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.Ambient != 0 || cur.Inheritable.Has(unix.CAP_KILL) {
+		t.Skipf("the test process already has ambient or inheritable capabilities: %v", cur)
+	}
+	err = SetAmbient(Of(unix.CAP_KILL))
+	want := "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_KILL): prctl: operation not permitted"
+	if err == nil || err.Error() != want || !errors.Is(err, unix.EPERM) {
+		t.Errorf("SetAmbient(CAP_KILL) without it inheritable = %v, want %q", err, want)
 	}
 }
