@@ -114,7 +114,15 @@ http:
 func (r *Registry) Restart() {
 	r.t.Helper()
 	r.cmd = exec.Command(Binary, "serve", r.config)
-	r.cmd.Stdout, r.cmd.Stderr = os.Stderr, os.Stderr
+	// The registry logs every 404 at level error: keep its chatter in a
+	// file, shown only when it fails to start.
+	logFile := filepath.Join(filepath.Dir(r.config), "registry.log")
+	log, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer log.Close()
+	r.cmd.Stdout, r.cmd.Stderr = log, log
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -128,7 +136,8 @@ func (r *Registry) Restart() {
 		}
 		select {
 		case <-r.done:
-			r.t.Fatalf("docker-registry exited at start: %v", r.cmd.ProcessState)
+			out, _ := os.ReadFile(logFile)
+			r.t.Fatalf("docker-registry exited at start: %v\n%s", r.cmd.ProcessState, out)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
