@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hullrt/hull/image/internal/registrytest"
+	"github.com/hullrt/hull/image/registrytest"
 	"github.com/hullrt/hull/image/layer"
 )
 
