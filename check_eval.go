@@ -338,7 +338,10 @@ func (e *evaluation) features() {
 	e.outcome("seccomp", sc, Degraded, seccompRemedy)
 	e.outcome("pidfd", p.Pidfd, Degraded, "upgrade to Linux 5.3 or newer: without pidfds hull falls back to racy pid-based signalling")
 
-	idRemedy := "upgrade to Linux 5.12 or newer and keep hull's state on ext4, xfs, btrfs or tmpfs (6.3+)"
+	idRemedy := "keep hull's state on a filesystem that supports idmapped mounts: ext4, xfs or btrfs (tmpfs from Linux 6.3)"
+	if maj, min, ok := probe.ParseKernelVersion(p.Kernel); ok && (maj < 5 || maj == 5 && min < 12) {
+		idRemedy = "upgrade to Linux 5.12 or newer"
+	}
 	if p.IDMapped.Skipped != "" {
 		idRemedy = "run hull check as root to try it"
 	}

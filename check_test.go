@@ -80,6 +80,16 @@ func TestCheckFixtures(t *testing.T) {
 		{"hyperv-guest-no-nested", "unified", true, false, "Microsoft Hyper-V", []want{
 			{SectionCPU, "extension", Missing, "Microsoft Hyper-V does not pass VT-x (VMX)", "ExposeVirtualizationExtensions"},
 		}},
+		// Recorded in the test VM: QEMU's -cpu max under TCG, kvm_amd.
+		{"qemu-tcg-amdv-unified", "unified", true, true, "QEMU (TCG software emulation)", []want{
+			{SectionCPU, "extension", OK, "CPUID 0x80000001 ECX bit 2 (SVM): set; /proc/cpuinfo lists svm", ""},
+			{SectionCPU, "nested paging", OK, "NPT", ""},
+			{SectionCPU, "firmware", OK, "/dev/kvm works", ""},
+			{SectionKVM, "device", OK, "KVM_GET_API_VERSION = 12", ""},
+			{SectionKVM, "nested", OK, "nested = 1", ""},
+			{SectionCgroups, "delegated", OK, "cpu io memory", ""},
+			{SectionFeatures, "idmapped mounts", Degraded, "(tmpfs): mount_setattr: invalid argument; a detached tmpfs", "tmpfs from Linux 6.3"},
+		}},
 		{"amd-svm-rootless", "unified", true, false, "", []want{
 			{SectionNamespaces, "net", OK, "clone(CLONE_NEWUSER|CLONE_NEWNET)", ""},
 			{SectionFeatures, "overlayfs", Degraded, "not tried", "as root"},

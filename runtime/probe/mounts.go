@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -24,7 +25,7 @@ func probeOverlay() Outcome {
 		return needsRoot(call)
 	}
 	o := Outcome{Call: call}
-	dir, err := os.MkdirTemp("", "hull-probe-overlay-")
+	dir, err := os.MkdirTemp("", tempPrefix()+"overlay-")
 	if err != nil {
 		o.fail(err)
 		return o
@@ -106,7 +107,7 @@ func probeIDMapped() Outcome {
 	}
 	defer unix.Close(userns)
 
-	dir, err := os.MkdirTemp("", "hull-probe-idmap-")
+	dir, err := os.MkdirTemp("", tempPrefix()+"idmap-")
 	if err != nil {
 		o.fail(err)
 		return o
@@ -131,7 +132,7 @@ func probeIDMapped() Outcome {
 		o.OK = true
 		o.Note = what + ": " + note
 		if len(errs) > 0 {
-			o.Note += " (" + errors.Join(errs...).Error() + ")"
+			o.Note += " (" + strings.ReplaceAll(errors.Join(errs...).Error(), "\n", "; ") + ")"
 		}
 		return o
 	}
@@ -200,3 +201,7 @@ func fsName(magic int64) string {
 	}
 	return fmt.Sprintf("filesystem magic %#x", magic)
 }
+
+// tempPrefix names the probes' temporary directories after this process,
+// so that whoever finds one left behind knows whose it was.
+func tempPrefix() string { return "hull-probe-" + strconv.Itoa(os.Getpid()) + "-" }

@@ -40,7 +40,8 @@ func (o Outcome) String() string {
 	case o.Skipped != "":
 		return o.Call + ": not tried: " + o.Skipped
 	}
-	return o.Call + ": " + o.Err
+	// A joined error's lines become one line: an outcome is one item.
+	return o.Call + ": " + strings.ReplaceAll(o.Err, "\n", "; ")
 }
 
 // fail records err in o, with its errno name when it carries one.

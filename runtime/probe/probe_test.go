@@ -55,10 +55,10 @@ func TestRunLive(t *testing.T) {
 	}
 }
 
-// snapshot is what a leaking probe would change: mounts below a
-// hull-probe-* directory, this process's children, and hull-probe-*
-// directories in the temporary directory. (Other mounts come and go with
-// other tests on the machine.)
+// snapshot is what a leaking probe would change: mounts below this
+// process's probe directories, its children, and those directories
+// themselves. (Other mounts and directories come and go with other tests
+// on the machine.)
 func snapshot(t *testing.T) string {
 	t.Helper()
 	mi, err := os.ReadFile("/proc/self/mountinfo")
@@ -67,7 +67,7 @@ func snapshot(t *testing.T) string {
 	}
 	var mounts, children []string
 	for _, line := range strings.Split(string(mi), "\n") {
-		if strings.Contains(line, "hull-probe-") {
+		if strings.Contains(line, tempPrefix()) {
 			mounts = append(mounts, line)
 		}
 	}
@@ -76,6 +76,6 @@ func snapshot(t *testing.T) string {
 		b, _ := os.ReadFile(c)
 		children = append(children, strings.Fields(string(b))...)
 	}
-	left, _ := filepath.Glob(filepath.Join(os.TempDir(), "hull-probe-*"))
+	left, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix()+"*"))
 	return fmt.Sprintf("mounts=%q children=%q tempdirs=%q", mounts, children, left)
 }
