@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	goruntime "runtime"
@@ -85,6 +86,11 @@ func child(mode string) error {
 		r, _, errno = unix.Syscall(unix.SYS_GETPRIORITY, unix.PRIO_PROCESS, 0, 0)
 		fmt.Printf("%d %d\n", r, errno)
 		return nil
+	case "hold":
+		// Keep the filter loaded until the parent has looked at it.
+		fmt.Println("loaded")
+		_, err := io.Copy(io.Discard, os.Stdin)
+		return err
 	case "exec":
 		var argv []string
 		if err := json.Unmarshal([]byte(os.Getenv(envArg)), &argv); err != nil {
