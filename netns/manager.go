@@ -469,6 +469,9 @@ func (m *Manager) teardown(ctx context.Context, att *Attachment) error {
 		h, err := handleIn(m.o.hostNetns)
 		if err == nil {
 			err = m.deleteLink(h, att.HostVeth)
+			if err == nil {
+				err = forgetConnections(h, att.Addrs)
+			}
 			h.Close()
 		}
 		errs = append(errs, err)
@@ -486,6 +489,28 @@ func (m *Manager) teardown(ctx context.Context, att *Attachment) error {
 		return fmt.Errorf("teardown %s: %w", att.ID, err)
 	}
 	return m.removeAttachment(att.ID)
+}
+
+// forgetConnections deletes the host's conntrack entries to and from the
+// container's addresses. Without this, a UDP client that keeps sending to a
+// published port keeps its entry — and its DNAT to the dead container's
+// address — alive forever, even after a new container publishes the port.
+func forgetConnections(h *netlink.Handle, addrs []netip.Prefix) error {
+	for _, p := range addrs {
+		f := &netlink.ConntrackFilter{}
+		if err := f.AddIP(netlink.ConntrackReplyAnyIP, p.Addr().AsSlice()); err != nil {
+			return err
+		}
+		fam := netlink.InetFamily(unix.AF_INET)
+		if p.Addr().Is6() {
+			fam = unix.AF_INET6
+		}
+		if _, err := h.ConntrackDeleteFilters(netlink.ConntrackTable, fam, f); err != nil &&
+			!errors.Is(err, unix.EPROTONOSUPPORT) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("conntrack: forget connections of %s: %w", p.Addr(), err)
+		}
+	}
+	return nil
 }
 
 func (m *Manager) deleteLink(h *netlink.Handle, name string) error {

@@ -21,7 +21,9 @@ func TestBridgeNetworking(t *testing.T) {
 	must(t, err)
 	udp, err := ParsePort("5353:53/udp")
 	must(t, err)
-	a := l.setup(Config{ID: "web", Ports: append(ports, udp...), MAC: "02:42:0a:58:00:aa"})
+	local, err := ParsePort("127.0.0.1:8082:80")
+	must(t, err)
+	a := l.setup(Config{ID: "web", Ports: append(append(ports, udp...), local...), MAC: "02:42:0a:58:00:aa"})
 	b := l.setup(Config{ID: "client"})
 	if addrOf(a) != "10.88.0.2" || addrOf(b) != "10.88.0.3" {
 		t.Fatalf("addresses: web %s, client %s; want 10.88.0.2 and 10.88.0.3", addrOf(a), addrOf(b))
@@ -100,6 +102,15 @@ func TestBridgeNetworking(t *testing.T) {
 		})
 	}
 
+	t.Run("host address limits a port", func(t *testing.T) {
+		if got, err := fetch(l.host, "tcp", "127.0.0.1:8082"); err != nil || got != "web sees 10.88.0.1" {
+			t.Errorf("127.0.0.1:8082: %q, %v", got, err)
+		}
+		if got, err := fetch(l.outside, "tcp", hostAddr+":8082"); err == nil {
+			t.Errorf("%s:8082 answered %q; the port is published on 127.0.0.1 only", hostAddr, got)
+		}
+	})
+
 	t.Run("outbound masquerade", func(t *testing.T) {
 		serveTCP(t, l.outside, outsideAddr+":9000", "outside")
 		got, err := fetch(b.NetnsPath, "tcp", outsideAddr+":9000")
@@ -127,6 +138,17 @@ func TestBridgeNetworking(t *testing.T) {
 		}
 		if ok, _ := nsfs.IsNetns(a.NetnsPath); ok {
 			t.Errorf("%s still a namespace", a.NetnsPath)
+		}
+		h := l.handle(l.host)
+		defer h.Close()
+		flows, err := h.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
+		must(t, err)
+		for _, f := range flows {
+			for _, ip := range []string{f.Forward.DstIP.String(), f.Reverse.SrcIP.String(), f.Reverse.DstIP.String()} {
+				if ip == addrOf(a) || ip == addrOf(b) {
+					t.Errorf("conntrack entry of a removed container: %s", f)
+				}
+			}
 		}
 	})
 }
