@@ -96,6 +96,10 @@ func child(mode string) error {
 		if err := json.Unmarshal([]byte(os.Getenv(envArg)), &argv); err != nil {
 			return err
 		}
+		// Programs killed by SIGSYS would dump core: not here.
+		if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
+			return err
+		}
 		return unix.Exec(argv[0], argv, []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"})
 	}
 	return fmt.Errorf("unknown mode %q", mode)
@@ -295,5 +299,54 @@ func TestKernelDockerProfileShell(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output %q lacks %q", out, want)
 		}
+	}
+}
+
+// Every action, seen from a program that calls mkdir(2) under it.
+func TestKernelEveryAction(t *testing.T) {
+	script := `/bin/mkdir "$1/x" 2>&1; echo "rc=$?"; if [ -d "$1/x" ]; then echo exists; fi`
+	sigsys := fmt.Sprintf("rc=%d\n", 128+int(unix.SIGSYS))
+	tests := []struct {
+		action   specs.LinuxSeccompAction
+		errnoRet *uint
+		want     []string
+		exists   bool
+	}{
+		{specs.ActAllow, nil, []string{"rc=0\n"}, true},
+		{specs.ActLog, nil, []string{"rc=0\n"}, true},
+		{specs.ActErrno, uintp(uint(unix.EXDEV)), []string{"Invalid cross-device link", "rc=1\n"}, false},
+		{specs.ActErrno, nil, []string{"Operation not permitted", "rc=1\n"}, false},
+		{specs.ActErrno, uintp(0), []string{"rc=0\n"}, false}, // "succeeds" without running
+		{specs.ActTrace, nil, []string{"Function not implemented", "rc=1\n"}, false}, // no tracer: ENOSYS
+		{specs.ActTrap, nil, []string{sigsys}, false},
+		{specs.ActKill, nil, []string{sigsys}, false},
+		{specs.ActKillThread, nil, []string{sigsys}, false},
+		{specs.ActKillProcess, nil, []string{sigsys}, false},
+	}
+	for _, tt := range tests {
+		name := string(tt.action)
+		if tt.errnoRet != nil {
+			name += fmt.Sprintf("(%d)", *tt.errnoRet)
+		}
+		t.Run(name, func(t *testing.T) {
+			s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+				{Names: []string{"mkdir", "mkdirat"}, Action: tt.action, ErrnoRet: tt.errnoRet}}}
+			if tt.action == specs.ActAllow {
+				s.DefaultAction = specs.ActLog // a rule equal to the default is skipped
+			}
+			dir := t.TempDir()
+			out, err := startChild(t, "exec", s, []string{"/bin/sh", "-c", script, "sh", dir}).CombinedOutput()
+			if err != nil {
+				t.Fatalf("shell: %v\n%s", err, out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("output %q lacks %q", out, w)
+				}
+			}
+			if got := strings.Contains(string(out), "exists"); got != tt.exists {
+				t.Errorf("directory created = %v, want %v (output %q)", got, tt.exists, out)
+			}
+		})
 	}
 }
