@@ -294,6 +294,13 @@ func (e *evaluation) cgroups() {
 		}
 	}
 	if h.Mode != cgroups.Unified {
+		var own []string
+		for _, c := range v1Wanted {
+			if p, ok := h.SelfV1[c]; ok {
+				own = append(own, c+":"+p)
+			}
+		}
+		e.add("own v1 cgroups", OK, "/proc/self/cgroup: "+joinNames(own)+"; hull creates containers' cgroups below these", "")
 		missing := without(v1Wanted, v1)
 		if len(missing) == 0 {
 			e.add("v1 controllers", OK, "mounted: "+joinNames(v1), "")
@@ -488,7 +495,8 @@ func (e *evaluation) kvm() {
 		v, ok := m.params["nested"]
 		switch {
 		case !ok:
-			e.add("nested", Degraded, "/sys/module/"+mod+"/parameters/nested: absent", "")
+			e.add("nested", Degraded, "/sys/module/"+mod+"/parameters/nested: absent: this "+mod+" cannot offer nested virtualization",
+				"use a kernel whose "+mod+" has the nested parameter (any Linux since 4.x)")
 		case v == "1" || v == "Y":
 			e.add("nested", OK, "/sys/module/"+mod+"/parameters/nested = "+v+": hull's guests may run KVM themselves", "")
 		default:
@@ -511,7 +519,7 @@ func (e *evaluation) kvm() {
 		}
 		e.add(name, Missing, "stat("+dev+"): no such file: the kernel offers no KVM", remedy, ForVMs)
 	case r.OpenErr != nil:
-		remedy := ""
+		remedy := "dmesg | grep -i kvm tells why the KVM device refused"
 		switch {
 		case errors.Is(r.OpenErr, fs.ErrPermission):
 			remedy = "usermod -aG kvm $USER (then log in again), or run as root"

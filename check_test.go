@@ -118,7 +118,7 @@ func TestCheckFixtures(t *testing.T) {
 				}
 			}
 			for _, it := range r.Items {
-				if it.Status != OK && it.Remedy == "" && it.Section != SectionKVM {
+				if it.Status != OK && it.Remedy == "" {
 					t.Errorf("item %s is not ok but has no remedy", it)
 				}
 				if it.Status == OK && it.Remedy != "" {
