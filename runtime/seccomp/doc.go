@@ -29,14 +29,18 @@
 //
 // # Notification protocol
 //
-//	container init                      runtime / agent (listenerPath)
-//	--------------                      ------------------------------
+//	container init                         seccomp agent (listenerPath)
+//	--------------                         ----------------------------
 //	prctl(PR_SET_NO_NEW_PRIVS)
 //	fd = Load()  (NEW_LISTENER)
-//	send fd over a unix socket  ----->  Receive(fd) blocks
-//	execve(process.args)
-//	  mkdir("/x")  … thread sleeps ---> Notification{Nr: mkdir, Args…}
-//	  returns Val or -Errno  <--------  Respond(fd, Response{…})
+//	SendListener(listenerPath, fd, state)  accept: ContainerProcessState
+//	  one message: JSON + SCM_RIGHTS ----> JSON, fds ["seccompFd"] + the fd
+//	execve(process.args)                   Receive(fd) blocks
+//	  mkdir("/x")  … thread sleeps ------> Notification{Nr: mkdir, Args…}
+//	  returns Val or -Errno  <-----------  Respond(fd, Response{…})
+//
+// (runc sends from the runtime process, after the init passed it the fd;
+// either side can call SendListener.)
 //
 // The kernel structures live in kernel.go, spelled as in
 // include/uapi/linux/seccomp.h.

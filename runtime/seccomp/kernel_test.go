@@ -2,16 +2,20 @@ package seccomp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -75,10 +79,12 @@ func child(mode string) error {
 		}
 		return json.NewEncoder(os.Stdout).Encode(probes)
 	case "notify":
-		// Hand the listener to the parent over the socket on fd 3, then
-		// make the notified call and report what the parent answered.
-		if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(fd), nil, 0); err != nil {
-			return fmt.Errorf("sendmsg: %w", err)
+		// Hand the listener to the agent (the parent) at listenerPath,
+		// then make the notified call and report what it answered.
+		st := specs.ContainerProcessState{Pid: os.Getpid(), Metadata: s.ListenerMetadata,
+			State: specs.State{ID: "notify-test", Status: specs.StateCreating, Pid: os.Getpid()}}
+		if err := SendListener(context.Background(), s.ListenerPath, fd, st); err != nil {
+			return err
 		}
 		unix.Close(fd)
 		r, _, errno := unix.Syscall(unix.SYS_GETPRIORITY, 0xdead, 0xbeef, 0)
@@ -206,9 +212,9 @@ func TestKernelKillProcess(t *testing.T) {
 	}
 }
 
-// SCMP_ACT_NOTIFY: the child sends its listener fd; the parent receives
-// the notification, checks it and answers, and the child's call returns
-// the answer.
+// SCMP_ACT_NOTIFY: the child sends its listener fd to listenerPath with
+// SendListener; the parent, as the agent, receives the notification,
+// checks it and answers, and the child's call returns the answer.
 func TestKernelNotify(t *testing.T) {
 	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
 		{Names: []string{"getpriority"}, Action: specs.ActNotify}}}
@@ -219,26 +225,44 @@ func TestKernelNotify(t *testing.T) {
 	if !f.Notifies() {
 		t.Fatal("Notifies() = false for a filter with SCMP_ACT_NOTIFY")
 	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	sock := t.TempDir() + "/agent.sock"
+	s.ListenerPath, s.ListenerMetadata = sock, "answer=42"
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours, theirs := os.NewFile(uintptr(fds[0]), "ours"), os.NewFile(uintptr(fds[1]), "theirs")
-	defer ours.Close()
+	defer ln.Close()
+	// Not an assertion: a child that dies before connecting must fail
+	// the test, not hang it.
+	if err := ln.SetDeadline(time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	cmd := startChild(t, "notify", s, nil)
-	cmd.ExtraFiles = []*os.File{theirs}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	theirs.Close()
 	defer cmd.Process.Kill()
 
-	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(fds[0], buf, oob, 0)
+	// The agent's side: one message, the state as JSON and the fd.
+	conn, err := ln.AcceptUnix()
 	if err != nil {
-		t.Fatalf("recvmsg: %v\n%s", err, stderr.Bytes())
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	buf, oob := make([]byte, 4096), make([]byte, unix.CmsgSpace(4))
+	m, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		t.Fatalf("reading the agent's message: %v\n%s", err, stderr.Bytes())
+	}
+	var st specs.ContainerProcessState
+	if err := json.Unmarshal(buf[:m], &st); err != nil {
+		t.Fatalf("state %q: %v", buf[:m], err)
+	}
+	if st.Version != specs.Version || !slices.Equal(st.Fds, []string{"seccompFd"}) || st.Pid != cmd.Process.Pid ||
+		st.Metadata != "answer=42" || st.State.ID != "notify-test" {
+		t.Errorf("container process state %+v", st)
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) != 1 {
@@ -316,7 +340,7 @@ func TestKernelEveryAction(t *testing.T) {
 		{specs.ActLog, nil, []string{"rc=0\n"}, true},
 		{specs.ActErrno, uintp(uint(unix.EXDEV)), []string{"Invalid cross-device link", "rc=1\n"}, false},
 		{specs.ActErrno, nil, []string{"Operation not permitted", "rc=1\n"}, false},
-		{specs.ActErrno, uintp(0), []string{"rc=0\n"}, false}, // "succeeds" without running
+		{specs.ActErrno, uintp(0), []string{"rc=0\n"}, false},                        // "succeeds" without running
 		{specs.ActTrace, nil, []string{"Function not implemented", "rc=1\n"}, false}, // no tracer: ENOSYS
 		{specs.ActTrap, nil, []string{sigsys}, false},
 		{specs.ActKill, nil, []string{sigsys}, false},
