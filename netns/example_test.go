@@ -57,7 +57,7 @@ func ExampleManager_Plan() {
 	}
 	fmt.Print(netns.FormatPlan(steps))
 	// Output:
-	//  1. unshare(CLONE_NEWNET) + mount(/proc/thread-self/ns/net, /run/netns/hull-quiet, MS_BIND)
+	//  1. mount(/run/netns, MS_SHARED|MS_REC) (bind onto itself first if needed, as ip netns does); unshare(CLONE_NEWNET) + mount(/proc/thread-self/ns/net, /run/netns/hull-quiet, MS_BIND)
 	//  2. netns /run/netns/hull-quiet: RTM_NEWLINK lo IFF_UP
 	//  3. write /run/hull/network/etc/quiet/{hosts,hostname,resolv.conf} (hostname quiet, resolvers from the host's minus loopback stubs)
 }

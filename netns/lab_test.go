@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/hullrt/hull/integration/testvm"
+	"golang.org/x/sys/unix"
 	"io"
 	"net"
 	"net/netip"
@@ -123,6 +124,7 @@ func (l *lab) close() {
 	}
 	nsfs.Remove(l.host)
 	nsfs.Remove(l.outside)
+	unix.Unmount(filepath.Join(l.dir, "run"), unix.MNT_DETACH) // nsfs.ShareDir made it a mount point
 	if m, _ := nsfs.MountsUnder(l.dir); len(m) != 0 {
 		t.Errorf("cleanup: mounts left under %s: %v", l.dir, m)
 	}

@@ -101,10 +101,14 @@ func (s reservePort) apply(e *env) (func() error, error) {
 type createNetns struct{ Path string }
 
 func (s createNetns) String() string {
-	return fmt.Sprintf("unshare(CLONE_NEWNET) + mount(/proc/thread-self/ns/net, %s, MS_BIND)", s.Path)
+	return fmt.Sprintf("mount(%s, MS_SHARED|MS_REC) (bind onto itself first if needed, as ip netns does); unshare(CLONE_NEWNET) + mount(/proc/thread-self/ns/net, %s, MS_BIND)",
+		filepath.Dir(s.Path), s.Path)
 }
 
 func (s createNetns) apply(e *env) (func() error, error) {
+	if err := nsfs.ShareDir(filepath.Dir(s.Path)); err != nil {
+		return nil, err
+	}
 	if _, err := nsfs.Create(filepath.Dir(s.Path), filepath.Base(s.Path)); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"golang.org/x/sys/unix"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,7 @@ func TestNetworkCLI(t *testing.T) {
 	defer func() { // on failure too: nothing may outlive the test
 		nsfs.Remove(filepath.Join(runDir, netns.NetnsName("web")))
 		m.Prune(context.Background())
+		unix.Unmount(runDir, unix.MNT_DETACH) // a shared mount point, as ip netns makes /run/netns
 	}()
 	ports, _ := netns.ParsePort("8080:80")
 	a, err := m.Setup(context.Background(), netns.Config{ID: "web", Ports: ports})

@@ -72,6 +72,30 @@ func Create(dir, name string) (string, error) {
 	return path, nil
 }
 
+// ShareDir makes dir a mount point with shared propagation, as
+// "ip netns add" does with /run/netns: a directory that is not yet a mount
+// point is first bind-mounted onto itself. Then, when a namespace file is
+// unmounted here, the unmount propagates to the copies that mount
+// namespaces created later hold, and none of them keeps the network
+// namespace alive by accident. Calling it again is harmless.
+func ShareDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	err := unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	if err == unix.EINVAL {
+		// Not a mount point: make it one, then retry.
+		if err := unix.Mount(dir, dir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return &os.PathError{Op: "mount --rbind (onto itself)", Path: dir, Err: err}
+		}
+		err = unix.Mount("", dir, "none", unix.MS_SHARED|unix.MS_REC, "")
+	}
+	if err != nil {
+		return &os.PathError{Op: "mount --make-rshared", Path: dir, Err: err}
+	}
+	return nil
+}
+
 // Remove unmounts and deletes a namespace persisted by Create or
 // "ip netns add". A path that does not exist is not an error, so Remove can
 // be called again after a crash.

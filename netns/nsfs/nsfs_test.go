@@ -3,6 +3,7 @@ package nsfs
 import (
 	"fmt"
 	"github.com/hullrt/hull/integration/testvm"
+	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +73,30 @@ func TestCreateDoRemove(t *testing.T) {
 	}
 	if err := Remove(path); err != nil {
 		t.Errorf("second Remove = %v, want nil", err)
+	}
+}
+
+func TestShareDir(t *testing.T) {
+	testvm.Require(t, testvm.Root)
+	dir := filepath.Join(t.TempDir(), "netns")
+	for range 2 { // the second call finds a shared mount point already
+		if err := ShareDir(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer unix.Unmount(dir, unix.MNT_DETACH)
+	info, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(string(info), "\n") {
+		if f := strings.Fields(l); len(f) > 6 && f[4] == dir {
+			line = l
+		}
+	}
+	if !strings.Contains(line, " shared:") {
+		t.Errorf("mountinfo of %s = %q, want a shared mount", dir, line)
 	}
 }
 
