@@ -63,6 +63,12 @@ func child(mode string) error {
 		fmt.Printf("%d %d\n", unix.Gettid(), errno)
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		return nil
+	case "exec":
+		// Apply as root, then exec a program: what survives execve.
+		if err := Apply(&c); err != nil {
+			return err
+		}
+		return unix.Exec("/bin/sh", []string{"sh", "-c", `grep ^Cap /proc/self/status; /bin/chown 1234 "$0"`, os.Getenv(envPath)}, nil)
 	case "user":
 		// Become nobody around the capability steps, then exec a
 		// program that prints its own status.
@@ -306,5 +312,53 @@ func TestSetAmbientRefused(t *testing.T) {
 	want := "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_KILL): prctl: operation not permitted"
 	if err == nil || err.Error() != want || !errors.Is(err, unix.EPERM) {
 		t.Errorf("SetAmbient(CAP_KILL) without it inheritable = %v, want %q", err, want)
+	}
+}
+
+// The bounding set limits root too: after execve, root's program gets the
+// bounding set as its permitted set, so a capability dropped from it is
+// gone even for uid 0, and chown(1) fails.
+func TestBoundingLimitsRootAcrossExec(t *testing.T) {
+	noChown := defaultCaps[1:]
+	for _, tt := range []struct {
+		name     string
+		bounding []string
+		chown    bool
+	}{{"CAP_CHOWN in bounding", defaultCaps, true}, {"CAP_CHOWN dropped", noChown, false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := t.TempDir() + "/f"
+			if err := os.WriteFile(file, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// Permitted and effective keep all we have (a sandbox may
+			// hold less than every capability): only the bounding set
+			// differs.
+			self, err := ReadStatus("self")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all []string
+			for _, c := range self.Permitted.Caps() {
+				all = append(all, c.String())
+			}
+			cmd := childCmd(t, "exec", &specs.LinuxCapabilities{Bounding: tt.bounding, Effective: all, Permitted: all})
+			cmd.Env = append(cmd.Env, envPath+"="+file)
+			out, err := cmd.CombinedOutput()
+			if tt.chown != (err == nil) {
+				t.Errorf("chown after execve: %v, want success %v\n%s", err, tt.chown, out)
+			}
+			if !tt.chown && !strings.Contains(string(out), "Operation not permitted") {
+				t.Errorf("chown failed without EPERM:\n%s", out)
+			}
+			st, err := ParseStatus(strings.NewReader(string(out)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := Parse(tt.bounding)
+			want &= self.Bounding
+			if st.Bounding != want || st.Permitted != want || st.Effective != want {
+				t.Errorf("after execve as root:\n%v\nwant bounding = permitted = effective = %v", st, want)
+			}
+		})
 	}
 }
