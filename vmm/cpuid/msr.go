@@ -93,7 +93,11 @@ var errNotRecorded = errors.New("input/output error (not recorded)")
 func (r MSRRecording) Reader() MSRReader {
 	return func(cpu int, msr uint32) (uint64, error) {
 		if r.Err != "" {
-			return 0, replayedError{r.Err, errnoByName(r.Errno)}
+			// RecordMSRs keeps only open(2) failures of the device.
+			if errno := errnoByName(r.Errno); errno != 0 {
+				return 0, &os.PathError{Op: "open", Path: "/dev/cpu/0/msr", Err: errno}
+			}
+			return 0, errors.New(r.Err)
 		}
 		v, ok := r.Values[fmt.Sprintf("%#x", msr)]
 		if !ok {
@@ -103,22 +107,7 @@ func (r MSRRecording) Reader() MSRReader {
 	}
 }
 
-// replayedError is a recorded error: its text, and its errno so that
-// errors.Is(err, fs.ErrNotExist) answers as it did on the machine.
-type replayedError struct {
-	msg   string
-	errno syscall.Errno
-}
-
-func (e replayedError) Error() string { return e.msg }
-
-func (e replayedError) Unwrap() error {
-	if e.errno == 0 {
-		return nil
-	}
-	return e.errno
-}
-
+// errnoByName is the errno unix.ErrnoName calls name, or 0.
 func errnoByName(name string) syscall.Errno {
 	for e := syscall.Errno(1); e < 4096 && name != ""; e++ {
 		if unix.ErrnoName(e) == name {
