@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -245,5 +246,29 @@ func TestFeatures(t *testing.T) {
 	}
 	if FlagSupported(1 << 20) {
 		t.Error("FlagSupported(1<<20) = true")
+	}
+}
+
+// zsyscalls.go is what `go generate` writes from the x/sys version go.mod
+// pins: regenerating must change nothing.
+func TestGeneratedTablesUpToDate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the generator")
+	}
+	out := filepath.Join(t.TempDir(), "zsyscalls.go")
+	cmd := exec.Command("go", "run", "./internal/mksysnum", "-o", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go run ./internal/mksysnum: %v\n%s", err, b)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("zsyscalls.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != string(want) {
+		t.Error("zsyscalls.go is stale: run go generate ./runtime/seccomp")
 	}
 }
