@@ -303,11 +303,27 @@ func (e *evaluation) cgroups() {
 		e.add("own v1 cgroups", OK, "/proc/self/cgroup: "+joinNames(own)+"; hull creates containers' cgroups below these", "")
 		missing := without(v1Wanted, v1)
 		if len(missing) == 0 {
-			e.add("v1 controllers", OK, "mounted: "+joinNames(v1), "")
+			e.add("v1 controllers", OK, e.v1Mounts(h), "")
 		} else {
-			e.add("v1 controllers", Degraded, "mounted: "+joinNames(v1)+" (missing "+joinNames(missing)+")", unifiedRemedy)
+			e.add("v1 controllers", Degraded, e.v1Mounts(h)+" (missing "+joinNames(missing)+")", unifiedRemedy)
 		}
 	}
+}
+
+// v1Mounts lists each v1 hierarchy's mount point with the controllers
+// bound to it: "/sys/fs/cgroup/cpu,cpuacct (cpu cpuacct)".
+func (e *evaluation) v1Mounts(h *cgroups.Host) string {
+	byMount := map[string][]string{}
+	for c, mp := range h.V1 {
+		byMount[mp] = append(byMount[mp], c)
+	}
+	var parts []string
+	for mp, cs := range byMount {
+		sort.Strings(cs)
+		parts = append(parts, e.path(mp)+" ("+strings.Join(cs, " ")+")")
+	}
+	sort.Strings(parts)
+	return "mounted: " + strings.Join(parts, ", ")
 }
 
 // without returns the elements of want not in have.
