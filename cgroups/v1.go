@@ -1,0 +1,260 @@
+package cgroups
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// v1 is the driver for legacy and hybrid hosts: one directory per
+// mounted v1 hierarchy (co-mounted controllers such as cpu,cpuacct share
+// one), and on a hybrid host one in the cgroup2 hierarchy too, which
+// holds the controllers bound there (hugetlb on our development hosts)
+// and offers cgroup.freeze and cgroup.kill.
+type v1 struct {
+	host      *Host
+	paths     map[string]string // controller → directory; "" → cgroup2 directory
+	unified   *v2               // the cgroup2 side on a hybrid host
+	hugeSizes []string
+}
+
+func newV1(host *Host, cfg Config) (*v1, error) {
+	m := &v1{host: host, paths: map[string]string{}, hugeSizes: probe(nil).HugePageSizes}
+	for c, mp := range host.V1 {
+		dir, err := hierarchyDir(mp, host.MountRoot[c], cgroupPath(cfg.Path, host.SelfV1[c]))
+		if err != nil {
+			return nil, err
+		}
+		if dir == host.SelfDir(c) || dir == mp {
+			return nil, fmt.Errorf("linux.cgroupsPath: %q is the caller's own %s cgroup (or the root); the container needs a cgroup of its own", cfg.Path, c)
+		}
+		m.paths[c] = dir
+	}
+	if host.Unified != "" {
+		u, err := newV2(host, cfg)
+		if err != nil {
+			return nil, err
+		}
+		m.unified = u
+		m.paths[""] = u.dir
+	}
+	return m, nil
+}
+
+func (m *v1) Paths() map[string]string {
+	out := make(map[string]string, len(m.paths))
+	for k, v := range m.paths {
+		out[k] = v
+	}
+	return out
+}
+
+// dirs lists each directory once (co-mounted controllers share one),
+// sorted.
+func (m *v1) dirs() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range m.paths {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (m *v1) Create() error {
+	var made []string
+	for _, d := range m.dirs() {
+		dirs, err := mkdirAll(d)
+		if err != nil {
+			removeDirs(made)
+			return fmt.Errorf("create cgroup: %w", err)
+		}
+		made = append(made, dirs...)
+	}
+	// A new cpuset cgroup starts with no CPUs and no memory nodes, and
+	// takes no task until it has both: copy them from the parent, top
+	// down, as cgroup.clone_children would.
+	if cs, ok := m.paths["cpuset"]; ok {
+		for _, d := range made {
+			if d != cs && !strings.HasPrefix(cs, d+"/") {
+				continue
+			}
+			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				cur, err := readFile(d, f)
+				if err == nil && cur == "" {
+					var parent string
+					if parent, err = readFile(filepath.Dir(d), f); err == nil {
+						err = writeFile(d, f, parent)
+					}
+				}
+				if err != nil {
+					removeDirs(made)
+					return fmt.Errorf("create cgroup: %s: %w", filepath.Join(d, f), err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (m *v1) Apply(pid int) error {
+	for _, d := range m.dirs() {
+		if err := writeFile(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("move process %d into %s: %w", pid, d, err)
+		}
+	}
+	return nil
+}
+
+func (m *v1) OpenUnified() (*os.File, error) {
+	if m.unified == nil {
+		return nil, ErrNoUnified
+	}
+	return m.unified.OpenUnified()
+}
+
+func (m *v1) Plan(r *specs.LinuxResources) (*Plan, error) {
+	f := probe(m.paths)
+	f.HugePageSizes = m.hugeSizes
+	return PlanV1(r, m.host, f)
+}
+
+func (m *v1) Set(r *specs.LinuxResources) error {
+	p, err := m.Plan(r)
+	if err != nil {
+		return err
+	}
+	if len(p.Enable) > 0 && m.unified != nil {
+		if err := m.unified.enable(p.Enable); err != nil {
+			return err
+		}
+		// The hugetlb files exist only now: plan again for them.
+		if p, err = m.Plan(r); err != nil {
+			return err
+		}
+	}
+	if p.CheckMemory > 0 {
+		cur, err := readFile(m.paths["memory"], "memory.usage_in_bytes")
+		if err != nil {
+			return fmt.Errorf("linux.resources.memory.checkBeforeUpdate: %w", err)
+		}
+		if n, _ := strconv.ParseInt(cur, 10, 64); n > p.CheckMemory {
+			return fmt.Errorf("linux.resources.memory.limit: %d is below the current usage %d (checkBeforeUpdate)", p.CheckMemory, n)
+		}
+	}
+	for _, w := range p.Writes {
+		dir, ok := m.paths[w.Hierarchy]
+		if !ok {
+			return fmt.Errorf("%s: no %q hierarchy", w.Field, w.Hierarchy)
+		}
+		if err := writeFile(dir, w.File, w.Value); err != nil {
+			return fmt.Errorf("%s: %s: %w", w.Field, filepath.Join(dir, w.File), err)
+		}
+	}
+	return nil
+}
+
+// Freeze uses the v1 freezer, or the cgroup2 side's cgroup.freeze on a
+// hybrid host without a freezer hierarchy.
+func (m *v1) Freeze(ctx context.Context) error {
+	dir, ok := m.paths["freezer"]
+	if !ok {
+		if m.unified == nil {
+			return errors.New("freeze: no freezer hierarchy is mounted")
+		}
+		return m.unified.Freeze(ctx)
+	}
+	// A write of FROZEN starts freezing; reading freezer.state moves the
+	// kernel's state machine on. Tasks in uninterruptible sleep can keep
+	// it FREEZING for a while: ask again until it is FROZEN.
+	return poll(ctx, "freeze "+dir, func() (bool, error) {
+		if err := writeFile(dir, "freezer.state", string(Frozen)); err != nil {
+			return false, fmt.Errorf("freeze %s: %w", dir, err)
+		}
+		st, err := m.State()
+		return st == Frozen, err
+	})
+}
+
+func (m *v1) Thaw(ctx context.Context) error {
+	dir, ok := m.paths["freezer"]
+	if !ok {
+		if m.unified == nil {
+			return errors.New("thaw: no freezer hierarchy is mounted")
+		}
+		return m.unified.Thaw(ctx)
+	}
+	if err := writeFile(dir, "freezer.state", string(Thawed)); err != nil {
+		return fmt.Errorf("thaw %s: %w", dir, err)
+	}
+	return poll(ctx, "thaw "+dir, func() (bool, error) {
+		st, err := m.State()
+		return st == Thawed, err
+	})
+}
+
+func (m *v1) State() (FreezerState, error) {
+	dir, ok := m.paths["freezer"]
+	if !ok {
+		if m.unified == nil {
+			return Thawed, nil
+		}
+		return m.unified.State()
+	}
+	st, err := readFile(dir, "freezer.state")
+	if err != nil {
+		return "", err
+	}
+	return FreezerState(st), nil
+}
+
+// Kill uses the cgroup2 side's cgroup.kill for SIGKILL on a hybrid host:
+// the container's processes are in that cgroup too.
+func (m *v1) Kill(ctx context.Context, sig unix.Signal) error {
+	if sig == unix.SIGKILL && m.unified != nil {
+		err := writeFile(m.unified.dir, "cgroup.kill", "1")
+		if err == nil || !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return signalAll(ctx, m, sig)
+}
+
+// Pids reads one hierarchy: every process is in all of them.
+func (m *v1) Pids() ([]int, error) {
+	for _, c := range []string{"freezer", "pids", "memory", "cpu", "devices"} {
+		if d, ok := m.paths[c]; ok {
+			return readPids(d)
+		}
+	}
+	ds := m.dirs()
+	if len(ds) == 0 {
+		return nil, errors.New("no cgroup hierarchy")
+	}
+	return readPids(ds[0])
+}
+
+func (m *v1) Stats() (*Stats, error) { return statsV1(m.paths, m.hugeSizes) }
+
+func (m *v1) OOM(ctx context.Context) (<-chan struct{}, error) {
+	dir, ok := m.paths["memory"]
+	if !ok {
+		return nil, errors.New("oom events: no memory hierarchy is mounted")
+	}
+	return watchOOMv1(ctx, dir)
+}
+
+func (m *v1) Destroy(ctx context.Context) error {
+	return destroyDirs(ctx, m.dirs(), m.Pids)
+}
