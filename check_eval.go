@@ -142,7 +142,7 @@ func (e *evaluation) nsRemedy(ns probe.Namespace) string {
 		}
 		return "something above the kernel forbids " + ns.Flag + " (a seccomp profile or LSM of the container hull runs in): run hull on the host, or in a privileged container"
 	}
-	return ""
+	return "dmesg may say why the kernel refused " + ns.Flag
 }
 
 func (e *evaluation) userNamespaces() {
