@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/hullrt/hull"
@@ -49,6 +50,9 @@ micro-VMs must be able to run too.`,
 				return nil
 			}
 			var opts []hull.CheckOption
+			if g.debug {
+				opts = append(opts, hull.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug}))))
+			}
 			if fixture != "" {
 				opts = append(opts, hull.WithFixture(fixture))
 			}
