@@ -151,3 +151,25 @@ func resourceTemplate(descs ...[]byte) []byte {
 	b = append(b, 0x79, 0) // end tag, checksum 0 ("treat as correct")
 	return amlBuffer(b)
 }
+
+// eisaID compresses a PNP ID such as "PNP0501" into the 32-bit EISA ID
+// that ASL's EISAID() produces: three letters of five bits each and four
+// hex digits, stored byte-swapped.
+func eisaID(id string) uint32 {
+	if len(id) != 7 {
+		panic("acpi: EISA ID " + id + " is not 7 characters")
+	}
+	v := uint32(id[0]-0x40)<<26 | uint32(id[1]-0x40)<<21 | uint32(id[2]-0x40)<<16
+	var digits uint32
+	for _, c := range id[3:] {
+		digits <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			digits |= uint32(c - '0')
+		case c >= 'A' && c <= 'F':
+			digits |= uint32(c-'A') + 10
+		}
+	}
+	v |= digits
+	return v>>24 | v>>8&0xff00 | v<<8&0xff0000 | v<<24
+}

@@ -40,10 +40,22 @@ type MMIODevice struct {
 	GSI        uint32
 }
 
+// SerialPort is a 16550 UART at an I/O port base with its interrupt.
+type SerialPort struct {
+	Base uint16
+	GSI  uint32
+}
+
 // Config is what the tables describe.
 type Config struct {
 	CPUs    int          // one local APIC each, APIC IDs 0..CPUs-1
 	Devices []MMIODevice // virtio-mmio devices, in _UID order
+	// Serial ports are named in the DSDT (PNP0501). On a hardware-reduced
+	// platform Linux has no legacy PIC and so no fixed ISA IRQ numbers:
+	// a UART it finds only by probing COM1 has no usable interrupt, and
+	// its tty fails to open. Described in ACPI, the port gets its GSI
+	// mapped like any other device.
+	Serial []SerialPort
 }
 
 // header writes a System Description Table header; the checksum is filled
@@ -82,6 +94,13 @@ func sum(b []byte) byte {
 // that lets the guest power off.
 func DSDT(c Config) []byte {
 	var devs [][]byte
+	for i, p := range c.Serial {
+		devs = append(devs, amlDevice(fmt.Sprintf("COM%d", i+1),
+			amlName("_HID", amlInteger(uint64(eisaID("PNP0501")))),
+			amlName("_UID", amlInteger(uint64(i))),
+			amlName("_CRS", resourceTemplate(ioPort(p.Base, 8), extendedInterrupt(p.GSI))),
+		))
+	}
 	for i, d := range c.Devices {
 		devs = append(devs, amlDevice(fmt.Sprintf("VR%02X", i),
 			amlName("_HID", amlString("LNRO0005")),

@@ -65,6 +65,22 @@ type Serial struct {
 	fifo    bool
 	thrIntr bool // a "transmitter empty" interrupt is pending
 	rx      []byte
+	stats   SerialStats
+}
+
+// SerialStats counts what passed through the UART.
+type SerialStats struct {
+	TxBytes, RxBytes, Interrupts uint64
+	IER                          byte // the interrupt enable register now
+}
+
+// Stats returns the counters.
+func (s *Serial) Stats() SerialStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.IER = s.ier
+	return st
 }
 
 // NewSerial returns a UART writing to out and raising interrupts with irq
@@ -83,6 +99,10 @@ func (s *Serial) Input(p []byte) int {
 	n := min(len(p), rxLimit-len(s.rx))
 	s.rx = append(s.rx, p[:n]...)
 	raise := n > 0 && s.ier&UART_IER_RDI != 0
+	s.stats.RxBytes += uint64(n)
+	if raise {
+		s.stats.Interrupts++
+	}
 	s.mu.Unlock()
 	if raise {
 		s.irq()
@@ -99,6 +119,9 @@ func (s *Serial) Read(offset uint64, data []byte) {
 	}
 	s.mu.Lock()
 	v, raise := s.readReg(offset)
+	if raise {
+		s.stats.Interrupts++
+	}
 	s.mu.Unlock()
 	data[0] = v
 	if raise {
@@ -167,6 +190,12 @@ func (s *Serial) Write(offset uint64, data []byte) {
 	v := data[0]
 	s.mu.Lock()
 	raise, out := s.writeReg(offset, v)
+	if raise {
+		s.stats.Interrupts++
+	}
+	if out {
+		s.stats.TxBytes++
+	}
 	w := s.out
 	s.mu.Unlock()
 	if out && w != nil {
