@@ -17,6 +17,8 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/hullrt/hull/integration/testvm"
 )
 
 // These tests change capabilities for real, so each runs in a child: the
@@ -95,9 +97,7 @@ func child(mode string) error {
 
 func childCmd(t *testing.T, mode string, c *specs.LinuxCapabilities) *exec.Cmd {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("these tests set capabilities for real and run as root (CI runs them as root on the host)")
-	}
+	testvm.Require(t, testvm.Root) // capabilities are set for real
 	b, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
@@ -297,10 +297,8 @@ func TestApplySkipsUnraisableAmbient(t *testing.T) {
 
 // SetAmbient itself reports what the kernel refuses, naming the step.
 func TestSetAmbientRefused(t *testing.T) {
-	goruntime.LockOSThread() // the thread is changed (an empty ambient set): never unlocked
-	if os.Geteuid() != 0 {
-		t.Skip("needs root's permitted set")
-	}
+	testvm.Require(t, testvm.Root)
+	goruntime.LockOSThread() // the thread's ambient set is cleared: never unlocked
 	cur, err := Current()
 	if err != nil {
 		t.Fatal(err)

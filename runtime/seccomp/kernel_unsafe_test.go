@@ -10,6 +10,8 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/hullrt/hull/integration/testvm"
 )
 
 // The kernel hands an installed filter back to a tracer with CAP_SYS_ADMIN:
@@ -18,6 +20,7 @@ import (
 // from a child proves Load installed exactly what Compile produced, with
 // the spec's flags.
 func TestKernelInstalledProgram(t *testing.T) {
+	testvm.Require(t, testvm.Root) // PTRACE_SECCOMP_GET_FILTER needs CAP_SYS_ADMIN
 	s := loadProfile(t, "docker.json")
 	s.Flags = []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagLog, specs.LinuxSeccompFlagSpecAllow}
 	f, err := Compile(s)
