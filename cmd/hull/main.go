@@ -55,6 +55,7 @@ and micro-VMs, and what to change when it cannot.`,
 	root.AddCommand(
 		newNetworkCommand(g),
 		newCheckCommand(g),
+		newImageCommand(g),
 	)
 	return root
 }

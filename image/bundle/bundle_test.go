@@ -13,8 +13,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/hullrt/hull/image/bundle"
-	"github.com/hullrt/hull/image/registrytest"
 	"github.com/hullrt/hull/image/pull"
+	"github.com/hullrt/hull/image/registrytest"
 	"github.com/hullrt/hull/image/store"
 	"github.com/hullrt/hull/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"

@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/hullrt/hull/image/registrytest"
 	"github.com/hullrt/hull/image/pull"
+	"github.com/hullrt/hull/image/registrytest"
 	"github.com/hullrt/hull/image/store"
 	"golang.org/x/sys/unix"
 )

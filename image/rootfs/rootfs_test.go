@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hullrt/hull/image/registrytest"
 	"github.com/hullrt/hull/image/layer"
+	"github.com/hullrt/hull/image/registrytest"
 )
 
 func requireRoot(t *testing.T) {

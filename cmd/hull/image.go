@@ -1,0 +1,474 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hullrt/hull/image/bundle"
+	"github.com/hullrt/hull/image/layer"
+	"github.com/hullrt/hull/image/pull"
+	"github.com/hullrt/hull/image/store"
+	"github.com/hullrt/hull/runtime"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// imageOptions locate the image store and the registry settings.
+type imageOptions struct {
+	store      string
+	registries string
+}
+
+func (o *imageOptions) open() (*store.Store, error) { return store.Open(o.store) }
+
+func newImageCommand(g *globalOptions) *cobra.Command {
+	o := &imageOptions{}
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "pull, list and unpack container images",
+		Long: `image pulls OCI and Docker images from registries into hull's store and
+turns them into root filesystems and runtime bundles.
+
+The store (--store, default /var/lib/hull) keeps each layer once, unpacked
+into its own directory and named by its chain ID, so images that share
+layers share them on disk and a layer is never downloaded twice.
+
+  hull image pull busybox            docker.io/library/busybox:latest
+  hull image ls                      images in the store
+  hull image inspect busybox         record, config and layers as JSON
+  hull image tag busybox my/bb:v1    another name for the same image
+  hull image rm my/bb:v1             remove a name (the image with its last)
+  hull image prune                   free layers and blobs no image uses
+  hull image unpack busybox ./bb     write an OCI bundle: config.json + rootfs/
+
+Registry settings (mirrors, plain HTTP, extra CAs) are read from
+--registries; credentials from ~/.docker/config.json or containers'
+auth.json, as docker and podman write them.`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.store, "store", store.DefaultRoot, "image store directory")
+	pf.StringVar(&o.registries, "registries", pull.DefaultConfigPath, "registry settings (JSON)")
+	cmd.AddCommand(
+		newImagePullCommand(o),
+		newImageLsCommand(o),
+		newImageInspectCommand(o),
+		newImageTagCommand(o),
+		newImageRmCommand(o),
+		newImagePruneCommand(o),
+		newImageUnpackCommand(o),
+	)
+	return cmd
+}
+
+// interruptible cancels the context on Ctrl-C, so that a pull stops
+// cleanly: the store keeps only complete layers.
+func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt)
+}
+
+func newImagePullCommand(o *imageOptions) *cobra.Command {
+	var platform, format string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "pull [--platform os/arch[/variant]] [--format text|json] REF",
+		Short: "pull an image from a registry into the store",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := o.open()
+			if err != nil {
+				return err
+			}
+			cfg, err := pull.LoadConfig(o.registries)
+			if err != nil {
+				return err
+			}
+			opts := []pull.Option{pull.WithConfig(cfg)}
+			if platform != "" {
+				opts = append(opts, pull.WithPlatform(platform))
+			}
+			if os.Geteuid() != 0 {
+				opts = append(opts, pull.WithUnpackOptions(layer.WithoutOwnership()))
+			}
+			out := cmd.OutOrStdout()
+			var pr *progressPrinter
+			switch format {
+			case "json":
+				enc := json.NewEncoder(out)
+				opts = append(opts, pull.WithProgress(func(e pull.Event) { enc.Encode(e) }))
+			case "text", "":
+				if !quiet {
+					pr = newProgressPrinter(out)
+					opts = append(opts, pull.WithProgress(pr.event))
+				}
+			default:
+				return fmt.Errorf("--format %q: want text or json", format)
+			}
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			im, err := pull.Pull(ctx, st, args[0], opts...)
+			if pr != nil {
+				pr.finish()
+			}
+			if err != nil {
+				return err
+			}
+			if format != "json" {
+				fmt.Fprintf(out, "%s\n", im.Digest)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&platform, "platform", "", "platform to pull from a multi-platform image (default: this host's)")
+	f.StringVar(&format, "format", "text", "progress output: text or json (one event per line)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only the digest")
+	return cmd
+}
+
+func newImageLsCommand(o *imageOptions) *cobra.Command {
+	var format string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "ls [--format table|json] [-q]",
+		Short: "list the images in the store",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := o.open()
+			if err != nil {
+				return err
+			}
+			ims, err := st.Images()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if quiet {
+				for _, im := range ims {
+					fmt.Fprintln(out, im.Digest)
+				}
+				return nil
+			}
+			switch format {
+			case "json":
+				type entry struct {
+					store.Image
+					Names []string `json:"names"`
+				}
+				list := []entry{}
+				for _, im := range ims {
+					list = append(list, entry{im, im.Names})
+				}
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(list)
+			case "table", "":
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tDIGEST\tPLATFORM\tLAYERS\tSIZE\tPULLED")
+				for _, im := range ims {
+					names := im.Names
+					if len(names) == 0 {
+						names = []string{"<none>"}
+					}
+					for _, n := range names {
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", n, shortDigest(im.Digest), im.Platform,
+							len(im.Layers), humanBytes(im.Size()), im.Created.Local().Format(time.DateTime))
+					}
+				}
+				return tw.Flush()
+			}
+			return fmt.Errorf("--format %q: want table or json", format)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only digests")
+	return cmd
+}
+
+func newImageInspectCommand(o *imageOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect REF",
+		Short: "show an image's record, config and layers as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := o.open()
+			if err != nil {
+				return err
+			}
+			im, err := st.Lookup(args[0])
+			if err != nil {
+				return err
+			}
+			cfg, err := st.Blob(im.Config.Digest)
+			if err != nil {
+				return err
+			}
+			type layerView struct {
+				store.Layer
+				Dir          string `json:"dir"`
+				UnpackedSize int64  `json:"unpackedSize"`
+			}
+			view := struct {
+				store.Image
+				Names  []string        `json:"names"`
+				Size   int64           `json:"size"`
+				Layers []layerView     `json:"layers"`
+				Config json.RawMessage `json:"imageConfig"`
+			}{Image: im, Names: im.Names, Size: im.Size(), Config: cfg}
+			for _, l := range im.Layers {
+				dir, _ := st.LayerDir(l.ChainID)
+				info, _ := st.Layer(l.ChainID)
+				view.Layers = append(view.Layers, layerView{l, dir, info.Size})
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(view)
+		},
+	}
+}
+
+func newImageTagCommand(o *imageOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tag SOURCE TARGET",
+		Short: "give an image another name",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := o.open()
+			if err != nil {
+				return err
+			}
+			return st.Tag(cmd.Context(), args[0], args[1])
+		},
+	}
+}
+
+func newImageRmCommand(o *imageOptions) *cobra.Command {
+	var prune bool
+	cmd := &cobra.Command{
+		Use:   "rm [--prune] REF...",
+		Short: "remove image names (and an image with its last name)",
+		Long: `rm removes names; given a digest, or an image's last name, it removes the
+image record too. Its layers stay on disk, shared with other images, until
+"hull image prune" (or rm --prune) frees what no image uses.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := o.open()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, ref := range args {
+				im, err := st.Remove(cmd.Context(), ref)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "untagged %s (%s)\n", ref, shortDigest(im.Digest))
+			}
+			if prune && len(errs) == 0 {
+				return runPrune(cmd, st)
+			}
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().BoolVar(&prune, "prune", false, "then free layers and blobs no image uses")
+	return cmd
+}
+
+func newImagePruneCommand(o *imageOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "prune",
+		Short: "remove layers and blobs no image uses, and leftovers of interrupted pulls",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := o.open()
+			if err != nil {
+				return err
+			}
+			return runPrune(cmd, st)
+		},
+	}
+}
+
+func runPrune(cmd *cobra.Command, st *store.Store) error {
+	rep, err := st.Prune(cmd.Context())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "removed %d layers, %d blobs, %d leftovers\n", len(rep.Layers), len(rep.Blobs), rep.Temp)
+	return nil
+}
+
+func newImageUnpackCommand(o *imageOptions) *cobra.Command {
+	var rootless bool
+	cmd := &cobra.Command{
+		Use:   "unpack [--rootless] REF DIR",
+		Short: "write an OCI runtime bundle (config.json and rootfs/) of an image",
+		Long: `unpack writes DIR/rootfs, the image's layers merged (a copy, as
+"umoci unpack" makes), and DIR/config.json: "runc spec"'s defaults with the
+image's command, environment, working directory and user. The image must
+be in the store ("hull image pull" it first). "hull run" runs the result.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := o.open()
+			if err != nil {
+				return err
+			}
+			im, err := st.Lookup(args[0])
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w (pull it first: hull image pull %s)", err, args[0])
+			}
+			if err != nil {
+				return err
+			}
+			var opts []layer.Option
+			if rootless || os.Geteuid() != 0 {
+				rootless = true
+				opts = append(opts, layer.WithoutOwnership())
+			}
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			return bundle.Write(ctx, st, im, args[1], runtime.DefaultSpec(rootless), opts...)
+		},
+	}
+	cmd.Flags().BoolVar(&rootless, "rootless", false, "unpack for an unprivileged user: files owned by the caller, a rootless config.json")
+	return cmd
+}
+
+func shortDigest(d string) string {
+	d = strings.TrimPrefix(d, "sha256:")
+	if len(d) > 12 {
+		d = d[:12]
+	}
+	return d
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// progressPrinter shows a pull: on a terminal one live line per layer
+// (bar, bytes, rate, time left), redrawn in place; otherwise plain lines,
+// one per change of state.
+type progressPrinter struct {
+	out    io.Writer
+	tty    bool
+	order  []string
+	layers map[string]*layerProgress
+	drawn  int // lines drawn last time (tty)
+	last   time.Time
+}
+
+type layerProgress struct {
+	state          string
+	current, total int64
+	start          time.Time
+}
+
+func newProgressPrinter(out io.Writer) *progressPrinter {
+	p := &progressPrinter{out: out, layers: map[string]*layerProgress{}}
+	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+	}
+	return p
+}
+
+func (p *progressPrinter) event(e pull.Event) {
+	if e.Kind == pull.Resolved || e.Kind == pull.Done {
+		if !p.tty {
+			fmt.Fprintf(p.out, "%s: %s %s\n", e.Ref, e.Kind, e.Digest)
+		}
+		return
+	}
+	l, ok := p.layers[e.Digest]
+	if !ok {
+		l = &layerProgress{start: e.Time}
+		p.layers[e.Digest] = l
+		p.order = append(p.order, e.Digest)
+	}
+	changed := l.state != string(e.Kind)
+	l.state, l.current, l.total = string(e.Kind), e.Current, e.Total
+	if e.Kind == pull.Downloading && l.start.IsZero() {
+		l.start = e.Time
+	}
+	if !p.tty {
+		switch e.Kind {
+		case pull.Exists:
+			fmt.Fprintf(p.out, "%s: already exists\n", shortDigest(e.Digest))
+		case pull.Resumed:
+			fmt.Fprintf(p.out, "%s: connection lost at %s (%s), resuming\n", shortDigest(e.Digest), humanBytes(e.Current), e.Err)
+		case pull.Unpacked:
+			fmt.Fprintf(p.out, "%s: pulled %s in %s\n", shortDigest(e.Digest), humanBytes(e.Total), e.Time.Sub(l.start).Round(time.Millisecond))
+		case pull.Downloading:
+			if changed {
+				fmt.Fprintf(p.out, "%s: downloading %s\n", shortDigest(e.Digest), humanBytes(e.Total))
+			}
+		}
+		return
+	}
+	if changed || time.Since(p.last) > 100*time.Millisecond {
+		p.draw()
+	}
+}
+
+func (p *progressPrinter) draw() {
+	p.last = time.Now()
+	if p.drawn > 0 {
+		fmt.Fprintf(p.out, "\x1b[%dA", p.drawn) // back to the first line
+	}
+	for _, d := range p.order {
+		l := p.layers[d]
+		line := shortDigest(d) + ": "
+		switch l.state {
+		case string(pull.Exists):
+			line += "already exists"
+		case string(pull.Waiting):
+			line += "waiting"
+		case string(pull.Unpacked):
+			line += "pull complete " + humanBytes(l.total)
+		default:
+			const width = 30
+			frac := 0.0
+			if l.total > 0 {
+				frac = float64(l.current) / float64(l.total)
+			}
+			bar := strings.Repeat("=", int(frac*width))
+			if len(bar) < width {
+				bar += ">" + strings.Repeat(" ", width-len(bar)-1)
+			}
+			line += fmt.Sprintf("[%s] %s/%s", bar, humanBytes(l.current), humanBytes(l.total))
+			if el := time.Since(l.start).Seconds(); el > 0.2 && l.current > 0 {
+				rate := float64(l.current) / el
+				eta := time.Duration(float64(l.total-l.current)/rate) * time.Second
+				line += fmt.Sprintf("  %s/s  %s left", humanBytes(int64(rate)), eta.Round(time.Second))
+			}
+			if l.state == string(pull.Resumed) {
+				line += "  (resuming)"
+			}
+		}
+		fmt.Fprintf(p.out, "\x1b[2K%s\n", line)
+	}
+	p.drawn = len(p.order)
+}
+
+func (p *progressPrinter) finish() {
+	if p.tty && len(p.order) > 0 {
+		p.draw()
+	}
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/hullrt/hull/image/pull"
+	"github.com/hullrt/hull/image/registrytest"
+	"github.com/hullrt/hull/integration/testvm"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// TestImageCLI drives every "hull image" verb against a real registry on
+// loopback and checks what they leave in the store and on disk.
+func TestImageCLI(t *testing.T) {
+	testvm.Require(t, testvm.Root)
+	reg := registrytest.Start(t)
+	reg.LayeredImage(t, "cli/app:v1", registrytest.Gzip, false, v1.Config{
+		Cmd: []string{"/bin/sh", "-c", "echo hello from $HELLO"}, Env: []string{"HELLO=hull"}, User: "www", WorkingDir: "/var/www",
+	})
+	ref := reg.Addr + "/cli/app:v1"
+	dir := t.TempDir()
+	storeDir := filepath.Join(dir, "store")
+	hull := func(wantOK bool, args ...string) string {
+		t.Helper()
+		full := append([]string{"image", "--store", storeDir, "--registries", filepath.Join(dir, "none.json")}, args...)
+		out, err := exec.Command(testvm.Hull(t), full...).CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("hull %s: %v\n%s", strings.Join(full, " "), err, out)
+		}
+		return string(out)
+	}
+
+	// JSON progress: one event per line, ending with "done".
+	out := hull(true, "pull", "--format", "json", ref)
+	var last pull.Event
+	kinds := map[pull.EventKind]int{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if err := json.Unmarshal(sc.Bytes(), &last); err != nil {
+			t.Fatalf("pull --format json printed a non-JSON line %q: %v", sc.Text(), err)
+		}
+		kinds[last.Kind]++
+	}
+	if last.Kind != pull.Done || kinds[pull.Unpacked] != 3 {
+		t.Errorf("json events %v ending with %q, want 3 unpacked and done", kinds, last.Kind)
+	}
+	// Plain progress on a pipe; nothing is downloaded twice.
+	if out = hull(true, "pull", ref); strings.Count(out, "already exists") != 3 {
+		t.Errorf("second pull should report 3 existing layers:\n%s", out)
+	}
+	hull(true, "tag", ref, "example.com/renamed:v2")
+	ls := hull(true, "ls")
+	for _, want := range []string{ref, "example.com/renamed:v2", "linux/amd64"} {
+		if !strings.Contains(ls, want) {
+			t.Errorf("ls lacks %q:\n%s", want, ls)
+		}
+	}
+	var inspect struct {
+		Digest string            `json:"digest"`
+		Layers []json.RawMessage `json:"layers"`
+		Config v1.ConfigFile     `json:"imageConfig"`
+	}
+	if err := json.Unmarshal([]byte(hull(true, "inspect", "example.com/renamed:v2")), &inspect); err != nil {
+		t.Fatal(err)
+	}
+	if len(inspect.Layers) != 3 || inspect.Config.Config.User != "www" {
+		t.Errorf("inspect: %d layers, user %q", len(inspect.Layers), inspect.Config.Config.User)
+	}
+
+	bundleDir := filepath.Join(dir, "bundle")
+	hull(true, "unpack", ref, bundleDir)
+	b, err := os.ReadFile(filepath.Join(bundleDir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(spec.Process.Args, " ") != "/bin/sh -c echo hello from $HELLO" || spec.Process.User.UID != 33 || spec.Root.Path != "rootfs" {
+		t.Errorf("config.json process %+v root %+v", spec.Process, spec.Root)
+	}
+	if _, err := os.Stat(filepath.Join(bundleDir, "rootfs/bin/busybox")); err != nil {
+		t.Error(err)
+	}
+	if out = hull(false, "unpack", "never/pulled:v1", filepath.Join(dir, "b2")); !strings.Contains(out, "pull it first") {
+		t.Errorf("unpack of a missing image: %s", out)
+	}
+
+	hull(true, "rm", ref)
+	hull(true, "rm", "example.com/renamed:v2")
+	if ls = hull(true, "ls", "-q"); strings.TrimSpace(ls) != "" {
+		t.Errorf("ls after rm:\n%s", ls)
+	}
+	if out = hull(true, "prune"); !strings.Contains(out, "removed 3 layers, 2 blobs") {
+		t.Errorf("prune: %s", out)
+	}
+	for _, sub := range []string{"layers", "blobs/sha256", "images", "tmp"} {
+		if ents, _ := os.ReadDir(filepath.Join(storeDir, sub)); len(ents) != 0 {
+			t.Errorf("store %s/ not empty after rm and prune", sub)
+		}
+	}
+}
+
+// TestImageUnpackRuns pulls an image, unpacks it with "hull image unpack"
+// and runs the bundle with "hull run": as the image's user, in its working
+// directory, with its environment.
+func TestImageUnpackRuns(t *testing.T) {
+	testvm.Require(t, testvm.Root)
+	hullBin := testvm.Hull(t)
+	if err := exec.Command(hullBin, "run", "--help").Run(); err != nil {
+		t.Skip("this hull has no run verb yet")
+	}
+	reg := registrytest.Start(t)
+	reg.LayeredImage(t, "run/app:v1", registrytest.Gzip, true, v1.Config{Env: []string{"HELLO=hull"}, User: "www", WorkingDir: "/var/www"})
+	ref := reg.Addr + "/run/app:v1"
+	dir := t.TempDir()
+	bundleDir := filepath.Join(dir, "bundle")
+	for _, args := range [][]string{{"pull", "-q", ref}, {"unpack", ref, bundleDir}} {
+		full := append([]string{"image", "--store", filepath.Join(dir, "store"), "--registries", filepath.Join(dir, "none.json")}, args...)
+		if out, err := exec.Command(hullBin, full...).CombinedOutput(); err != nil {
+			t.Fatalf("hull %s: %v\n%s", strings.Join(full, " "), err, out)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(bundleDir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec specs.Spec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	// The bundle runs: as the image's user, in its working directory,
+	// with its environment.
+	spec.Process.Terminal = false
+	spec.Process.Args = []string{"/bin/sh", "-c", "id; pwd; echo hello from $HELLO"}
+	if b, err = json.Marshal(spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bundleDir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := exec.Command(hullBin, "--root", filepath.Join(dir, "state"), "run", "--bundle", bundleDir, "image-cli-test")
+	runOut, err := run.CombinedOutput()
+	if err != nil {
+		t.Fatalf("hull run of the unpacked bundle: %v\n%s", err, runOut)
+	}
+	for _, want := range []string{"uid=33(www) gid=33(www) groups=50(staff)", "/var/www", "hello from hull"} {
+		if !strings.Contains(string(runOut), want) {
+			t.Errorf("hull run output lacks %q:\n%s", want, runOut)
+		}
+	}
+	if out, err := exec.Command(hullBin, "--root", filepath.Join(dir, "state"), "list", "-q").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "" {
+		t.Errorf("containers left after run: %q, %v", out, err)
+	}
+}
