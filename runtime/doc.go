@@ -1,14 +1,94 @@
 // Package runtime is hull's OCI runtime: it turns a bundle's config.json
-// into a running container, the way runc, crun and youki do.
+// into a running container, the way runc, crun and youki do, and keeps
+// runc's command line and state semantics so that podman, containerd and
+// CRI-O can drive it.
+//
+// # Data flow
 //
 // The data flows one way:
 //
-//	config.json ──LoadSpec──▶ *specs.Spec ──Validate──▶ ok
-//	            ──NewPlan──▶ *Plan ──(parent: clone, cgroups, hooks)──▶ init
-//	                                 ──(init: the plan's steps, in order)──▶ execve
+//	config.json ─LoadSpec─▶ *specs.Spec ─Validate─▶ ─NewPlan─▶ *Plan
+//	    ─(parent: namespaces, cgroup, hooks)─▶ init ─(Plan.Steps in order)─▶ execve
 //
-// Validation and planning are pure functions of the spec and a few host
-// facts; only applying the plan makes system calls. A Plan is printable
-// data: "hull create --explain" prints the very steps that the container's
-// init would run, in system-call terms.
+// Validation and planning are pure functions of the spec and a few
+// options; only applying the plan makes system calls. A Plan is printable
+// data: "hull create --explain" prints the very steps the container's
+// init would run, in system-call terms, and the golden files in testdata
+// pin them.
+//
+// # Processes
+//
+// The container's init is hull itself, re-executed from a sealed memfd
+// copy of its binary (so that nothing in the container can reach the
+// host's hull binary through /proc/<pid>/exe: CVE-2019-5736) as
+// "hull init". New namespaces are clone flags (exec.Cmd's
+// SysProcAttr.Cloneflags, with UidMappings/GidMappings written by Go
+// before the child runs); namespaces given by path are entered by a
+// locked OS thread of the parent just before the fork (net, ipc, uts, pid,
+// cgroup) or, for user, mnt and time, which a multi-threaded Go process
+// cannot enter, by the C constructor of runtime/nsenter in the child
+// before the Go runtime starts. The cgroup namespace is unshared by the
+// init itself once the parent has moved it into its cgroup, so that its
+// root is the container's cgroup.
+//
+// # The sync protocol
+//
+// Parent (hull create) and init talk over a SOCK_SEQPACKET socketpair, one
+// JSON message per packet (sync.go); "hull start" reaches the init only
+// through exec.fifo in the state directory:
+//
+//	hull create                                  hull init (in the new namespaces)
+//	───────────                                  ─────────────────────────────────
+//	mkdir <root>/<id>, state.json (creating)
+//	mkfifo exec.fifo; cgroup: Create, Set
+//	clone ─────────────────────────────────────▶ (nsenter constructor: setns user, time, mnt)
+//	state.json (pid); cgroup Apply(pid)          reads the plan
+//	── {"type":"plan", plan, state, fds} ──────▶ setsid; unshare(CLONE_NEWCGROUP);
+//	                                             mounts, devices, symlinks
+//	◀─────────────────────── {"type":"hooks"} ── (if prestart/createRuntime hooks)
+//	run prestart, createRuntime hooks
+//	── {"type":"hooksDone"} ───────────────────▶ createContainer hooks; pivot_root;
+//	                                             console, sysctl, masks, ro paths,
+//	                                             rlimits, user, caps, no_new_privs
+//	◀── {"type":"seccomp"} + SCM_RIGHTS fd ──── (only for a notifying filter)
+//	pass fd to listenerPath
+//	── {"type":"seccompDone"} ─────────────────▶
+//	◀─────────────────────── {"type":"ready"} ── (the program exists: looked up)
+//	pid file; state.json (created); exit         open(exec.fifo, O_WRONLY) blocks ...
+//
+//	hull start
+//	──────────
+//	open(exec.fifo, O_RDONLY) ─────────────────▶ ... returns; write "0"
+//	read "0"; rm exec.fifo; poststart hooks      startContainer hooks; seccomp; execve
+//
+// Any step failing in the init is sent as {"type":"error","error":...}
+// naming the step, path and errno ("init step 12, mount: mount proc on
+// /b/rootfs/proc (0): operation not permitted"); the parent then undoes
+// what it made (cleanups: the process, the cgroup, the state directory).
+// An init whose parent dies fails its next read or write of the socket and
+// exits; "hull delete --force" cleans up after a create killed at any
+// point, from whatever state.json says.
+//
+// "hull exec" uses the same init and protocol with a shorter plan
+// (ExecPlan): it enters every namespace of the container (by
+// /proc/<init>/ns/*) and its cgroup, and execs without waiting on a fifo.
+//
+// # State
+//
+// A container's state is <root>/<id>/state.json plus exec.fifo while it
+// is created. Every command takes flock(2) on the directory (exclusive
+// to change, shared to read), and the status is derived from the kernel
+// each time (is the init alive, with the same start time; is the fifo
+// still there; is the cgroup frozen), so the state survives any command
+// being killed.
+//
+// # Embedding
+//
+// Programs use the lifecycle through Runtime (New, Create, Start, State,
+// Kill, Delete, Exec, ...). Because the init is the calling program
+// re-executed, its main must begin with
+//
+//	if runtime.IsInit() {
+//		runtime.Init()
+//	}
 package runtime

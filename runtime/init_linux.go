@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hullrt/hull/runtime/capability"
 	"golang.org/x/sys/unix"
 )
 
@@ -77,6 +79,9 @@ func runInit(sync *os.File) error {
 	}
 	if m.Type != syncPlan || m.Plan == nil {
 		return fmt.Errorf("expected the plan, got %q", m.Type)
+	}
+	if err := checkNSEnter(m.Plan); err != nil {
+		return err
 	}
 	c := &initContext{sync: sync, plan: m.Plan, state: m.State, fifoFD: m.FifoFD, consoleFD: m.ConsoleFD}
 	for i, s := range c.plan.Steps {
@@ -212,8 +217,8 @@ func (s *Scheduler) run(c *initContext) error {
 }
 
 func (u *SetUser) run(c *initContext) error {
-	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
-		return &os.SyscallError{Syscall: "prctl(PR_SET_KEEPCAPS)", Err: err}
+	if err := capability.KeepCaps(true); err != nil {
+		return err
 	}
 	groups := make([]int, len(u.Groups))
 	for i, g := range u.Groups {
@@ -228,8 +233,8 @@ func (u *SetUser) run(c *initContext) error {
 	if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
 		return fmt.Errorf("setresuid %d: %w", u.UID, err)
 	}
-	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
-		return &os.SyscallError{Syscall: "prctl(PR_SET_KEEPCAPS)", Err: err}
+	if err := capability.KeepCaps(false); err != nil {
+		return err
 	}
 	return nil
 }
@@ -288,11 +293,6 @@ func (SignalReady) run(c *initContext) error {
 			}
 			c.execPath = p
 		}
-	}
-	// "hull create" exits once we are ready: its death must no longer
-	// kill us (see Pdeathsig in initCommand).
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
-		return &os.SyscallError{Syscall: "prctl(PR_SET_PDEATHSIG)", Err: err}
 	}
 	return writeSync(c.sync, syncMsg{Type: syncReady})
 }

@@ -42,8 +42,16 @@ type Plan struct {
 	// CgroupUnified is the container's cgroup2 directory on the host.
 	CgroupUnified string `json:"cgroupUnified,omitempty"`
 
+	// CgroupPlan is the cgroups package's printout of the writes that
+	// linux.resources makes, when the host was probed (Runtime.Explain).
+	CgroupPlan string `json:"-"`
+
 	// Hooks run by the parent, in the runtime's namespaces.
 	Hooks *specs.Hooks `json:"-"`
+
+	// NSEnter is set when the init must find itself already in the
+	// namespaces of Join entered by runtime/nsenter (mnt, user, time).
+	NSEnter bool `json:"nsenter,omitempty"`
 
 	// Steps are run in order by the container's init.
 	Steps Steps `json:"steps"`
@@ -65,7 +73,7 @@ func (p *Plan) String() string {
 	fmt.Fprintf(&b, "# container %s, bundle %s\n", p.ID, p.Bundle)
 	b.WriteString("# parent (hull create)\n")
 	for _, j := range p.Join {
-		if j.Type == specs.MountNamespace || j.Type == specs.UserNamespace {
+		if byConstructor(j.Type) {
 			fmt.Fprintf(&b, "  %s  (in the init's C constructor, before the Go runtime starts)\n", j)
 		} else {
 			fmt.Fprintf(&b, "  %s  (on the forking thread)\n", j)
@@ -76,8 +84,10 @@ func (p *Plan) String() string {
 		fmt.Fprintf(&b, "  write /proc/<init>/uid_map %q\n", idMapText(p.UIDMappings))
 		fmt.Fprintf(&b, "  write /proc/<init>/gid_map %q\n", idMapText(p.GIDMappings))
 	}
-	if p.CgroupsPath != "" || p.Resources != nil {
-		fmt.Fprintf(&b, "  cgroup %q: create, write resources, add <init>\n", p.CgroupsPath)
+	fmt.Fprintf(&b, "  cgroup %q: mkdir in each hierarchy, write linux.resources, add <init> to cgroup.procs\n", p.CgroupsPath)
+	if p.CgroupPlan != "" {
+		b.WriteString(indent(p.CgroupPlan, "    "))
+		b.WriteString("\n")
 	}
 	b.WriteString("# init (pid 1 of the container)\n")
 	for i, s := range p.Steps {
@@ -372,7 +382,7 @@ type Console struct {
 }
 
 func (c Console) String() string {
-	s := `open("/dev/pts/ptmx", O_RDWR|O_NOCTTY|O_CLOEXEC); ioctl(TIOCSPTLCK, 0); ioctl(TIOCGPTPEER) → slave; mount(slave, "/dev/console", MS_BIND)`
+	s := `open("/dev/pts/ptmx", O_RDWR|O_NOCTTY|O_CLOEXEC); ioctl(TIOCSPTLCK, 0); ioctl(TIOCGPTN) → n; open("/dev/pts/<n>") → slave; mount(slave, "/dev/console", MS_BIND)`
 	if c.Width > 0 || c.Height > 0 {
 		s += fmt.Sprintf("; ioctl(TIOCSWINSZ, %dx%d)", c.Width, c.Height)
 	}
@@ -550,6 +560,9 @@ func (NoNewPrivs) String() string { return "prctl(PR_SET_NO_NEW_PRIVS, 1)" }
 type Seccomp struct {
 	Spec    *specs.LinuxSeccomp `json:"spec"`
 	Program string              `json:"-"`
+	// Notify is set when the filter can return SCMP_ACT_NOTIFY: the
+	// listener fd must reach the parent before the init is ready.
+	Notify bool `json:"notify,omitempty"`
 }
 
 func (s Seccomp) String() string {

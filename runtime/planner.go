@@ -51,7 +51,7 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 		ID:          o.ID,
 		Bundle:      o.Bundle,
 		Rootfs:      s.Root.Path,
-		CgroupsPath: s.Linux.CgroupsPath,
+		CgroupsPath: cgroupsPathOf(s, o.ID),
 		Resources:   s.Linux.Resources,
 		Hooks:       s.Hooks,
 	}
@@ -75,6 +75,7 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 			newNS[n.Type] = true
 		}
 	}
+	p.NSEnter = nsenterEnv(p.Join) != ""
 	if newNS[specs.UserNamespace] {
 		p.UIDMappings, p.GIDMappings = l.UIDMappings, l.GIDMappings
 	}
@@ -180,12 +181,6 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 		}
 		add(c)
 	}
-	for _, m := range l.MaskedPaths {
-		add(&MaskPath{Path: m})
-	}
-	for _, r := range l.ReadonlyPaths {
-		add(&ReadonlyPath{Path: r})
-	}
 	if s.Hostname != "" {
 		add(&Sethostname{Name: s.Hostname})
 	}
@@ -200,8 +195,15 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 	for _, k := range keys {
 		add(&Sysctl{Key: k, Value: l.Sysctl[k]})
 	}
-	// After sysctl: /proc/sys is a separate mount, but a read-only root
-	// must come after every write into the rootfs.
+	for _, m := range l.MaskedPaths {
+		add(&MaskPath{Path: m})
+	}
+	for _, r := range l.ReadonlyPaths {
+		add(&ReadonlyPath{Path: r})
+	}
+	// Masks and read-only paths come after sysctl, which writes into
+	// /proc/sys before it becomes read-only, and a read-only root after
+	// every write into the rootfs.
 	if s.Root.Readonly {
 		add(&ReadonlyRoot{})
 	}
@@ -236,6 +238,9 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 		if err := compileSeccomp(seccomp); err != nil {
 			return nil, fmt.Errorf("linux.seccomp: %w", err)
 		}
+		if seccomp.Notify && l.Seccomp.ListenerPath == "" {
+			return nil, errors.New("linux.seccomp.listenerPath: is required when a rule uses SCMP_ACT_NOTIFY")
+		}
 	}
 	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
 	// must happen before the capability sets shrink (runc's order too).
@@ -244,6 +249,12 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 	}
 	processSteps(add, proc, userNS)
 	add(&CloseFDs{First: 3 + o.PreserveFDs})
+	// A notifying filter's fd must reach the parent, which exits once
+	// the init is ready: load it before.
+	if seccomp != nil && proc.NoNewPrivileges && seccomp.Notify {
+		add(seccomp)
+		seccomp = nil
+	}
 	add(&SignalReady{})
 	add(&WaitStart{})
 	for _, h := range hookList(s.Hooks, "startContainer") {
@@ -320,3 +331,11 @@ func planMount(m specs.Mount, bundle string) (Step, error) {
 // errSeccompUnavailable is returned while runtime/seccomp cannot compile a
 // profile: a container asking for seccomp must not run without it.
 var errSeccompUnavailable = errors.New("seccomp is not available in this build of hull")
+
+// cgroupsPathOf is linux.cgroupsPath, defaulting as runc does to /<id>.
+func cgroupsPathOf(s *specs.Spec, id string) string {
+	if s.Linux != nil && s.Linux.CgroupsPath != "" {
+		return s.Linux.CgroupsPath
+	}
+	return "/" + id
+}

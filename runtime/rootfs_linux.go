@@ -48,18 +48,36 @@ func openInRoot(root *os.File, p string, flags int) (*os.File, error) {
 // with O_PATH. Each component is created relative to its already
 // resolved parent, so a symlink swapped in meanwhile is still confined.
 func mkdirInRoot(root *os.File, p string, file bool) (*os.File, error) {
+	return mkdirInRootDepth(root, p, file, 0)
+}
+
+func mkdirInRootDepth(root *os.File, p string, file bool, depth int) (*os.File, error) {
+	if depth > 40 {
+		return nil, &os.PathError{Op: "mkdir", Path: filepath.Join(root.Name(), p), Err: unix.ELOOP}
+	}
 	p = path.Clean("/" + p)
 	if f, err := openInRoot(root, p, unix.O_PATH); err == nil {
 		return f, nil
 	} else if !errors.Is(err, unix.ENOENT) {
 		return nil, err
 	}
-	parent, err := mkdirInRoot(root, path.Dir(p), false)
+	parent, err := mkdirInRootDepth(root, path.Dir(p), false, depth+1)
 	if err != nil {
 		return nil, err
 	}
 	defer parent.Close()
 	name := path.Base(p)
+	// A dangling symlink (an image's /var/run -> /run, with /run not
+	// made yet): make its target, resolved inside the root, instead.
+	if target, err := readlinkat(parent, name); err == nil {
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(p), target)
+		}
+		if _, err := mkdirInRootDepth(root, target, file, depth+1); err != nil {
+			return nil, err
+		}
+		return openInRoot(root, p, unix.O_PATH)
+	}
 	if file {
 		fd, err := unix.Openat(int(parent.Fd()), name, unix.O_CREAT|unix.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o644)
 		if err != nil && !errors.Is(err, unix.EEXIST) {
@@ -72,6 +90,15 @@ func mkdirInRoot(root *os.File, p string, file bool) (*os.File, error) {
 		return nil, &os.PathError{Op: "mkdir", Path: filepath.Join(root.Name(), p), Err: err}
 	}
 	return openInRoot(root, p, unix.O_PATH)
+}
+
+func readlinkat(dir *os.File, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(int(dir.Fd()), name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 func procFD(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }

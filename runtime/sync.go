@@ -78,3 +78,62 @@ func readSync(f *os.File) (syncMsg, error) {
 }
 
 var errInitGone = fmt.Errorf("the container's init exited before it was ready")
+
+// syncSeccomp (init → parent) carries the seccomp listener fd as
+// SCM_RIGHTS; the parent answers syncSeccompDone once the agent has it.
+const (
+	syncSeccomp     syncType = "seccomp"
+	syncSeccompDone syncType = "seccompDone"
+)
+
+func sendSeccompFD(c *initContext, fd int) error {
+	b, err := json.Marshal(syncMsg{Type: syncSeccomp})
+	if err != nil {
+		return err
+	}
+	if err := unix.Sendmsg(int(c.sync.Fd()), b, unix.UnixRights(fd), nil, 0); err != nil {
+		return &os.SyscallError{Syscall: "sendmsg(seccomp fd)", Err: err}
+	}
+	unix.Close(fd)
+	m, err := readSync(c.sync)
+	if err != nil {
+		return err
+	}
+	if m.Type != syncSeccompDone {
+		return fmt.Errorf("seccomp agent: %s", m.Error)
+	}
+	return nil
+}
+
+// readSyncFD reads a message that may carry one fd.
+func readSyncFD(f *os.File) (syncMsg, int, error) {
+	var m syncMsg
+	buf := make([]byte, maxSyncMsg)
+	oob := make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(int(f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return m, -1, &os.SyscallError{Syscall: "recvmsg sync socket", Err: err}
+		}
+		if n == 0 {
+			return m, -1, errInitGone
+		}
+		fd := -1
+		if oobn > 0 {
+			if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+				for _, cm := range cms {
+					if fds, err := unix.ParseUnixRights(&cm); err == nil && len(fds) > 0 {
+						fd = fds[0]
+					}
+				}
+			}
+		}
+		if err := json.Unmarshal(buf[:n], &m); err != nil {
+			return m, fd, fmt.Errorf("malformed sync message: %w", err)
+		}
+		return m, fd, nil
+	}
+}

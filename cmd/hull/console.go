@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+)
+
+// consoleProxy is what "hull run" does for a container with a terminal
+// when no --console-socket is given: it listens on its own console
+// socket, receives the pty master from the container's init, and copies
+// between it and hull's stdio, with hull's terminal in raw mode.
+type consoleProxy struct {
+	path    string
+	dir     string
+	ln      *net.UnixListener
+	master  *os.File
+	restore *term.State
+	mu      sync.Mutex
+	done    chan struct{}
+}
+
+func newConsoleProxy() (*consoleProxy, error) {
+	dir, err := os.MkdirTemp("", "hull-console-")
+	if err != nil {
+		return nil, err
+	}
+	p := &consoleProxy{dir: dir, path: filepath.Join(dir, "console.sock"), done: make(chan struct{})}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: p.path, Net: "unix"})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	p.ln = ln
+	go p.serve()
+	return p, nil
+}
+
+func (p *consoleProxy) serve() {
+	defer close(p.done)
+	conn, err := p.ln.AcceptUnix()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	master, err := recvFD(conn)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "hull: console: %v\n", err)
+		return
+	}
+	p.mu.Lock()
+	p.master = master
+	if term.IsTerminal(int(os.Stdin.Fd())) {
+		p.restore, _ = term.MakeRaw(int(os.Stdin.Fd()))
+	}
+	p.mu.Unlock()
+	p.resize()
+	go func() { _, _ = io.Copy(master, os.Stdin) }()
+	_, _ = io.Copy(os.Stdout, master)
+}
+
+// recvFD receives one file descriptor sent with SCM_RIGHTS.
+func recvFD(conn *net.UnixConn) (*os.File, error) {
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range msgs {
+		fds, err := unix.ParseUnixRights(&m)
+		if err == nil && len(fds) == 1 {
+			return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
+		}
+	}
+	return nil, fmt.Errorf("no file descriptor in the console socket message")
+}
+
+// resize copies hull's window size to the container's terminal.
+func (p *consoleProxy) resize() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.master == nil {
+		return
+	}
+	if ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ); err == nil {
+		_ = unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, ws)
+	}
+}
+
+func (p *consoleProxy) Close() {
+	p.ln.Close()
+	p.mu.Lock()
+	if p.restore != nil {
+		_ = term.Restore(int(os.Stdin.Fd()), p.restore)
+		p.restore = nil
+	}
+	p.mu.Unlock()
+	os.RemoveAll(p.dir)
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/hullrt/hull/runtime"
+)
+
+// createFlags are the flags create and run share.
+type createFlags struct {
+	bundle, pidFile, consoleSocket string
+	noPivot, noNewKeyring, explain bool
+	preserveFDs                    int
+}
+
+func (f *createFlags) add(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVarP(&f.bundle, "bundle", "b", "", "path to the root of the bundle directory, defaults to the current directory")
+	fl.StringVar(&f.pidFile, "pid-file", "", "specify the file to write the process id to")
+	fl.StringVar(&f.consoleSocket, "console-socket", "", "path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal")
+	fl.BoolVar(&f.noPivot, "no-pivot", false, "do not use pivot root to jail process inside rootfs")
+	fl.BoolVar(&f.noNewKeyring, "no-new-keyring", false, "do not create a new session keyring for the container")
+	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)")
+	fl.BoolVar(&f.explain, "explain", false, "print what hull would ask of the kernel, step by step, and run nothing")
+}
+
+func (f *createFlags) options() runtime.CreateOptions {
+	return runtime.CreateOptions{
+		Bundle: f.bundle, PidFile: f.pidFile, ConsoleSocket: f.consoleSocket,
+		NoPivot: f.noPivot, NoNewKeyring: f.noNewKeyring, PreserveFDs: f.preserveFDs,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+	}
+}
+
+func explain(rt *runtime.Runtime, id string, o runtime.CreateOptions) error {
+	p, err := rt.Explain(id, o)
+	if err != nil {
+		return err
+	}
+	fmt.Print(p)
+	return nil
+}
+
+func newCreateCommand(g *globalOptions) *cobra.Command {
+	var f createFlags
+	cmd := &cobra.Command{
+		Use:   "create [flags] <container-id>",
+		Short: "create a container",
+		Long: `The create command creates an instance of a container for a bundle: its
+namespaces, cgroup and root filesystem are set up and its init waits for
+"hull start" to run the program. The bundle is a directory with a
+config.json and a root filesystem.`,
+		Args: exactArgs(1, "container id"),
+		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			if f.explain {
+				return explain(rt, args[0], f.options())
+			}
+			return rt.Create(ctx, args[0], f.options())
+		}),
+	}
+	f.add(cmd)
+	return cmd
+}
+
+func newRunCommand(g *globalOptions) *cobra.Command {
+	var f createFlags
+	var detach bool
+	cmd := &cobra.Command{
+		Use:   "run [flags] <container-id>",
+		Short: "create and run a container",
+		Long: `The run command creates a container from a bundle and starts it. Without
+--detach it waits for the container's program, forwards signals to it,
+deletes the container and exits with the program's exit status.`,
+		Args: exactArgs(1, "container id"),
+		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			o := f.options()
+			if f.explain {
+				return explain(rt, args[0], o)
+			}
+			if detach {
+				if err := rt.Create(ctx, args[0], o); err != nil {
+					return err
+				}
+				if err := rt.Start(ctx, args[0]); err != nil {
+					_ = rt.Delete(ctx, args[0], true)
+					return err
+				}
+				return nil
+			}
+			// A terminal without a console socket: hull holds the pty
+			// master itself and wires it to its own stdio.
+			var tty *consoleProxy
+			if o.ConsoleSocket == "" {
+				bundle := o.Bundle
+				if bundle == "" {
+					bundle = "."
+				}
+				if s, serr := runtime.LoadSpec(bundle); serr == nil && s.Process != nil && s.Process.Terminal {
+					if tty, err = newConsoleProxy(); err != nil {
+						return err
+					}
+					defer tty.Close()
+					o.ConsoleSocket = tty.path
+				}
+			}
+			sigs := make(chan os.Signal, 16)
+			signal.Notify(sigs)
+			defer signal.Stop(sigs)
+			fwd := make(chan os.Signal, 16)
+			go func() {
+				for s := range sigs {
+					if s == unix.SIGCHLD || s == unix.SIGURG || s == unix.SIGPIPE {
+						continue
+					}
+					if s == unix.SIGWINCH && tty != nil {
+						tty.resize()
+						continue
+					}
+					fwd <- s
+				}
+			}()
+			code, err := rt.Run(ctx, args[0], o, fwd)
+			if err != nil {
+				return err
+			}
+			if tty != nil {
+				tty.Close()
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		}),
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "detach from the container's process")
+	return cmd
+}
+
+func newStartCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "start <container-id>",
+		Short: "start the program of a created container",
+		Args:  exactArgs(1, "container id"),
+		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.openRuntime()
+			if err != nil {
+				return err
+			}
+			return rt.Start(ctx, args[0])
+		}),
+	}
+}
+
+// newInitCommand is the hidden verb hull re-executes itself with as a
+// container's init; it is not for people to call.
+func newInitCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:    "init",
+		Short:  "the container's init (internal)",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !runtime.IsInit() {
+				return fmt.Errorf("init is run by hull itself inside a new container")
+			}
+			runtime.Init()
+			return nil
+		},
+	}
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hullrt/hull/runtime"
+)
+
+func newSpecCommand(g *globalOptions) *cobra.Command {
+	var bundle string
+	var rootless bool
+	cmd := &cobra.Command{
+		Use:   "spec",
+		Short: "create a new specification file (config.json)",
+		Long: `The spec command writes runc's default config.json into the bundle: sh
+from a read-only rootfs/ with a terminal. Put a root filesystem (busybox
+will do) in rootfs/ and run it with "hull run <id>". With --rootless the
+config runs as is for an unprivileged user, in a user namespace.`,
+		Args: exactArgs(0, "none"),
+		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			file := filepath.Join(bundle, "config.json")
+			if _, err := os.Stat(file); err == nil {
+				return errors.New("File config.json exists. Remove it first")
+			}
+			b, err := json.MarshalIndent(runtime.DefaultSpec(rootless), "", "\t")
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(file, b, 0o666)
+		}),
+	}
+	cmd.Flags().StringVarP(&bundle, "bundle", "b", "", "path to the root of the bundle directory")
+	cmd.Flags().BoolVar(&rootless, "rootless", false, "generate a configuration for a rootless container")
+	return cmd
+}
+
+func newFeaturesCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "features",
+		Short: "show the enabled features (the runtime spec's features.json)",
+		Args:  exactArgs(0, "none"),
+		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "    ")
+			if err := enc.Encode(runtime.Features()); err != nil {
+				return fmt.Errorf("features: %w", err)
+			}
+			return nil
+		}),
+	}
+}

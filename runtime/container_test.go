@@ -1,0 +1,44 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestRunExitCode(t *testing.T) {
+	e := newTestEnv(t)
+	code, out := e.run("exit", e.spec("sh", "-c", "echo hello; exit 3"))
+	if code != 3 || out != "hello" {
+		t.Errorf("sh -c 'echo hello; exit 3' = %d, %q; want 3, \"hello\"", code, out)
+	}
+}
+
+func TestExecEntersEveryNamespace(t *testing.T) {
+	e := newTestEnv(t)
+	s := e.spec("sleep", "1000")
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+	st := e.start("ns", s)
+	for _, ns := range []string{"mnt", "pid", "net", "ipc", "uts", "cgroup"} {
+		host, err := os.Readlink("/proc/self/ns/" + ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		init, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", st.Pid, ns))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host == init {
+			t.Errorf("the container's %s namespace is the host's (%s)", ns, host)
+		}
+		code, got := e.exec("ns", "readlink", "/proc/self/ns/"+ns)
+		if code != 0 || got != init {
+			t.Errorf("exec readlink /proc/self/ns/%s = %d, %q; want 0, %q (the init's)", ns, code, got, init)
+		}
+	}
+	if code, out := e.exec("ns", "sh", "-c", "exit 7"); code != 7 {
+		t.Errorf("exec exit 7 = %d (%s)", code, out)
+	}
+}

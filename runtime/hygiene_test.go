@@ -1,0 +1,110 @@
+package runtime
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// assertNothingLeft checks that a container left no trace: no state
+// directory, no cgroup directory, no mount of its rootfs on the host,
+// and no child process of this test.
+func assertNothingLeft(t *testing.T, e *testEnv, id string, s *specs.Spec) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(e.rt.Root(), id)); !os.IsNotExist(err) {
+		t.Errorf("state directory of %s left behind (%v)", id, err)
+	}
+	if h, err := cgroupHost(); err == nil {
+		rec := &record{ID: id, Spec: s}
+		if m, err := e.rt.manager(rec); err == nil {
+			for ctrl, dir := range m.Paths() {
+				if _, err := os.Stat(dir); err == nil {
+					t.Errorf("cgroup %q (%s) of %s left behind", dir, ctrl, id)
+				}
+			}
+		}
+		_ = h
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), e.rootfs) {
+		t.Errorf("a mount under %s is left on the host", e.rootfs)
+	}
+	ents, _ := os.ReadDir("/proc")
+	me := strconv.Itoa(os.Getpid())
+	for _, ent := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", ent.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 1 && f[1] == me && f[0] != "Z" {
+			t.Errorf("process %s (%s) is left behind", ent.Name(), s[:strings.LastIndexByte(s, ')')+1])
+		}
+	}
+}
+
+func TestFailedCreateLeavesNothing(t *testing.T) {
+	e := newTestEnv(t)
+	for _, tc := range []struct {
+		name    string
+		mutate  func(s *specs.Spec)
+		wantErr string
+	}{
+		{"bind-missing-source", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/nonexistent/source", Options: []string{"rbind"}})
+		}, "/nonexistent/source: no such file or directory"},
+		{"bad-fs-type", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "nosuchfs", Source: "none"})
+		}, "mount nosuchfs on " + "ROOTFS/x"},
+		{"missing-program", func(s *specs.Spec) { s.Process.Args = []string{"/bin/nonexistent"} }, `exec: "/bin/nonexistent": no such file or directory`},
+		{"rlimit-above-hard", func(s *specs.Spec) {
+			s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1 << 40, Hard: 1 << 40}}
+		}, "setrlimit RLIMIT_NOFILE"},
+		{"bad-sysctl-value", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.shmmni": "notanumber"} }, "sysctl kernel.shmmni=notanumber"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := e.spec("true")
+			tc.mutate(s)
+			err := e.rt.Create(context.Background(), tc.name, CreateOptions{Bundle: e.bundle(s)})
+			want := strings.ReplaceAll(tc.wantErr, "ROOTFS", e.rootfs)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Create = %v, want an error containing %q", err, want)
+			}
+			assertNothingLeft(t, e, tc.name, s)
+		})
+	}
+}
+
+// A symlink in the image pointing at a host path must not redirect a
+// mount to the host: the destination resolves inside the rootfs.
+func TestSymlinkCannotEscapeRootfs(t *testing.T) {
+	e := newTestEnv(t)
+	outside := t.TempDir()
+	// rootfs/escape -> /<outside> (absolute: from the host it would be
+	// the host's directory).
+	link := filepath.Join(e.rootfs, "escape")
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(link)
+	s := e.spec("sh", "-c", "ls -d "+outside+"/sub && mount | grep -c "+outside+"/sub")
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/escape/sub", Type: "tmpfs", Source: "tmpfs"})
+	code, out := e.run("escape", s)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "sub")); err == nil {
+		t.Errorf("the mount's directory was created on the host at %s/sub", outside)
+	}
+	// The directory exists inside the rootfs instead.
+	if _, err := os.Stat(filepath.Join(e.rootfs, outside, "sub")); err != nil {
+		t.Errorf("the mount point was not made inside the rootfs: %v", err)
+	}
+	os.RemoveAll(filepath.Join(e.rootfs, strings.Split(outside, "/")[1]))
+}

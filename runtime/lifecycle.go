@@ -1,0 +1,370 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"os/exec"
+
+	"github.com/hullrt/hull/cgroups"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// ErrNotRunning is returned for a signal or pause of a stopped container.
+var ErrNotRunning = errors.New("container not running")
+
+// Start lets a created container's init exec the program: it opens
+// exec.fifo for reading, which releases the init's blocked open, reads
+// the init's byte, removes the fifo and runs the poststart hooks.
+func (r *Runtime) Start(ctx context.Context, id string) error {
+	lk, rec, err := r.open(id, unix.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
+	switch st := r.status(rec); st {
+	case Created:
+	case Stopped:
+		return fmt.Errorf("cannot start a container that has stopped")
+	default:
+		return fmt.Errorf("cannot start an already running container")
+	}
+	fifo := filepath.Join(lk.path, fifoFile)
+	fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: fifo, Err: err}
+	}
+	defer unix.Close(fd)
+	// The init writes one byte once its open returns. Wait for it, or
+	// for the init to die (a poll timeout lets us notice that).
+	buf := make([]byte, 1)
+	for {
+		n, err := unix.Read(fd, buf)
+		if n == 1 {
+			break
+		}
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			return &os.PathError{Op: "read", Path: fifo, Err: err}
+		}
+		if !rec.alive() {
+			return fmt.Errorf("cannot start a container that has stopped")
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		_, _ = unix.Poll(pfd, 50)
+	}
+	if err := os.Remove(fifo); err != nil {
+		return err
+	}
+	st := r.stateOf(rec).OCI()
+	if err := runHooks(rec.Spec.Hooks, "poststart", st); err != nil {
+		// The program runs already; the spec makes a failed poststart
+		// hook a warning, which hull returns to its caller.
+		return fmt.Errorf("container started, but: %w", err)
+	}
+	return nil
+}
+
+// Kill sends sig to the container's init, or with all to every process
+// in its cgroup.
+func (r *Runtime) Kill(ctx context.Context, id string, sig unix.Signal, all bool) error {
+	lk, rec, err := r.open(id, unix.LOCK_SH)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
+	status := r.status(rec)
+	if all {
+		m, err := r.manager(rec)
+		if err != nil {
+			return err
+		}
+		return m.Kill(ctx, sig)
+	}
+	if status == Stopped {
+		return ErrNotRunning
+	}
+	return signalInit(rec, sig)
+}
+
+// signalInit signals the init through a pidfd, after checking that the
+// pid still names the same process, so that a recycled pid is never hit.
+func signalInit(rec *record, sig unix.Signal) error {
+	pfd, err := unix.PidfdOpen(rec.Pid, 0)
+	if err != nil {
+		if err == unix.ESRCH {
+			return ErrNotRunning
+		}
+		return &os.SyscallError{Syscall: "pidfd_open", Err: err}
+	}
+	defer unix.Close(pfd)
+	if !rec.alive() {
+		return ErrNotRunning
+	}
+	if err := unix.PidfdSendSignal(pfd, sig, nil, 0); err != nil {
+		if err == unix.ESRCH {
+			return ErrNotRunning
+		}
+		return &os.SyscallError{Syscall: "pidfd_send_signal", Err: err}
+	}
+	return nil
+}
+
+// Delete removes a stopped (or created) container: poststop hooks, its
+// cgroup, its state. With force it first kills a running one.
+func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	lk, rec, err := r.open(id, unix.LOCK_EX)
+	if errors.Is(err, ErrNotExist) {
+		// A create killed before it wrote state.json leaves a bare
+		// directory: remove it as runc does.
+		dir := r.dir(id)
+		if _, serr := os.Stat(dir); serr == nil {
+			if rerr := os.RemoveAll(dir); rerr != nil {
+				return rerr
+			}
+			if force {
+				return nil
+			}
+		} else if force {
+			return nil
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
+	switch st := r.status(rec); st {
+	case Stopped:
+	case Created, Creating:
+		// Never started: nothing of the user's ran, it goes quietly.
+		if err := r.killAndWait(ctx, rec); err != nil {
+			return err
+		}
+	default:
+		if !force {
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st)
+		}
+		if err := r.killAndWait(ctx, rec); err != nil {
+			return err
+		}
+	}
+	return r.destroy(ctx, lk, rec)
+}
+
+// killAndWait SIGKILLs every process of the container and waits for the
+// init to be gone.
+func (r *Runtime) killAndWait(ctx context.Context, rec *record) error {
+	if m, err := r.manager(rec); err == nil {
+		if st, _ := m.State(); st != cgroups.Thawed {
+			_ = m.Thaw(ctx)
+		}
+		_ = m.Kill(ctx, unix.SIGKILL)
+	}
+	pfd, err := unix.PidfdOpen(rec.Pid, 0)
+	if err != nil {
+		return nil // already gone
+	}
+	defer unix.Close(pfd)
+	if !rec.alive() {
+		return nil
+	}
+	if err := unix.PidfdSendSignal(pfd, unix.SIGKILL, nil, 0); err != nil && err != unix.ESRCH {
+		return &os.SyscallError{Syscall: "pidfd_send_signal", Err: err}
+	}
+	// A pidfd polls readable once the process has exited.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		pfds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(pfds, 100)
+		if n > 0 {
+			return nil
+		}
+		if err != nil && err != unix.EINTR {
+			return &os.SyscallError{Syscall: "poll(pidfd)", Err: err}
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return fmt.Errorf("container %s: init %d did not die after SIGKILL", rec.ID, rec.Pid)
+}
+
+// destroy is the end of a container: its cgroup goes, the poststop hooks
+// run, the state directory goes.
+func (r *Runtime) destroy(ctx context.Context, lk *lockedDir, rec *record) error {
+	var errs []error
+	if err := r.destroyCgroup(ctx, rec); err != nil {
+		errs = append(errs, err)
+	}
+	st := r.stateOf(rec).OCI()
+	st.Status = specs.StateStopped
+	if err := runHooks(rec.Spec.Hooks, "poststop", st); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(lk.path); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Pause freezes every process of the container.
+func (r *Runtime) Pause(ctx context.Context, id string) error {
+	return r.freezer(ctx, id, true)
+}
+
+// Resume thaws a paused container.
+func (r *Runtime) Resume(ctx context.Context, id string) error {
+	return r.freezer(ctx, id, false)
+}
+
+func (r *Runtime) freezer(ctx context.Context, id string, freeze bool) error {
+	lk, rec, err := r.open(id, unix.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
+	st := r.status(rec)
+	m, err := r.manager(rec)
+	if err != nil {
+		return err
+	}
+	if freeze {
+		if st != Running {
+			return fmt.Errorf("container %s is not running", id)
+		}
+		return m.Freeze(ctx)
+	}
+	if st != Paused {
+		return fmt.Errorf("container %s is not paused", id)
+	}
+	return m.Thaw(ctx)
+}
+
+// Pids lists the host pids of the container's processes.
+func (r *Runtime) Pids(ctx context.Context, id string) ([]int, error) {
+	lk, rec, err := r.open(id, unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
+	m, err := r.manager(rec)
+	if err != nil {
+		return nil, err
+	}
+	return m.Pids()
+}
+
+// Update applies new resources to a running container's cgroup and keeps
+// them in its record.
+func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResources) error {
+	lk, rec, err := r.open(id, unix.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer lk.unlock()
+	if r.status(rec) == Stopped {
+		return ErrNotRunning
+	}
+	m, err := r.manager(rec)
+	if err != nil {
+		return err
+	}
+	return m.Set(res)
+}
+
+// Stats reads the container's cgroup counters.
+func (r *Runtime) Stats(ctx context.Context, id string) (*cgroups.Stats, error) {
+	lk, rec, err := r.open(id, unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
+	if r.status(rec) == Stopped {
+		return nil, ErrNotRunning
+	}
+	m, err := r.manager(rec)
+	if err != nil {
+		return nil, err
+	}
+	return m.Stats()
+}
+
+// OOM reports the container's OOM kills on the returned channel until ctx
+// ends or the container goes.
+func (r *Runtime) OOM(ctx context.Context, id string) (<-chan struct{}, error) {
+	lk, rec, err := r.open(id, unix.LOCK_SH)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.unlock()
+	m, err := r.manager(rec)
+	if err != nil {
+		return nil, err
+	}
+	return m.OOM(ctx)
+}
+
+// Run creates and starts a container and waits for its init to exit,
+// returning its exit status (128+n for a signal n, as a shell would).
+// The container is deleted when it exits. sigs, if not nil, delivers
+// signals to forward to the init while it runs.
+func (r *Runtime) Run(ctx context.Context, id string, o CreateOptions, sigs <-chan os.Signal) (int, error) {
+	c, err := r.create(ctx, id, o)
+	if err != nil {
+		return -1, err
+	}
+	if err := r.Start(ctx, id); err != nil {
+		_ = r.Delete(context.WithoutCancel(ctx), id, true)
+		return -1, err
+	}
+	return r.wait(ctx, c, sigs)
+}
+
+func (r *Runtime) wait(ctx context.Context, c *created, sigs <-chan os.Signal) (int, error) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case s := <-sigs:
+				if us, ok := s.(unix.Signal); ok {
+					_ = signalInit(c.rec, us)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	err := c.cmd.Wait()
+	close(done)
+	code := 0
+	var ee *exitErrorT
+	if errors.As(err, &ee) {
+		ws := ee.Sys().(syscall.WaitStatus)
+		switch {
+		case ws.Signaled():
+			code = 128 + int(ws.Signal())
+		default:
+			code = ws.ExitStatus()
+		}
+	} else if err != nil {
+		return -1, err
+	}
+	if derr := r.Delete(context.WithoutCancel(ctx), c.rec.ID, true); derr != nil {
+		return code, derr
+	}
+	return code, nil
+}
+
+type exitErrorT = exec.ExitError

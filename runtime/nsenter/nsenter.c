@@ -1,0 +1,82 @@
+// The nsenter constructor: see doc.go. Kept to what Go cannot do.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+// Set when the constructor entered namespaces; read from Go.
+int hull_nsenter_done;
+
+// report sends {"type":"error","error":"..."} on the sync socket named
+// by _HULL_INIT, which is what the parent reads from a failed init, then
+// exits.
+static void report(const char *what, const char *path, int err) {
+	char msg[1024];
+	const char *fd = getenv("_HULL_INIT");
+	snprintf(msg, sizeof msg, "{\"type\":\"error\",\"error\":\"nsenter: %s %s: %s\"}", what, path, strerror(err));
+	if (fd != NULL)
+		send(atoi(fd), msg, strlen(msg), 0);
+	_exit(1);
+}
+
+struct ns {
+	const char *name;
+	int flag;
+};
+
+// The order of entry: user first (it grants the capabilities needed for
+// the others, which the container's user namespace owns), mnt last.
+static const struct ns order[] = {
+	{"user", CLONE_NEWUSER},
+	{"time", CLONE_NEWTIME},
+	{"mnt", CLONE_NEWNS},
+};
+
+__attribute__((constructor)) static void hull_nsenter(void) {
+	const char *spec = getenv("_HULL_NSENTER");
+	if (spec == NULL || *spec == '\0')
+		return;
+	char buf[4096];
+	if (strlen(spec) >= sizeof buf)
+		report("parse", "_HULL_NSENTER", E2BIG);
+	strcpy(buf, spec);
+
+	// "user=/proc/1/ns/user,mnt=/proc/1/ns/mnt": open every file before
+	// entering any namespace, since entering mnt changes what paths
+	// mean.
+	int fds[3] = {-1, -1, -1};
+	const char *paths[3] = {0};
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		if (eq == NULL)
+			report("parse", tok, EINVAL);
+		*eq = '\0';
+		for (int i = 0; i < 3; i++) {
+			if (strcmp(tok, order[i].name) == 0) {
+				paths[i] = eq + 1;
+				fds[i] = open(eq + 1, O_RDONLY | O_CLOEXEC);
+				if (fds[i] < 0)
+					report("open", eq + 1, errno);
+			}
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		if (fds[i] < 0)
+			continue;
+		if (setns(fds[i], order[i].flag) < 0)
+			report("setns", paths[i], errno);
+		close(fds[i]);
+	}
+	unsetenv("_HULL_NSENTER");
+	hull_nsenter_done = 1;
+}

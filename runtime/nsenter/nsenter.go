@@ -1,0 +1,37 @@
+// Package nsenter enters a container's user, mount and time namespaces
+// before the Go runtime starts.
+//
+// setns(2) into a user namespace requires a single-threaded caller, into
+// a mount namespace a caller that shares its filesystem attributes with
+// no other thread, and into a time namespace a single-threaded caller
+// too. A Go program has several threads before main runs, all sharing
+// their fs attributes (CLONE_FS), so it can never do these three. A C
+// constructor can: it runs in the new process before the Go runtime
+// creates its first thread.
+//
+// The protocol is one environment variable. hull starts its own sealed
+// copy (for "exec", or for "create" with a namespace given by path) with
+//
+//	_HULL_NSENTER=user=/proc/1234/ns/user,mnt=/proc/1234/ns/mnt
+//
+// and the constructor opens every file first, then enters them in the
+// order user, time, mnt, unsets the variable and lets Go start. On
+// failure it sends {"type":"error",...} on the sync socket whose number
+// is in _HULL_INIT (the runtime's usual error message) and exits 1.
+//
+// The other namespaces (ipc, uts, net, pid, cgroup) need no such trick:
+// the runtime enters them on a locked OS thread of the parent just before
+// forking, and the child inherits them; a pid namespace, which setns only
+// applies to children, is entered that way for free.
+//
+// Everything else the runtime does in Go. Importing this package is what
+// links the constructor in; the runtime does so by calling Entered.
+package nsenter
+
+// #cgo CFLAGS: -Wall -O2
+// extern int hull_nsenter_done;
+import "C"
+
+// Entered reports whether the constructor entered namespaces in this
+// process.
+func Entered() bool { return C.hull_nsenter_done != 0 }
