@@ -24,11 +24,6 @@ type deviceRule struct {
 
 const accessAll = unix.BPF_DEVCG_ACC_READ | unix.BPF_DEVCG_ACC_WRITE | unix.BPF_DEVCG_ACC_MKNOD
 
-// matchesAll: a rule for every device and every access, like "a *:* rwm".
-func (r deviceRule) matchesAll() bool {
-	return r.typ == 'a' && r.access == accessAll
-}
-
 // String is the v1 devices.allow / devices.deny syntax: "c 1:3 rwm",
 // "a *:* rwm".
 func (r deviceRule) String() string {

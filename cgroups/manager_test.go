@@ -3,6 +3,7 @@ package cgroups
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -471,6 +473,32 @@ func testStats(t *testing.T, h *Host, v2 bool) {
 		return st.CPU.Usage.Total > 0 && st.Memory.Usage.Usage > 0 && st.Pids.Current > 0
 	})
 	st, _ := m.Stats()
+	// The JSON is runc's "events --stats" data.
+	b, err := json.Marshal(&Event{Type: "stats", ID: "test", Data: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Type string
+		Data struct {
+			CPU struct {
+				Usage struct{ Total uint64 }
+			}
+			Memory struct {
+				Usage struct{ Usage, Limit uint64 }
+				Raw   map[string]uint64
+			}
+			Pids    struct{ Current uint64 }
+			Blkio   map[string]any
+			Hugetlb map[string]any
+		}
+	}
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != "stats" || ev.Data.CPU.Usage.Total == 0 || ev.Data.Memory.Usage.Usage == 0 || ev.Data.Pids.Current == 0 || ev.Data.Hugetlb == nil {
+		t.Errorf("stats JSON lacks real numbers: %s", b)
+	}
 	if st.Memory.Usage.Limit != uint64(limit) {
 		t.Errorf("memory limit %d, want %d", st.Memory.Usage.Limit, limit)
 	}
@@ -478,6 +506,73 @@ func testStats(t *testing.T, h *Host, v2 bool) {
 		t.Error("no memory.stat")
 	}
 	t.Logf("cpu %+v memory usage %+v pids %+v", st.CPU.Usage, st.Memory.Usage, st.Pids)
+}
+
+// TestV1SetChecksFirst: a bad field fails Set before anything is written.
+func TestV1SetChecksFirst(t *testing.T) {
+	m := newManager(t, hostV1(t))
+	if err := m.Set(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(5))}}); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Set(&specs.LinuxResources{
+		Pids:   &specs.LinuxPids{Limit: ptr(int64(10))},
+		Memory: &specs.LinuxMemory{Swappiness: ptr(uint64(500))},
+	})
+	if err == nil || !strings.Contains(err.Error(), "linux.resources.memory.swappiness") {
+		t.Fatalf("Set with swappiness 500: %v", err)
+	}
+	if got, _ := readFile(m.Paths()["pids"], "pids.max"); got != "5" {
+		t.Errorf("pids.max = %q after a failed Set, want 5 (nothing written)", got)
+	}
+}
+
+// TestV1HybridHugetlb: on a hybrid host whose hugetlb controller is bound
+// to cgroup2, the v1 driver writes the limit on the cgroup2 side.
+func TestV1HybridHugetlb(t *testing.T) {
+	h := hostV1(t)
+	sizes := probe(nil).HugePageSizes
+	if _, v1 := h.V1["hugetlb"]; v1 || !slices.Contains(h.Delegated, "hugetlb") || len(sizes) == 0 {
+		t.Skip("hugetlb is not on the cgroup2 side of this host")
+	}
+	m := newManager(t, h)
+	err := m.Set(&specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: sizes[0], Limit: 4 << 21}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readFile(m.Paths()[""], "hugetlb."+sizes[0]+".max"); got != strconv.Itoa(4<<21) {
+		t.Errorf("hugetlb.%s.max = %q, want %d", sizes[0], got, 4<<21)
+	}
+	st, err := m.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.Hugetlb[sizes[0]]; !ok {
+		t.Errorf("stats: no hugetlb %s entry: %+v", sizes[0], st.Hugetlb)
+	}
+}
+
+// TestV2CoreNoInternalProcesses: enabling a controller above a cgroup
+// that holds a process fails with EBUSY, and the error says why.
+func TestV2CoreNoInternalProcesses(t *testing.T) {
+	h := hostV2Core(t)
+	sizes := probe(nil).HugePageSizes
+	if !slices.Contains(h.Delegated, "hugetlb") || len(sizes) == 0 {
+		t.Skip("no hugetlb controller on the cgroup2 side")
+	}
+	m := newManager(t, h) // <test>/ctr: the parent is the test's own
+	parent := filepath.Dir(m.Paths()[""])
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	if err := writeFile(parent, "cgroup.procs", strconv.Itoa(sleeper.Process.Pid)); err != nil {
+		t.Fatal(err)
+	}
+	err := m.Set(&specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: sizes[0], Limit: 1 << 21}}})
+	if !errors.Is(err, unix.EBUSY) || !strings.Contains(err.Error(), "no-internal-processes") {
+		t.Fatalf("Set with a process in the parent: %v, want EBUSY explained", err)
+	}
 }
 
 // ---- the v1 driver on the host ------------------------------------------

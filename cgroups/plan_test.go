@@ -1,5 +1,7 @@
 package cgroups
 
+//lint:file-ignore SA1019 linux.resources.memory.kernel is deprecated, but specs still carry it: v1 maps it, v2 rejects it by name.
+
 import (
 	"encoding/json"
 	"flag"

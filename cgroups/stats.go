@@ -341,11 +341,8 @@ func statsV2(dir string, hugeSizes []string) (*Stats, error) {
 			continue
 		}
 		ev := s.keyed("hugetlb." + size + ".events")
-		st.Hugetlb[size] = Hugetlb{
-			Usage:   s.uint("hugetlb." + size + ".current"),
-			Max:     s.uint("hugetlb." + size + ".max"),
-			Failcnt: ev["max"],
-		}
+		// v2 keeps no peak (v1's max_usage_in_bytes): Max stays 0.
+		st.Hugetlb[size] = Hugetlb{Usage: s.uint("hugetlb." + size + ".current"), Failcnt: ev["max"]}
 	}
 	return st, s.err
 }
