@@ -26,6 +26,7 @@ func ExampleCompile() {
 		log.Fatal(err)
 	}
 	fmt.Println(len(f.Architectures()), "architectures; notifies:", f.Notifies())
+	fmt.Println(strings.Contains(f.Summary(), "BPF instructions, default SCMP_ACT_ALLOW"))
 	_, err = seccomp.Compile(&specs.LinuxSeccomp{
 		DefaultAction: specs.ActAllow,
 		Syscalls:      []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdri"}, Action: specs.ActErrno}},
@@ -33,6 +34,7 @@ func ExampleCompile() {
 	fmt.Println(strings.Contains(err.Error(), `linux.seccomp.syscalls[0].names[1]: unknown syscall "mkdri"`))
 	// Output:
 	// 3 architectures; notifies: false
+	// true
 	// true
 }
 

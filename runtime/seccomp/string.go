@@ -155,3 +155,17 @@ func auditName(audit uint32) string {
 	}
 	return fmt.Sprintf("%#x", audit)
 }
+
+// Summary describes the filter in one line, for a plan's printout:
+// "55 BPF instructions, default SCMP_ACT_ERRNO(EPERM), SCMP_ARCH_X86_64,
+// SCMP_ARCH_X86, flags SECCOMP_FILTER_FLAG_LOG, notifies".
+func (f *Filter) Summary() string {
+	s := fmt.Sprintf("%d BPF instructions, default %s, %s", len(f.prog), retString(f.defaultRet), archList(f.arches))
+	if f.flags != 0 {
+		s += ", flags " + flagString(f.flags)
+	}
+	if f.notify {
+		s += ", notifies"
+	}
+	return s
+}
