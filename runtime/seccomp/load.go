@@ -15,7 +15,9 @@ import (
 // threads, and a filter on one of them only would leave the others free
 // until execve. With a listener it also adds
 // SECCOMP_FILTER_FLAG_NEW_LISTENER and SECCOMP_FILTER_FLAG_TSYNC_ESRCH
-// (Linux 5.7), without which the kernel refuses TSYNC with a listener.
+// (Linux 5.7), without which the kernel refuses TSYNC with a listener; on
+// older kernels it then filters the calling thread only, unless the spec
+// asked for SECCOMP_FILTER_FLAG_TSYNC.
 //
 // The kernel accepts a filter only from a thread with no_new_privs set
 // (prctl(PR_SET_NO_NEW_PRIVS)) or CAP_SYS_ADMIN in its user namespace;
@@ -33,6 +35,13 @@ func (f *Filter) Load() (notifyFD int, err error) {
 		flags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 	}
 	r, err := seccompSetModeFilter(flags, f.prog)
+	if f.notify && errors.Is(err, unix.EINVAL) && f.flags&unix.SECCOMP_FILTER_FLAG_TSYNC == 0 {
+		// Linux 5.0 to 5.6 have listeners but not TSYNC_ESRCH: filter
+		// the calling thread only, as runc always does; the init execs
+		// from it, which ends the other threads.
+		flags &^= unix.SECCOMP_FILTER_FLAG_TSYNC | unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+		r, err = seccompSetModeFilter(flags, f.prog)
+	}
 	if err != nil {
 		if errors.Is(err, unix.EACCES) {
 			err = fmt.Errorf("%w (no_new_privs is not set and the thread lacks CAP_SYS_ADMIN)", err)
