@@ -21,7 +21,9 @@
 //  4. store the config, manifest and index blobs, then the image record
 //     and its name.
 //
-// A digest or size mismatch anywhere fails the pull, and nothing of the
-// failing layer or of the image record is stored. Layers that verified
-// stay in the store as cache until [store.Store.Prune].
+// A digest or size mismatch anywhere fails the pull and stores nothing:
+// the failing layer never leaves tmp/, no record is written, and the
+// layers this pull did store are discarded again ([store.Store.Discard]),
+// unless another pull runs at that moment and might share them; then
+// [store.Store.Prune] collects them later.
 package pull

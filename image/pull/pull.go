@@ -46,7 +46,8 @@ type puller struct {
 	st  *store.Store
 	ref string
 
-	mu sync.Mutex // serializes progress callbacks
+	mu      sync.Mutex // serializes progress callbacks, guards created
+	created []string   // chain IDs of the layers this pull stored
 }
 
 func (p *puller) emit(e Event) {
@@ -230,8 +231,13 @@ func (p *puller) pullFrom(ctx context.Context, src source, origin name.Reference
 	if err != nil {
 		return im, err
 	}
-	defer release()
+	defer func() { release() }()
 	if err := p.layers(ctx, bl, im.Layers); err != nil {
+		// Verified layers of a failed pull are not kept, unless another
+		// pull is running (it may share them): then Prune collects them.
+		release()
+		release = func() {}
+		p.st.Discard(p.created)
 		return im, err
 	}
 	for d, b := range blobsToStore {
@@ -310,6 +316,9 @@ func (p *puller) layer(ctx context.Context, bl *blobs, l store.Layer, parent str
 		return err
 	}
 	if created {
+		p.mu.Lock()
+		p.created = append(p.created, l.ChainID)
+		p.mu.Unlock()
 		p.emit(Event{Kind: Unpacked, Digest: l.Digest, Current: l.Size, Total: l.Size})
 	} else {
 		p.emit(Event{Kind: Exists, Digest: l.Digest, Total: l.Size})

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/hullrt/hull/image/layer"
 	"github.com/hullrt/hull/image/pull"
 	"github.com/hullrt/hull/image/registrytest"
 	"github.com/hullrt/hull/image/store"
@@ -207,8 +208,10 @@ func TestPullTLSCustomCA(t *testing.T) {
 
 func TestPullCorruptBlob(t *testing.T) {
 	reg := registrytest.Start(t)
+	good1 := registrytest.NewLayer(t, registrytest.Gzip, false, registrytest.Tar(t, registrytest.File("g1", 0o644, "good")))
+	good2 := registrytest.NewLayer(t, registrytest.Gzip, false, registrytest.Tar(t, registrytest.File("g2", 0o644, "good too")))
 	l := registrytest.NewLayer(t, registrytest.Gzip, false, registrytest.Tar(t, registrytest.File("f", 0o644, strings.Repeat("data", 1000))))
-	reg.Push(t, "corrupt:v1", registrytest.Image(t, false, pull.HostPlatform(), v1.Config{}, l))
+	reg.Push(t, "corrupt:v1", registrytest.Image(t, false, pull.HostPlatform(), v1.Config{}, good1, l, good2))
 	// Flip one byte of the blob in the registry's own storage: it serves
 	// what is on disk without checking.
 	d, _ := l.Digest()
@@ -338,5 +341,50 @@ func TestPullMirrors(t *testing.T) {
 	_, err = pull.Pull(context.Background(), newStore(t), ref, pull.WithConfig(cfg), pull.WithRetries(0, 0))
 	if err == nil || !strings.Contains(err.Error(), empty.Addr) || !strings.Contains(err.Error(), origin.Addr) {
 		t.Errorf("pull with every source failing = %v, want an error naming each", err)
+	}
+}
+
+// TestPullHostileLayers pushes layers built to escape the layer directory;
+// each pull must fail naming the entry, store nothing, and leave the host
+// untouched.
+func TestPullHostileLayers(t *testing.T) {
+	reg := registrytest.Start(t)
+	canaryDir := t.TempDir()
+	victim := filepath.Join(canaryDir, "victim")
+	if err := os.WriteFile(victim, []byte("original"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up := strings.Repeat("../", 20)
+	for _, tc := range []struct {
+		name    string
+		entries []registrytest.Entry
+		bad     string
+	}{
+		{"dotdot", []registrytest.Entry{registrytest.File(up+canaryDir[1:]+"/new", 0o644, "pwned")}, up + canaryDir[1:] + "/new"},
+		{"absolute", []registrytest.Entry{registrytest.File(canaryDir+"/new", 0o644, "pwned")}, canaryDir + "/new"},
+		{"symlink", []registrytest.Entry{registrytest.Symlink("evil", canaryDir), registrytest.File("evil/victim", 0o644, "pwned")}, "evil/victim"},
+		{"hardlink", []registrytest.Entry{registrytest.Hardlink("h", victim)}, "h"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := registrytest.NewLayer(t, registrytest.Gzip, true, registrytest.Tar(t, tc.entries...))
+			reg.Push(t, "hostile/"+tc.name+":v1", registrytest.Image(t, true, pull.HostPlatform(), v1.Config{}, l))
+			st := newStore(t)
+			_, err := pull.Pull(context.Background(), st, reg.Addr+"/hostile/"+tc.name+":v1", pull.WithUnpackOptions())
+			var ee *layer.EntryError
+			if !errors.As(err, &ee) || ee.Name != tc.bad || !errors.Is(err, layer.ErrUnsafe) {
+				t.Fatalf("pull = %v, want an unsafe-entry error naming %q", err, tc.bad)
+			}
+			t.Logf("rejected: %v", err)
+			for _, sub := range []string{"layers", "images", "blobs/sha256", "tmp"} {
+				if ents, _ := os.ReadDir(filepath.Join(st.Root(), sub)); len(ents) != 0 {
+					t.Errorf("%s/ holds %d entries after a rejected pull", sub, len(ents))
+				}
+			}
+			ents, _ := os.ReadDir(canaryDir)
+			b, _ := os.ReadFile(victim)
+			if len(ents) != 1 || string(b) != "original" {
+				t.Errorf("the host changed: %d entries beside the victim, victim %q", len(ents)-1, b)
+			}
+		})
 	}
 }

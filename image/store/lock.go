@@ -35,3 +35,20 @@ func flock(ctx context.Context, path string, how int) (release func(), err error
 		pause = min(2*pause, 100*time.Millisecond)
 	}
 }
+
+// tryFlock takes the lock if it is free right now; release is nil when it
+// is not.
+func tryFlock(path string, how int) (release func(), err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
+		f.Close()
+		if err == unix.EWOULDBLOCK {
+			return nil, nil
+		}
+		return nil, &os.PathError{Op: "flock", Path: path, Err: err}
+	}
+	return func() { f.Close() }, nil
+}

@@ -522,6 +522,39 @@ func (s *Store) Remove(ctx context.Context, ref string) (Image, error) {
 	return im, syncDir(s.dir("images"))
 }
 
+// Discard removes the given layers unless an image record refers to them:
+// a failed pull's cleanup. It only runs when no pull holds the store (it
+// tries the exclusive lock once, without waiting): a concurrent pull might
+// be about to use one of the layers. It reports whether it ran; when it
+// did not, Prune collects the layers later.
+func (s *Store) Discard(chainIDs []string) (bool, error) {
+	release, err := tryFlock(s.dir("lock"), unix.LOCK_EX)
+	if err != nil || release == nil {
+		return false, err
+	}
+	defer release()
+	ims, err := s.Images()
+	if err != nil {
+		return true, err
+	}
+	used := map[string]bool{}
+	for _, im := range ims {
+		for _, l := range im.Layers {
+			used[l.ChainID] = true
+		}
+	}
+	for _, id := range chainIDs {
+		h, err := hexOf(id)
+		if err != nil || used[id] {
+			continue
+		}
+		if err := os.RemoveAll(s.dir("layers", h)); err != nil {
+			return true, err
+		}
+	}
+	return true, syncDir(s.dir("layers"))
+}
+
 // PruneReport says what Prune removed.
 type PruneReport struct {
 	Layers []string // chain IDs

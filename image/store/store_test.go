@@ -162,3 +162,27 @@ func TestImagesTagRemovePrune(t *testing.T) {
 		t.Errorf("Prune = %+v, %v; want both layers and both blobs", rep, err)
 	}
 }
+
+func TestDiscard(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := Digest([]byte("layer"))
+	empty := func(context.Context, string) (int64, error) { return 0, nil }
+	if _, err := s.CreateLayer(ctx, LayerInfo{ChainID: id}, empty); err != nil {
+		t.Fatal(err)
+	}
+	release, err := s.Hold(ctx) // another pull is running
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran, err := s.Discard([]string{id}); ran || err != nil || !s.HasLayer(id) {
+		t.Errorf("Discard during another pull = %v, %v, layer kept %v; want it to leave the layer", ran, err, s.HasLayer(id))
+	}
+	release()
+	if ran, err := s.Discard([]string{id}); !ran || err != nil || s.HasLayer(id) {
+		t.Errorf("Discard = %v, %v, layer kept %v; want it removed", ran, err, s.HasLayer(id))
+	}
+}
