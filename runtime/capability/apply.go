@@ -106,6 +106,9 @@ func DropBounding(keep Set) error {
 			continue
 		}
 		in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0)
+		if errors.Is(err, unix.EINVAL) {
+			break // beyond the kernel's last capability (Last fell back)
+		}
 		if err != nil {
 			return fmt.Errorf("prctl(PR_CAPBSET_READ, %v): %w", c, os.NewSyscallError("prctl", err))
 		}
@@ -174,6 +177,9 @@ func Current() (State, error) {
 	}
 	for c := Cap(0); c <= Last(); c++ {
 		in, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0)
+		if errors.Is(err, unix.EINVAL) {
+			break // beyond the kernel's last capability
+		}
 		if err != nil {
 			return State{}, fmt.Errorf("prctl(PR_CAPBSET_READ, %v): %w", c, os.NewSyscallError("prctl", err))
 		}

@@ -16,6 +16,8 @@ import (
 // Last returns the highest capability the running kernel knows, read once
 // from /proc/sys/kernel/cap_last_cap. If that cannot be read (no /proc) it
 // returns the highest capability this package knows, CAP_CHECKPOINT_RESTORE.
+// A container's init should call it before pivot_root, while the host's
+// /proc is still there; the functions here cope with the fallback anyway.
 func Last() Cap { return last() }
 
 var last = sync.OnceValue(func() Cap {
