@@ -1,8 +1,10 @@
 package seccomp_test
 
 import (
+	"context"
 	"fmt"
 	"log"
+	"os"
 	goruntime "runtime"
 	"strings"
 
@@ -106,4 +108,38 @@ func ExampleSyscall() {
 	// Output:
 	// 317
 	// 277
+}
+
+// The runtime hands a notifying filter's listener to the agent named in
+// the spec, with the container's state.
+func ExampleSendListener() {
+	s := &specs.LinuxSeccomp{
+		DefaultAction:    specs.ActAllow,
+		ListenerPath:     "/run/seccomp-agent.sock",
+		ListenerMetadata: "emulate-mknod",
+		Syscalls:         []specs.LinuxSyscall{{Names: []string{"mknod", "mknodat"}, Action: specs.ActNotify}},
+	}
+	f, err := seccomp.Compile(s)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fd, err := f.Load() // in the container's init, after no_new_privs
+	if err != nil {
+		log.Fatal(err)
+	}
+	st := specs.ContainerProcessState{
+		Pid:      os.Getpid(),
+		Metadata: s.ListenerMetadata,
+		State:    specs.State{ID: "web", Status: specs.StateCreating, Pid: os.Getpid()},
+	}
+	if err := seccomp.SendListener(context.Background(), s.ListenerPath, fd, st); err != nil {
+		log.Fatal(err)
+	}
+	unix.Close(fd)
+}
+
+func ExampleFeatures() {
+	f := seccomp.Features()
+	fmt.Println(f.Actions[0], f.Operators[0], len(f.KnownFlags))
+	// Output: SCMP_ACT_ALLOW SCMP_CMP_EQ 4
 }
