@@ -2,6 +2,8 @@ package cgroups
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,12 +54,13 @@ func watchOOMv2(ctx context.Context, dir string) (<-chan struct{}, error) {
 		f.Close()
 		return nil, err
 	}
-	return watch(ctx, f, func(buf []byte) (uint64, bool) {
+	return watch(ctx, dir, f, func(buf []byte) (uint64, bool) {
 		// Events are struct inotify_event; a watch removed by the
 		// kernel (IN_IGNORED) means the cgroup is gone.
 		for off := 0; off+unix.SizeofInotifyEvent <= len(buf); {
-			mask := uint32(buf[off+4]) | uint32(buf[off+5])<<8 | uint32(buf[off+6])<<16 | uint32(buf[off+7])<<24
-			nameLen := int(uint32(buf[off+12]) | uint32(buf[off+13])<<8 | uint32(buf[off+14])<<16 | uint32(buf[off+15])<<24)
+			// struct inotify_event { int wd; u32 mask; u32 cookie; u32 len; char name[]; }
+			mask := binary.NativeEndian.Uint32(buf[off+4:])
+			nameLen := int(binary.NativeEndian.Uint32(buf[off+12:]))
 			if mask&unix.IN_IGNORED != 0 {
 				return 0, false
 			}
@@ -98,7 +101,7 @@ func watchOOMv1(ctx context.Context, dir string) (<-chan struct{}, error) {
 		return kills, hasKill, ev["under_oom"] == 1
 	}
 	last, _, _ := count()
-	ch := watch(ctx, f, func([]byte) (uint64, bool) {
+	ch := watch(ctx, dir, f, func([]byte) (uint64, bool) {
 		if _, err := os.Stat(dir); err != nil {
 			return 0, false // the removal notification
 		}
@@ -130,9 +133,11 @@ func watchOOMv1(ctx context.Context, dir string) (<-chan struct{}, error) {
 }
 
 // watch runs the reader goroutine: it reads f, asks seen how many kills
-// happened (false: stop), and sends that many values. It closes f and
-// the channel when done; ctx's end stops it.
-func watch(ctx context.Context, f *os.File, seen func([]byte) (uint64, bool)) <-chan struct{} {
+// happened (false: stop), and sends that many values. It closes f and the
+// channel when done: when ctx ends, or when dir is gone. (kernfs does not
+// always tell an inotify watch that its cgroup was removed, so the
+// goroutine also looks every half second.)
+func watch(ctx context.Context, dir string, f *os.File, seen func([]byte) (uint64, bool)) <-chan struct{} {
 	ch := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
 	go func() {
@@ -140,11 +145,16 @@ func watch(ctx context.Context, f *os.File, seen func([]byte) (uint64, bool)) <-
 		defer f.Close()
 		defer stop()
 		buf := make([]byte, 4096)
-		for {
+		for ctx.Err() == nil {
+			f.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 			n, err := f.Read(buf)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if _, err := os.Stat(dir); err != nil {
+					return
+				}
+				continue
+			}
 			if err != nil {
-				// ctx ended (os.ErrDeadlineExceeded) or the fd broke:
-				// either way the watch is over.
 				return
 			}
 			kills, ok := seen(buf[:n])
