@@ -148,7 +148,7 @@ func cloneTree(dir string) (int, string, error) {
 	var st unix.Statfs_t
 	what := "a detached copy of a directory in " + filepath.Dir(dir)
 	if unix.Fstatfs(fd, &st) == nil {
-		what += " (" + fsName(st.Type) + ")"
+		what += " (" + fsName(int64(st.Type)) + ")"
 	}
 	return fd, what, nil
 }

@@ -78,3 +78,18 @@ func TestExecFallback(t *testing.T) {
 		t.Errorf("tryExecFails(CLONE_NEWNET) = %s", o)
 	}
 }
+
+// TestInvokingUser: under sudo the subordinate ids of the user who ran
+// sudo matter, not root's.
+func TestInvokingUser(t *testing.T) {
+	t.Setenv("SUDO_USER", "alice")
+	if o, err := makeOptions(nil); err != nil || o.user != "alice" {
+		t.Errorf("makeOptions() with SUDO_USER=alice: user %q, %v", o.user, err)
+	}
+	if o, err := makeOptions([]Option{WithUser("bob")}); err != nil || o.user != "bob" {
+		t.Errorf("makeOptions(WithUser(bob)): user %q, %v", o.user, err)
+	}
+	if _, err := makeOptions([]Option{WithUnprivilegedUID(0)}); err == nil {
+		t.Error("WithUnprivilegedUID(0) accepted uid 0")
+	}
+}

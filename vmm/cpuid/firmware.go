@@ -56,14 +56,14 @@ func ReadFirmware(in Info, read MSRReader) Firmware {
 		v, err := read(0, MSR_IA32_FEAT_CTL)
 		if err != nil {
 			fw.Err = err
-			fw.Detail = fmt.Sprintf("rdmsr IA32_FEATURE_CONTROL (%#x): %v", MSR_IA32_FEAT_CTL, err)
+			fw.Detail = fmt.Sprintf("rdmsr IA32_FEATURE_CONTROL (%#x): %v", fw.MSR, err)
 			return fw
 		}
 		fw.Value = v
 		locked := v&FEAT_CTL_LOCKED != 0
 		on := v&FEAT_CTL_VMX_ENABLED_OUTSIDE_SMX != 0
 		fw.Detail = fmt.Sprintf("IA32_FEATURE_CONTROL (%#x) = %#x: lock %s, VMX outside SMX %s",
-			MSR_IA32_FEAT_CTL, v, bit(locked), bit(on))
+			fw.MSR, v, bit(locked), bit(on))
 		switch {
 		case locked && on:
 			fw.State = FirmwareEnabled
@@ -78,13 +78,13 @@ func ReadFirmware(in Info, read MSRReader) Firmware {
 		v, err := read(0, MSR_VM_CR)
 		if err != nil {
 			fw.Err = err
-			fw.Detail = fmt.Sprintf("rdmsr VM_CR (%#x): %v", MSR_VM_CR, err)
+			fw.Detail = fmt.Sprintf("rdmsr VM_CR (%#x): %v", fw.MSR, err)
 			return fw
 		}
 		fw.Value = v
 		dis := v&SVM_VM_CR_SVM_DIS_MASK != 0
 		fw.Detail = fmt.Sprintf("VM_CR (%#x) = %#x: SVMDIS %s, LOCK %s",
-			MSR_VM_CR, v, bit(dis), bit(v&SVM_VM_CR_SVM_LOCK_MASK != 0))
+			fw.MSR, v, bit(dis), bit(v&SVM_VM_CR_SVM_LOCK_MASK != 0))
 		if dis {
 			fw.State = FirmwareDisabled
 		} else {
