@@ -141,44 +141,12 @@ func TestApplyObserved(t *testing.T) {
 			if err := os.WriteFile(file, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			cmd := childCmd(t, "apply", &tt.caps)
-			cmd.Env = append(cmd.Env, envPath+"="+file)
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				stdin.Close()
-				if err := cmd.Wait(); err != nil {
-					t.Errorf("child: %v\n%s", err, stderr.Bytes())
-				}
-			}()
-			line, err := bufio.NewReader(stdout).ReadString('\n')
-			if err != nil {
-				t.Fatalf("child: %v\n%s", err, stderr.Bytes())
-			}
-			var tid, errno int
-			if _, err := fmt.Sscan(line, &tid, &errno); err != nil {
-				t.Fatalf("child said %q: %v", line, err)
-			}
-			got, err := ReadStatus(strconv.Itoa(cmd.Process.Pid) + "/task/" + strconv.Itoa(tid))
-			if err != nil {
-				t.Fatal(err)
-			}
+			got, errno := applyInChild(t, &tt.caps, file)
 			if got != want {
 				t.Errorf("the kernel reports\n%v\nwant\n%v", got, want)
 			}
-			if syscall.Errno(errno) != tt.wantChown {
-				t.Errorf("chown under %s: errno %v, want %v", tt.name, syscall.Errno(errno), tt.wantChown)
+			if errno != tt.wantChown {
+				t.Errorf("chown under %s: errno %v, want %v", tt.name, errno, tt.wantChown)
 			}
 			st, err := os.Stat(file)
 			if err != nil {
@@ -186,10 +154,50 @@ func TestApplyObserved(t *testing.T) {
 			}
 			owned := st.Sys().(*syscall.Stat_t).Uid == 1234
 			if owned != (tt.wantChown == 0) {
-				t.Errorf("file owner uid %d after chown with errno %v", st.Sys().(*syscall.Stat_t).Uid, syscall.Errno(errno))
+				t.Errorf("file owner uid %d after chown with errno %v", st.Sys().(*syscall.Stat_t).Uid, errno)
 			}
 		})
 	}
+}
+
+// applyInChild has a child Apply c and try chown(path), and returns the
+// sets the kernel then reports for the child's thread and chown's errno.
+func applyInChild(t *testing.T, c *specs.LinuxCapabilities, path string) (State, syscall.Errno) {
+	t.Helper()
+	cmd := childCmd(t, "apply", c)
+	cmd.Env = append(cmd.Env, envPath+"="+path)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close() // the child exits
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("child: %v\n%s", err, stderr.Bytes())
+		}
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, stderr.Bytes())
+	}
+	var tid, errno int
+	if _, err := fmt.Sscan(line, &tid, &errno); err != nil {
+		t.Fatalf("child said %q: %v", line, err)
+	}
+	got, err := ReadStatus(strconv.Itoa(cmd.Process.Pid) + "/task/" + strconv.Itoa(tid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, syscall.Errno(errno)
 }
 
 // Ambient capabilities survive execve of a program run by an ordinary user
@@ -261,35 +269,7 @@ func TestApplySkipsUnraisableAmbient(t *testing.T) {
 	if got := st.UnraisableAmbient(); got != Of(unix.CAP_KILL) {
 		t.Errorf("UnraisableAmbient() = %v, want CAP_KILL", got)
 	}
-	cmd := childCmd(t, "apply", c)
-	cmd.Env = append(cmd.Env, envPath+"=/nonexistent")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("child: %v\n%s", err, stderr.Bytes())
-		}
-	}()
-	var tid int
-	if _, err := fmt.Fscan(stdout, &tid); err != nil {
-		t.Fatalf("child: %v\n%s", err, stderr.Bytes())
-	}
-	got, err := ReadStatus(strconv.Itoa(cmd.Process.Pid) + "/task/" + strconv.Itoa(tid))
-	if err != nil {
-		t.Fatal(err)
-	}
+	got, _ := applyInChild(t, c, "/nonexistent")
 	if got.Ambient != Of(unix.CAP_NET_BIND_SERVICE) || got.Permitted != st.Permitted {
 		t.Errorf("the kernel reports\n%v\nwant ambient CAP_NET_BIND_SERVICE only", got)
 	}
