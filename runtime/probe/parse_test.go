@@ -83,11 +83,20 @@ func TestExecFallback(t *testing.T) {
 // sudo matter, not root's.
 func TestInvokingUser(t *testing.T) {
 	t.Setenv("SUDO_USER", "alice")
-	if o, err := makeOptions(nil); err != nil || o.user != "alice" {
-		t.Errorf("makeOptions() with SUDO_USER=alice: user %q, %v", o.user, err)
-	}
-	if o, err := makeOptions([]Option{WithUser("bob")}); err != nil || o.user != "bob" {
-		t.Errorf("makeOptions(WithUser(bob)): user %q, %v", o.user, err)
+	for _, tc := range []struct {
+		opts []Option
+		want string
+	}{
+		{nil, "alice"},
+		{[]Option{WithUser("bob")}, "bob"},
+	} {
+		o, err := makeOptions(tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.user != tc.want {
+			t.Errorf("makeOptions(%d options) with SUDO_USER=alice: user %q, want %q", len(tc.opts), o.user, tc.want)
+		}
 	}
 	if _, err := makeOptions([]Option{WithUnprivilegedUID(0)}); err == nil {
 		t.Error("WithUnprivilegedUID(0) accepted uid 0")
