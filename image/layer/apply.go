@@ -180,7 +180,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		}
 		return a.meta(pfd, base, -1, hdr, name)
 
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg: // the reader turns the old TypeRegA into TypeReg or TypeDir
 		if _, err := a.clear(pfd, base, false); err != nil {
 			return err
 		}
