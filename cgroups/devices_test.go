@@ -2,7 +2,10 @@ package cgroups
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
+
+	"github.com/hullrt/hull/integration/testvm"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -136,5 +139,24 @@ func TestDeviceRuleString(t *testing.T) {
 		if got := rules[i].String(); got != want {
 			t.Errorf("rule %d: String() = %q, want %q", i, got, want)
 		}
+	}
+}
+
+// TestLoadDeviceFilterVerifierLog: a program the verifier refuses comes
+// back with the verifier's explanation.
+func TestLoadDeviceFilterVerifierLog(t *testing.T) {
+	testvm.Require(t, testvm.Root)
+	// R0 is never set: "R0 !read_ok".
+	_, err := loadDeviceFilter([]Insn{exit()})
+	if err == nil || !strings.Contains(err.Error(), "verifier log") || !strings.Contains(err.Error(), "R0") {
+		t.Fatalf("loading a program that returns an unset R0: %v", err)
+	}
+	t.Log(err)
+	prog, err := loadDeviceFilter(compileDeviceFilter(nil).Insns)
+	if err != nil {
+		t.Fatalf("loading the allow-all program: %v", err)
+	}
+	if err := prog.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -600,7 +600,16 @@ func TestV2CoreNoInternalProcesses(t *testing.T) {
 
 // ---- the v1 driver on the host ------------------------------------------
 
-func TestV1OOM(t *testing.T)          { testOOM(t, hostV1(t), false) }
+func TestV1OOM(t *testing.T) { testOOM(t, hostV1(t), false) }
+
+// TestV1LegacyKill: without a cgroup2 side there is no cgroup.kill, so
+// SIGKILL goes through the v1 freezer, one process at a time.
+func TestV1LegacyKill(t *testing.T) {
+	h := *hostV1(t)
+	h.Mode, h.Unified = Legacy, ""
+	testKill(t, &h, false)
+}
+
 func TestV1OOMWatchEnds(t *testing.T) { testOOMWatchEnds(t, hostV1(t)) }
 func TestV1Pids(t *testing.T)         { testPids(t, hostV1(t), false) }
 func TestV1CPUQuota(t *testing.T)     { testCPUQuota(t, hostV1(t), false) }
