@@ -225,8 +225,9 @@ func readCPUFlags(name string) map[string]bool {
 // Check reads below dir/root, and facts.json with what is not a file. It
 // gathers exactly what Check would, so a user can send the directory along
 // with a bug report and hull's tests can replay the machine. Nothing in dir
-// is overwritten: it must not exist yet.
-func Record(ctx context.Context, dir string, opts ...CheckOption) error {
+// is overwritten: it must not exist yet; when recording fails, dir is
+// removed again.
+func Record(ctx context.Context, dir string, opts ...CheckOption) (err error) {
 	o, err := makeCheckOptions(opts)
 	if err != nil {
 		return err
@@ -237,6 +238,11 @@ func Record(ctx context.Context, dir string, opts ...CheckOption) error {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil { // a half-written machine would replay as a wrong one
+			os.RemoveAll(dir)
+		}
+	}()
 	rec, err := liveRecording(ctx, o)
 	if err != nil {
 		return err

@@ -110,4 +110,15 @@ func TestRecordReplay(t *testing.T) {
 	if err := Record(ctx, dir); !os.IsExist(err) {
 		t.Errorf("Record into an existing directory = %v, want EEXIST", err)
 	}
+
+	// A cancelled recording leaves no half-written machine behind.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	again := filepath.Join(t.TempDir(), "cancelled")
+	if err := Record(cancelled, again); err == nil {
+		t.Fatal("Record with a cancelled context succeeded")
+	}
+	if _, err := os.Stat(again); !os.IsNotExist(err) {
+		t.Errorf("a cancelled Record left %s behind (%v)", again, err)
+	}
 }
