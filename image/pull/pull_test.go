@@ -190,6 +190,18 @@ func TestPullBasicAuth(t *testing.T) {
 	if _, err := pull.Pull(context.Background(), st, ref); err != nil {
 		t.Fatalf("pull with the right password from $DOCKER_CONFIG/config.json: %v", err)
 	}
+	// containers' auth.json (podman, skopeo, buildah) when docker has none.
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	authFile := filepath.Join(t.TempDir(), "auth.json")
+	b, _ := json.Marshal(map[string]any{"auths": map[string]any{reg.Addr: map[string]string{
+		"auth": base64.StdEncoding.EncodeToString([]byte("hull:s3cret"))}}})
+	if err := os.WriteFile(authFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("REGISTRY_AUTH_FILE", authFile)
+	if _, err := pull.Pull(context.Background(), newStore(t), ref); err != nil {
+		t.Fatalf("pull with the password from $REGISTRY_AUTH_FILE: %v", err)
+	}
 }
 
 func TestPullTLSCustomCA(t *testing.T) {
@@ -203,6 +215,10 @@ func TestPullTLSCustomCA(t *testing.T) {
 	cfg := &pull.Config{Registries: map[string]pull.Registry{reg.Addr: {CAFile: reg.CAFile}}}
 	if _, err := pull.Pull(context.Background(), newStore(t), ref, pull.WithConfig(cfg)); err != nil {
 		t.Fatalf("pull with the CA: %v", err)
+	}
+	cfg = &pull.Config{Registries: map[string]pull.Registry{reg.Addr: {Insecure: true}}}
+	if _, err := pull.Pull(context.Background(), newStore(t), ref, pull.WithConfig(cfg)); err != nil {
+		t.Fatalf("pull with insecure TLS: %v", err)
 	}
 }
 
