@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strings"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/hullrt/hull/integration/testvm"
 )
 
 // These tests load compiled filters into the kernel. A filter can never be
@@ -61,8 +64,10 @@ func child(mode string) error {
 	if err != nil {
 		return err
 	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return err
+	if os.Getenv("HULL_SECCOMP_NO_NNP") == "" {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return err
+		}
 	}
 	fd, err := f.Load()
 	if err != nil {
@@ -216,7 +221,13 @@ func TestKernelKillProcess(t *testing.T) {
 // SendListener; the parent, as the agent, receives the notification,
 // checks it and answers, and the child's call returns the answer.
 func TestKernelNotify(t *testing.T) {
-	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+	for _, flags := range [][]specs.LinuxSeccompFlag{nil, {specs.LinuxSeccompFlagWaitKillableRecv}} {
+		t.Run(fmt.Sprint(flags), func(t *testing.T) { testNotify(t, flags) })
+	}
+}
+
+func testNotify(t *testing.T, flags []specs.LinuxSeccompFlag) {
+	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Flags: flags, Syscalls: []specs.LinuxSyscall{
 		{Names: []string{"getpriority"}, Action: specs.ActNotify}}}
 	f, err := Compile(s)
 	if err != nil {
@@ -372,5 +383,58 @@ func TestKernelEveryAction(t *testing.T) {
 				t.Errorf("directory created = %v, want %v (output %q)", got, tt.exists, out)
 			}
 		})
+	}
+}
+
+// Loading needs no privilege once no_new_privs is set: an unprivileged
+// user's process filters itself.
+func TestKernelUnprivileged(t *testing.T) {
+	testvm.Require(t, testvm.Root) // to become nobody
+	// The test binary, where nobody can run it.
+	dir, err := os.MkdirTemp("", "hull-seccomp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "seccomp.test")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"getpriority"}, Action: specs.ActErrno, ErrnoRet: uintp(uint(unix.EXDEV))}}}
+	cmd := startChild(t, "probe", s, []probe{{Nr: unix.SYS_GETPRIORITY}, {Nr: unix.SYS_GETUID}})
+	cmd.Path = exe
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child as nobody: %v\n%s", err, stderr.Bytes())
+	}
+	var got []probe
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("child output %q: %v", out, err)
+	}
+	if got[0].Errno != unix.EXDEV || got[1].R != 65534 {
+		t.Errorf("as nobody under the filter: getpriority errno %v, getuid %d; want EXDEV, 65534", got[0].Errno, got[1].R)
+	}
+
+	// Without no_new_privs the kernel refuses, and the error says why.
+	cmd = startChild(t, "probe", s, []probe{})
+	cmd.Path, cmd.Dir = exe, dir
+	cmd.Env = append(cmd.Env, "HULL_SECCOMP_NO_NNP=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err = cmd.CombinedOutput()
+	want := "seccomp: permission denied (no_new_privs is not set and the thread lacks CAP_SYS_ADMIN)"
+	if err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("Load as nobody without no_new_privs: %v, %q; want %q", err, out, want)
 	}
 }
