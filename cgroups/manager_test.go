@@ -122,6 +122,31 @@ func newManager(t *testing.T, h *Host) Manager {
 	return m
 }
 
+// restoreSubtreeControl turns off again, when the test ends, the
+// controllers that it turns on in dir's cgroup.subtree_control: on the
+// development hosts that is the root of the shared cgroup2 mount.
+func restoreSubtreeControl(t *testing.T, dir string) {
+	t.Helper()
+	before, err := readFile(dir, "cgroup.subtree_control")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		after, err := readFile(dir, "cgroup.subtree_control")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, c := range strings.Fields(after) {
+			if !slices.Contains(strings.Fields(before), c) {
+				if err := writeFile(dir, "cgroup.subtree_control", "-"+c); err != nil {
+					t.Errorf("turn %s off again in %s: %v", c, dir, err)
+				}
+			}
+		}
+	})
+}
+
 // proc is a shell script running in a test cgroup.
 type proc struct {
 	cmd  *exec.Cmd
@@ -557,6 +582,7 @@ func TestV1HybridHugetlb(t *testing.T) {
 	if _, v1 := h.V1["hugetlb"]; v1 || !slices.Contains(h.Delegated, "hugetlb") || len(sizes) == 0 {
 		t.Skip("hugetlb is not on the cgroup2 side of this host")
 	}
+	restoreSubtreeControl(t, h.SelfDir(""))
 	m := newManager(t, h)
 	err := m.Set(&specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: sizes[0], Limit: 4 << 21}}})
 	if err != nil {
@@ -582,6 +608,7 @@ func TestV2CoreNoInternalProcesses(t *testing.T) {
 	if !slices.Contains(h.Delegated, "hugetlb") || len(sizes) == 0 {
 		t.Skip("no hugetlb controller on the cgroup2 side")
 	}
+	restoreSubtreeControl(t, h.SelfDir(""))
 	m := newManager(t, h) // <test>/ctr: the parent is the test's own
 	parent := filepath.Dir(m.Paths()[""])
 	sleeper := exec.Command("sleep", "60")

@@ -183,14 +183,6 @@ func (p *planner) blkioV1(b *specs.LinuxBlockIO) {
 			p.write("blkio", field+".leafWeight", "blkio.leaf_weight_device", dev+strconv.FormatUint(uint64(*d.LeafWeight), 10))
 		}
 	}
-	if p.features.BFQ {
-		// blkio.bfq.weight takes "MAJ:MIN WEIGHT" itself.
-		for i := range p.plan.Writes {
-			if p.plan.Writes[i].File == "blkio.bfq.weight_device" {
-				p.plan.Writes[i].File = "blkio.bfq.weight"
-			}
-		}
-	}
 	for _, t := range []struct {
 		name, file string
 		devs       []specs.LinuxThrottleDevice
