@@ -12,6 +12,8 @@ import (
 // that need those call testvm.Require and are skipped on the host.
 var vmPackages = []testvm.Package{
 	{Path: "./integration", Run: "^TestGuest"},
+	{Path: "."},                             // hull check's library on a cgroup v2 + KVM host
+	{Path: "./cmd/hull", Run: "^TestCheck"}, // hull check --json --vm
 }
 
 // TestInVM boots the test VM once and runs vmPackages inside it.

@@ -67,7 +67,7 @@ func TestPackages(t *testing.T, opts Options, pkgs ...Package) {
 
 // PackageResult is how one package's tests did in the test VM.
 type PackageResult struct {
-	Name     string // the package path without "./"
+	Name     string // the package's directory below the module root; "hull" for the root
 	Exit     int    // the test binary's exit status
 	Reported bool   // the guest reported the exit status at all
 	Summary  Summary
@@ -119,25 +119,24 @@ func RunPackages(ctx context.Context, opts Options, console, output io.Writer, p
 	}
 	cfg.Files["bin/hull"] = hull
 	for _, p := range pkgs {
-		name := strings.Trim(filepath.ToSlash(filepath.Clean(p.Path)), "./")
+		name := filepath.ToSlash(filepath.Clean(p.Path))
+		if name == "." {
+			name = "hull" // the module's root package
+		}
 		bin := filepath.Join(bins, strings.ReplaceAll(name, "/", "_")+".test")
 		if err := goTestCompile(ctx, root, p.Path, bin); err != nil {
 			return nil, 0, err
 		}
 		guestBin := "bin/" + filepath.Base(bin)
 		cfg.Files[guestBin] = bin
-		// The binary runs in a copy of its package's directory, so that
-		// testdata/ is where go test would have it.
-		guestDir := "src/" + name
-		if _, err := os.Stat(filepath.Join(root, p.Path, "testdata")); err == nil {
-			cfg.Dirs[guestDir+"/testdata"] = filepath.Join(root, p.Path, "testdata")
-		} else {
-			empty := filepath.Join(bins, "empty", name)
-			if err := os.MkdirAll(empty, 0o755); err != nil {
-				return nil, 0, err
-			}
-			cfg.Dirs[guestDir] = empty
+		// The binary runs in its package's directory of a mirror of the
+		// module holding every testdata/ directory, so that testdata/ is
+		// where go test would have it, also a neighbour's.
+		guestDir := "src/" + filepath.ToSlash(filepath.Clean(p.Path))
+		if err := os.MkdirAll(filepath.Join(bins, "empty", guestDir), 0o755); err != nil {
+			return nil, 0, err
 		}
+		cfg.Dirs[guestDir] = filepath.Join(bins, "empty", guestDir)
 		args := append([]string{"-test.v", "-test.count=1"}, p.Args...)
 		if p.Run != "" {
 			args = append(args, "-test.run", p.Run)
@@ -146,6 +145,13 @@ func RunPackages(ctx context.Context, opts Options, console, output io.Writer, p
 			Name: name, Path: "/payload/" + guestBin, Args: args,
 			Dir: "/payload/" + guestDir, Timeout: p.Timeout,
 		})
+	}
+	testdata, err := testdataDirs(root)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, rel := range testdata {
+		cfg.Dirs["src/"+rel] = filepath.Join(root, rel)
 	}
 	res, err := Run(ctx, cfg)
 	if err != nil {
@@ -157,6 +163,29 @@ func RunPackages(ctx context.Context, opts Options, console, output io.Writer, p
 		results = append(results, PackageResult{Name: j.Name, Exit: code, Reported: ok, Summary: Summarize(res.Outputs[j.Name])})
 	}
 	return results, res.Elapsed, nil
+}
+
+// testdataDirs lists the module's testdata directories, relative to root.
+func testdataDirs(root string) ([]string, error) {
+	var dirs []string
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		switch d.Name() {
+		case ".git", "bin":
+			return filepath.SkipDir
+		case "testdata":
+			rel, err := filepath.Rel(root, path)
+			if err != nil {
+				return err
+			}
+			dirs = append(dirs, filepath.ToSlash(rel))
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return dirs, err
 }
 
 // Summary counts the results in a test binary's -test.v output.

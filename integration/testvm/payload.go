@@ -164,10 +164,12 @@ func buildPayload(ctx context.Context, cfg Config, dir, disk string) error {
 		}
 	}
 	for rel, src := range cfg.Dirs {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755); err != nil {
+		// Merge src's contents into the directory, which other entries
+		// may also fill (a package's directory and its testdata/).
+		if err := os.MkdirAll(filepath.Join(dir, rel), 0o755); err != nil {
 			return err
 		}
-		if err := run(ctx, "", "cp", "-a", src, filepath.Join(dir, rel)); err != nil {
+		if err := run(ctx, "", "cp", "-a", src+"/.", filepath.Join(dir, rel)); err != nil {
 			return err
 		}
 	}

@@ -42,7 +42,8 @@ type Config struct {
 	// Files are put on the payload disk: the key is the path below the
 	// payload's root (/payload in the guest), the value the host file.
 	Files map[string]string
-	// Dirs are copied onto the payload disk like Files, whole.
+	// Dirs are copied onto the payload disk like Files: the contents of
+	// each host directory are merged into the payload's directory.
 	Dirs map[string]string
 	// HostTools are host programs (runc, crun, mkfs.ext4, …) made
 	// available at their usual paths in the guest, with the shared
