@@ -114,3 +114,49 @@ func ExampleDetectHost() {
 	// unified /user.slice/user-1000.slice/user@1000.service/app.slice/app-podman.scope
 	// delegated: [cpu memory pids]
 }
+
+// On a v1 host each write names its hierarchy.
+func ExamplePlanV1() {
+	host, err := cgroups.DetectHost("testdata/hosts/legacy")
+	if err != nil {
+		log.Fatal(err)
+	}
+	shares, limit := uint64(512), int64(100)
+	classID := uint32(0x100001)
+	plan, err := cgroups.PlanV1(&specs.LinuxResources{
+		CPU:     &specs.LinuxCPU{Shares: &shares},
+		Pids:    &specs.LinuxPids{Limit: &limit},
+		Network: &specs.LinuxNetwork{ClassID: &classID},
+		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
+	}, host, cgroups.Features{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(plan)
+	// Output:
+	// # linux.resources.cpu.shares
+	// echo "512" > cpu:cpu.shares
+	// # linux.resources.pids.limit
+	// echo "100" > pids:pids.max
+	// # linux.resources.network.classID
+	// echo "1048577" > net_cls:net_cls.classid
+	// # linux.resources.devices
+	// echo "a *:* rwm" > devices:devices.deny
+}
+
+func ExampleCPUSharesToWeight() {
+	for _, shares := range []uint64{2, 1024, 262144} {
+		fmt.Println(shares, "→", cgroups.CPUSharesToWeight(shares))
+	}
+	// Output:
+	// 2 → 1
+	// 1024 → 39
+	// 262144 → 10000
+}
+
+// The spec's swap is memory+swap (v1's memsw); v2 limits swap alone.
+func ExampleSwapToV2() {
+	swap, err := cgroups.SwapToV2(768<<20, 512<<20)
+	fmt.Println(swap>>20, "MiB of swap", err)
+	// Output: 256 MiB of swap <nil>
+}

@@ -195,3 +195,21 @@ func TestPlanSwapWithoutAccounting(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkPlanV2(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("testdata", "resources-v2.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var r specs.LinuxResources
+	if err := json.Unmarshal(data, &r); err != nil {
+		b.Fatal(err)
+	}
+	f := Features{Swap: true, HugetlbRsvd: true, HugePageSizes: []string{"1GB", "2MB"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := PlanV2(&r, allV2, f); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
