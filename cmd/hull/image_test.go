@@ -161,3 +161,66 @@ func TestImageUnpackRuns(t *testing.T) {
 		t.Errorf("containers left after run: %q, %v", out, err)
 	}
 }
+
+// TestImagePullKilled kills "hull image pull" (SIGKILL: no cleanup runs) in
+// the middle of a layer download. The store must stay consistent: no
+// partial layer under layers/, no image record; pulling again completes,
+// and prune removes the dead pull's leftovers.
+func TestImagePullKilled(t *testing.T) {
+	testvm.Require(t, testvm.Root)
+	hullBin := testvm.Hull(t)
+	reg := registrytest.Start(t)
+	big := make([]byte, 64<<20)
+	for i := range big {
+		big[i] = byte(i*7 + i>>13) // poorly compressible, cheap to make
+	}
+	l := registrytest.NewLayer(t, registrytest.None, true, registrytest.Tar(t, registrytest.File("big", 0o644, string(big))))
+	small := registrytest.NewLayer(t, registrytest.Gzip, true, registrytest.Tar(t, registrytest.File("small", 0o644, "s")))
+	reg.Push(t, "killed:v1", registrytest.Image(t, true, pull.HostPlatform(), v1.Config{}, small, l))
+	ref := reg.Addr + "/killed:v1"
+	storeDir := filepath.Join(t.TempDir(), "store")
+	args := []string{"image", "--store", storeDir, "--registries", "/nonexistent.json", "pull", "--format", "json", ref}
+
+	cmd := exec.Command(hullBin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	bd, _ := l.Digest()
+	sc := bufio.NewScanner(stdout)
+	killed := false
+	for sc.Scan() {
+		var e pull.Event
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Kind == pull.Downloading && e.Digest == bd.String() && e.Current < e.Total {
+			cmd.Process.Kill()
+			killed = true
+			break
+		}
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatal("the pull finished before it could be killed")
+	}
+	ents, _ := os.ReadDir(filepath.Join(storeDir, "layers"))
+	for _, e := range ents {
+		if _, err := os.Stat(filepath.Join(storeDir, "layers", e.Name(), "layer.json")); err != nil {
+			t.Errorf("incomplete layer %s visible after the kill", e.Name())
+		}
+	}
+	if ims, _ := os.ReadDir(filepath.Join(storeDir, "images")); len(ims) != 0 {
+		t.Errorf("an image record exists after the kill")
+	}
+	if out, err := exec.Command(hullBin, args...).CombinedOutput(); err != nil {
+		t.Fatalf("pull after the kill: %v\n%s", err, out)
+	}
+	out, err := exec.Command(hullBin, "image", "--store", storeDir, "prune").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "removed 0 layers, 0 blobs, ") || strings.Contains(string(out), " 0 leftovers") {
+		t.Errorf("prune after the kill: %v %s", err, out)
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(storeDir, "tmp")); len(tmp) != 0 {
+		t.Errorf("tmp/ not empty after prune")
+	}
+}
