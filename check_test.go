@@ -11,7 +11,7 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/check/*/report.json from the current evaluation")
+var update = flag.Bool("update", false, "rewrite testdata/check/*/report.json and report.txt from the current evaluation")
 
 // want is what one item of a fixture's report must say.
 type want struct {
@@ -126,6 +126,11 @@ func TestCheckFixtures(t *testing.T) {
 				}
 			}
 			golden(t, filepath.Join(dir, "report.json"), r)
+			var text bytes.Buffer
+			if err := r.WriteText(&text); err != nil {
+				t.Fatal(err)
+			}
+			goldenBytes(t, filepath.Join(dir, "report.txt"), text.Bytes())
 		})
 	}
 }
@@ -136,7 +141,13 @@ func golden(t *testing.T, name string, r *Report) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got = append(got, '\n')
+	goldenBytes(t, name, append(got, '\n'))
+}
+
+// goldenBytes compares got with the file name, or rewrites it under
+// -update.
+func goldenBytes(t *testing.T, name string, got []byte) {
+	t.Helper()
 	if *update {
 		if err := os.WriteFile(name, got, 0o644); err != nil {
 			t.Fatal(err)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/hullrt/hull"
 	"github.com/spf13/cobra"
@@ -67,8 +65,8 @@ micro-VMs must be able to run too.`,
 				if err := enc.Encode(rep); err != nil {
 					return err
 				}
-			} else {
-				writeReport(out, rep)
+			} else if err := rep.WriteText(out); err != nil {
+				return err
 			}
 			if !rep.Containers.OK || vm && !rep.VMs.OK {
 				return &exitError{code: 1}
@@ -84,44 +82,4 @@ micro-VMs must be able to run too.`,
 	f.MarkHidden("record")
 	f.MarkHidden("fixture")
 	return cmd
-}
-
-// writeReport prints the report as a table: one section after another,
-// each item's status, name and what was checked, and the remedy under any
-// item that is not ok.
-func writeReport(w io.Writer, r *hull.Report) {
-	head := "Linux " + r.Kernel
-	if r.CPU != "" {
-		head += ", " + r.CPU
-	}
-	if r.Hypervisor != "" {
-		head += ", in a VM of " + r.Hypervisor
-	}
-	fmt.Fprintln(w, head)
-	width := 0
-	for _, it := range r.Items {
-		width = max(width, len(it.Name))
-	}
-	width = min(width, 28)
-	section := ""
-	for _, it := range r.Items {
-		if it.Section != section {
-			section = it.Section
-			fmt.Fprintf(w, "\n%s\n", strings.ToUpper(section))
-		}
-		fmt.Fprintf(w, "  %-9s %-*s %s\n", it.Status, width, it.Name, it.Detail)
-		if it.Remedy != "" {
-			fmt.Fprintf(w, "  %-9s %-*s remedy: %s\n", "", width, "", it.Remedy)
-		}
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, verdict("containers can run:", r.Containers))
-	fmt.Fprintln(w, verdict("micro-VMs can run: ", r.VMs))
-}
-
-func verdict(what string, v hull.Verdict) string {
-	if v.OK {
-		return what + " yes"
-	}
-	return what + " no (" + strings.Join(v.Blockers, ", ") + ")"
 }
