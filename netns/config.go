@@ -14,6 +14,11 @@ const (
 	ModeNone   = "none"   // a new namespace with only loopback
 	ModeHost   = "host"   // the host's namespace, shared
 	ModeBridge = "bridge" // a new namespace wired to a bridge (the default)
+	// Rootless modes: a user-space network stack outside the namespace
+	// (no bridge, no nftables, no privilege). Mode bridge run without root
+	// picks pasta, else slirp4netns.
+	ModePasta       = "pasta"
+	ModeSlirp4netns = "slirp4netns"
 	// "container:<id>" joins the namespace of another attached container;
 	// "ns:<path>" joins the namespace file at path (OCI linux.namespaces
 	// network path).
@@ -120,6 +125,9 @@ type Config struct {
 	// configure (/proc/<pid>/ns/net, a bind mount). Empty: a new one is
 	// created and persisted in the run directory, and removed on teardown.
 	NetnsPath string `json:"netnsPath,omitempty"`
+	// UsernsPath is the user namespace owning NetnsPath, for the rootless
+	// modes: pasta and slirp4netns join it to enter the network namespace.
+	UsernsPath string `json:"usernsPath,omitempty"`
 	// Network is the bridge network to join (mode bridge); zero: the default.
 	Network Network `json:"network,omitzero"`
 	// Ports are published host ports (mode bridge).
@@ -160,7 +168,7 @@ func (c Config) Validate() error {
 	}
 	kind, arg := SplitMode(c.Mode)
 	switch kind {
-	case ModeNone, ModeHost, ModeBridge:
+	case ModeNone, ModeHost, ModeBridge, ModePasta, ModeSlirp4netns:
 		if arg != "" {
 			bad("mode", "%q takes no argument", kind)
 		}
@@ -173,17 +181,21 @@ func (c Config) Validate() error {
 			bad("mode", "%q: want ns:<absolute path>", c.Mode)
 		}
 	default:
-		bad("mode", "unknown network mode %q (want none, host, bridge, container:<id> or ns:<path>)", c.Mode)
+		bad("mode", "unknown network mode %q (want none, host, bridge, pasta, slirp4netns, container:<id> or ns:<path>)", c.Mode)
 	}
-	if c.NetnsPath != "" && kind != ModeBridge && kind != ModeNone {
-		bad("netnsPath", "only modes bridge and none configure a given namespace; mode is %q", c.Mode)
+	ownsNetns := kind == ModeBridge || kind == ModeNone || rootless(kind)
+	if c.NetnsPath != "" && !ownsNetns {
+		bad("netnsPath", "only modes bridge, none, pasta and slirp4netns configure a given namespace; mode is %q", c.Mode)
+	}
+	if c.UsernsPath != "" && !rootless(kind) {
+		bad("usernsPath", "only the rootless modes pasta and slirp4netns join a user namespace; mode is %q", c.Mode)
 	}
 	if kind == ModeBridge {
 		if err := c.Network.validate("network"); err != nil {
 			errs = append(errs, err)
 		}
-	} else if len(c.Ports) > 0 {
-		bad("ports", "publishing ports needs mode bridge, not %q", c.Mode)
+	} else if len(c.Ports) > 0 && !rootless(kind) {
+		bad("ports", "publishing ports needs mode bridge, pasta or slirp4netns, not %q", c.Mode)
 	}
 	seen := map[string]int{}
 	for i, p := range c.Ports {
@@ -218,6 +230,8 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+func rootless(kind string) bool { return kind == ModePasta || kind == ModeSlirp4netns }
 
 // SplitMode splits "container:abc" into "container", "abc"; other modes
 // come back whole with an empty argument.

@@ -50,6 +50,16 @@
 // The host port is bound first (and held by the Attachment), so a port
 // already in use fails with EADDRINUSE before any rule exists.
 //
+// # Rootless
+//
+// Without root there is no bridge and no nftables table: mode bridge turns
+// into mode pasta (Debian package passt) or, failing that, slirp4netns; with
+// neither installed Setup fails with ErrNoRootlessNetwork. The helper runs
+// as a child of the caller in the host namespace, holds a tap device eth0
+// in the container's namespace (joining UsernsPath when given) and
+// publishes the ports itself; its PID and start time are recorded so that
+// Teardown and Prune can stop it.
+//
 // # Names, state and locks
 //
 // Every kernel object of a container is named from its ID alone (netns

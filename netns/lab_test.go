@@ -34,8 +34,9 @@ type lab struct {
 }
 
 const (
-	hostAddr    = "198.51.100.1" // the host's own address, on its uplink
-	outsideAddr = "198.51.100.2"
+	hostAddr     = "198.51.100.1" // the host's own address, on its uplink
+	outsideAddr  = "198.51.100.2" // also the host's default gateway
+	outsideAddr2 = "198.51.100.3"
 )
 
 func requireRoot(t *testing.T) {
@@ -84,6 +85,13 @@ func newLab(t *testing.T) *lab {
 		must(t, x.h.AddrAdd(ln, a))
 		must(t, x.h.LinkSetUp(ln))
 	}
+	// The outside is the host's default gateway (pasta copies the host's
+	// default route), and has a second address that is not the gateway.
+	up0, _ := hh.LinkByName("up0")
+	must(t, hh.RouteAdd(&netlink.Route{LinkIndex: up0.Attrs().Index, Gw: net.ParseIP(outsideAddr)}))
+	eth0, _ := oh.LinkByName("eth0")
+	a3, _ := netlink.ParseAddr(outsideAddr2 + "/24")
+	must(t, oh.AddrAdd(eth0, a3))
 	resolv := filepath.Join(dir, "resolv.conf")
 	os.WriteFile(resolv, []byte("nameserver 127.0.0.53\nsearch lab\n"), 0o644)
 	upstream := filepath.Join(dir, "upstream.conf")

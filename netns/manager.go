@@ -34,6 +34,7 @@ type Option func(*options) error
 
 type options struct {
 	hostNetns  string
+	uid        int // pasta --runas: the caller's effective UID
 	runDir     string
 	stateDir   string
 	log        *slog.Logger
@@ -84,13 +85,14 @@ type Manager struct {
 	o    options
 	ipam *ipam.Store
 
-	mu   sync.Mutex
-	live map[string]*live // held ports and proxies of attachments made here
+	mu      sync.Mutex
+	live    map[string]*live   // held ports and proxies of attachments made here
+	helpers map[string]*helper // rootless helpers started here
 }
 
 // New returns a Manager. It touches nothing until Setup.
 func New(opts ...Option) (*Manager, error) {
-	o := options{runDir: DefaultRunDir, stateDir: DefaultStateDir}
+	o := options{runDir: DefaultRunDir, stateDir: DefaultStateDir, uid: os.Geteuid()}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -104,7 +106,7 @@ func New(opts ...Option) (*Manager, error) {
 			return nil, fmt.Errorf("host netns %s: not a network namespace (%v)", o.hostNetns, err)
 		}
 	}
-	return &Manager{o: o, ipam: ipam.New(filepath.Join(o.stateDir, "ipam")), live: map[string]*live{}}, nil
+	return &Manager{o: o, ipam: ipam.New(filepath.Join(o.stateDir, "ipam")), live: map[string]*live{}, helpers: map[string]*helper{}}, nil
 }
 
 // Attachment is a container's place on the network: what Setup built, as
@@ -130,8 +132,11 @@ type Attachment struct {
 	Chain     string            `json:"chain,omitempty"`
 	EtcDir    string            `json:"etcDir,omitempty"`
 	EtcFiles  map[string]string `json:"etcFiles,omitempty"`
-	Plan      []string          `json:"plan,omitempty"`
-	Created   time.Time         `json:"created"`
+	// Helper is the pasta or slirp4netns process of a rootless mode.
+	Helper     *Owner    `json:"helper,omitempty"`
+	HelperFile string    `json:"helperFile,omitempty"`
+	Plan       []string  `json:"plan,omitempty"`
+	Created    time.Time `json:"created"`
 }
 
 // Owner identifies the process running a setup, by PID and start time
@@ -233,6 +238,9 @@ func (m *Manager) Setup(ctx context.Context, c Config) (_ *Attachment, err error
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if c, err = resolveMode(c); err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
 	unlock, err := m.lock("setup.lock", unix.LOCK_SH)
 	if err != nil {
 		return nil, err
@@ -291,6 +299,9 @@ func (m *Manager) Setup(ctx context.Context, c Config) (_ *Attachment, err error
 			att.Chain = nm.Chain
 		}
 	}
+	if rootless(kind) {
+		att.Interface, att.Ports = nm.Interface, c.Ports
+	}
 	if err := m.createAttachment(att); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
 	}
@@ -320,6 +331,10 @@ func (m *Manager) Setup(ctx context.Context, c Config) (_ *Attachment, err error
 	}()
 
 	var a Addresses
+	if kind == ModePasta {
+		a.MAC = c.mac()
+		att.MAC = a.MAC.String()
+	}
 	if kind == ModeBridge {
 		if a, err = m.lease(c); err != nil {
 			return nil, err
@@ -353,7 +368,7 @@ func (m *Manager) Setup(ctx context.Context, c Config) (_ *Attachment, err error
 			}
 		}
 		m.o.log.Debug("network setup", "id", c.ID, "step", i+1, "do", s.String())
-		u, err := s.apply(e)
+		u, err := s.apply(ctx, e)
 		if err != nil {
 			return nil, fmt.Errorf("container %s: step %d (%s): %w", c.ID, i+1, stepName(s), err)
 		}
@@ -397,6 +412,10 @@ func stepName(s Step) string {
 		return "publish ports"
 	case writeEtc:
 		return "etc files"
+	case startPasta:
+		return "pasta"
+	case startSlirp:
+		return "slirp4netns"
 	}
 	return fmt.Sprintf("%T", s)
 }
@@ -417,14 +436,20 @@ func (m *Manager) lease(c Config) (Addresses, error) {
 		}
 		a.IPv6 = netip.PrefixFrom(ip6, n.IPv6Subnet.Bits())
 	}
-	if c.MAC != "" {
-		a.MAC, _ = net.ParseMAC(c.MAC)
-	} else {
-		a.MAC = make(net.HardwareAddr, 6)
-		rand.Read(a.MAC)
-		a.MAC[0] = a.MAC[0]&^1 | 2 // unicast, locally administered
-	}
+	a.MAC = c.mac()
 	return a, nil
+}
+
+// mac is c.MAC, or a random unicast, locally administered address.
+func (c Config) mac() net.HardwareAddr {
+	if c.MAC != "" {
+		hw, _ := net.ParseMAC(c.MAC) // validated
+		return hw
+	}
+	hw := make(net.HardwareAddr, 6)
+	rand.Read(hw)
+	hw[0] = hw[0]&^1 | 2
+	return hw
 }
 
 // Close releases what this process holds for id: the published ports'
@@ -462,6 +487,12 @@ func (m *Manager) Teardown(ctx context.Context, id string) error {
 func (m *Manager) teardown(ctx context.Context, att *Attachment) error {
 	att.close(m)
 	var errs []error
+	if rootless(att.Mode) {
+		errs = append(errs, m.stopHelper(ctx, att.ID, att.Helper))
+		if att.HelperFile != "" {
+			os.Remove(att.HelperFile)
+		}
+	}
 	if att.Chain != "" || len(att.Ports) > 0 {
 		errs = append(errs, m.withNAT(func(t natTable) error { return t.removeContainer(att.ID) }))
 	}

@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -18,7 +19,7 @@ type Step interface {
 	// apply performs the step and returns how to undo it (nil: nothing to
 	// undo, because the step touches only shared objects such as the bridge
 	// that later containers reuse).
-	apply(e *env) (undo func() error, err error)
+	apply(ctx context.Context, e *env) (undo func() error, err error)
 }
 
 // Addresses are what IPAM gave the container, plus its MAC. They are an
@@ -87,7 +88,7 @@ func (m *Manager) Plan(c Config, a Addresses) ([]Step, error) {
 		return nil, err
 	}
 	kind, _ := SplitMode(c.Mode)
-	if kind != ModeBridge && kind != ModeNone {
+	if kind != ModeBridge && kind != ModeNone && !rootless(kind) {
 		return nil, fmt.Errorf("mode %s: nothing to plan, the namespace is shared", c.Mode)
 	}
 	nm := m.names(c)
@@ -101,8 +102,21 @@ func (m *Manager) Plan(c Config, a Addresses) ([]Step, error) {
 	if c.NetnsPath == "" {
 		steps = append(steps, createNetns{Path: nm.Netns})
 	}
-	steps = append(steps, linkUp{Netns: nm.Netns, Name: "lo"})
-	if kind == ModeNone {
+	// pasta and slirp4netns bring lo up themselves (--config-net,
+	// --configure), from inside the container's user namespace, which an
+	// unprivileged hull could not enter.
+	if !rootless(kind) {
+		steps = append(steps, linkUp{Netns: nm.Netns, Name: "lo"})
+	}
+	switch kind {
+	case ModePasta:
+		steps = append(steps, startPasta{Binary: "pasta", Netns: nm.Netns, Userns: c.UsernsPath, Ports: c.Ports,
+			PIDFile: filepath.Join(m.o.stateDir, "helpers", c.ID+".pid"), UID: m.o.uid, MAC: a.MAC})
+	case ModeSlirp4netns:
+		steps = append(steps, startSlirp{Binary: "slirp4netns", Netns: nm.Netns, Userns: c.UsernsPath, Ports: c.Ports,
+			APISocket: filepath.Join(m.o.stateDir, "helpers", c.ID+".sock"), MTU: 65520})
+	}
+	if kind != ModeBridge {
 		return append(steps, writeEtc{Dir: nm.EtcDir, Hostname: c.Hostname, DNS: c.DNS}), nil
 	}
 	n := c.Network

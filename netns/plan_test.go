@@ -16,6 +16,7 @@ func TestPlanGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.o.uid = 1000 // pasta --runas: the golden files are the same for root and users
 	mac, _ := net.ParseMAC("02:42:0a:58:00:02")
 	for _, tc := range []struct {
 		name string
@@ -30,6 +31,11 @@ func TestPlanGolden(t *testing.T) {
 			Ports: []PortMapping{{HostPort: 443, ContainerPort: 8443, Protocol: "tcp"}}},
 			Addresses{IPv4: netip.MustParsePrefix("10.88.0.3/16"), IPv6: netip.MustParsePrefix("fd88::3/64"), MAC: mac}},
 		{"none", Config{ID: "quiet", Mode: "none"}, Addresses{}},
+		{"pasta", Config{ID: "rl", Mode: "pasta", NetnsPath: "/proc/4242/ns/net", UsernsPath: "/proc/4242/ns/user", Ports: []PortMapping{
+			{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"},
+			{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: 5353, ContainerPort: 53, Protocol: "udp"},
+		}}, Addresses{MAC: mac}},
+		{"slirp4netns", Config{ID: "rl", Mode: "slirp4netns", Ports: []PortMapping{{HostPort: 8080, ContainerPort: 80, Protocol: "tcp"}}}, Addresses{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			steps, err := m.Plan(tc.c, tc.a)

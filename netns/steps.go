@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -65,7 +66,7 @@ func sockType(proto string) string {
 	return "SOCK_STREAM"
 }
 
-func (s reservePort) apply(e *env) (func() error, error) {
+func (s reservePort) apply(ctx context.Context, e *env) (func() error, error) {
 	reserve, proxy := s.binds()
 	var held []*os.File
 	undo := func() error {
@@ -105,7 +106,7 @@ func (s createNetns) String() string {
 		filepath.Dir(s.Path), s.Path)
 }
 
-func (s createNetns) apply(e *env) (func() error, error) {
+func (s createNetns) apply(ctx context.Context, e *env) (func() error, error) {
 	if err := nsfs.ShareDir(filepath.Dir(s.Path)); err != nil {
 		return nil, err
 	}
@@ -122,7 +123,7 @@ func (s linkUp) String() string {
 	return fmt.Sprintf("netns %s: RTM_NEWLINK %s IFF_UP", s.Netns, s.Name)
 }
 
-func (s linkUp) apply(e *env) (func() error, error) {
+func (s linkUp) apply(ctx context.Context, e *env) (func() error, error) {
 	h, l, err := e.link(s.Netns, s.Name)
 	if err != nil {
 		return nil, err
@@ -147,7 +148,7 @@ func (s ensureBridge) String() string {
 	return str + "; IFF_UP"
 }
 
-func (s ensureBridge) apply(e *env) (func() error, error) {
+func (s ensureBridge) apply(ctx context.Context, e *env) (func() error, error) {
 	n := s.Network
 	unlock, err := e.m.lockNetworks()
 	if err != nil {
@@ -195,7 +196,7 @@ func (s sysctl) String() string {
 	return fmt.Sprintf("host netns: write /proc/sys/%s = %s", s.Key, s.Value)
 }
 
-func (s sysctl) apply(e *env) (func() error, error) {
+func (s sysctl) apply(ctx context.Context, e *env) (func() error, error) {
 	err := nsfs.Do(e.m.o.hostNetns, func() error {
 		return os.WriteFile("/proc/sys/"+s.Key, []byte(s.Value), 0)
 	})
@@ -225,7 +226,7 @@ func (s ensureNAT) String() string {
 	return b.String()
 }
 
-func (s ensureNAT) apply(e *env) (func() error, error) {
+func (s ensureNAT) apply(ctx context.Context, e *env) (func() error, error) {
 	unlock, err := e.m.lockNetworks()
 	if err != nil {
 		return nil, err
@@ -248,7 +249,7 @@ func (s createVeth) String() string {
 		s.Host, s.MTU, s.Peer, s.MAC, s.Netns)
 }
 
-func (s createVeth) apply(e *env) (func() error, error) {
+func (s createVeth) apply(ctx context.Context, e *env) (func() error, error) {
 	fd, err := unix.Open(s.Netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: s.Netns, Err: err}
@@ -275,7 +276,7 @@ func (s joinBridge) String() string {
 	return fmt.Sprintf("host netns: RTM_NEWLINK %s master %s; IFLA_BRPORT_MODE hairpin on; IFF_UP", s.Link, s.Bridge)
 }
 
-func (s joinBridge) apply(e *env) (func() error, error) {
+func (s joinBridge) apply(ctx context.Context, e *env) (func() error, error) {
 	h := e.host
 	l, err := h.LinkByName(s.Link)
 	if err != nil {
@@ -310,7 +311,7 @@ func (s addrAdd) String() string {
 	return fmt.Sprintf("netns %s: RTM_NEWADDR %s dev %s%s", s.Netns, s.Addr, s.Link, flags)
 }
 
-func (s addrAdd) apply(e *env) (func() error, error) {
+func (s addrAdd) apply(ctx context.Context, e *env) (func() error, error) {
 	h, l, err := e.link(s.Netns, s.Link)
 	if err != nil {
 		return nil, err
@@ -340,7 +341,7 @@ func (s routeAdd) String() string {
 	return fmt.Sprintf("netns %s: RTM_NEWROUTE %s via %s dev %s", s.Netns, dst, s.Gateway, s.Link)
 }
 
-func (s routeAdd) apply(e *env) (func() error, error) {
+func (s routeAdd) apply(ctx context.Context, e *env) (func() error, error) {
 	h, l, err := e.link(s.Netns, s.Link)
 	if err != nil {
 		return nil, err
@@ -369,7 +370,7 @@ func (s publishPorts) String() string {
 	return strings.Join(parts, "; ")
 }
 
-func (s publishPorts) apply(e *env) (func() error, error) {
+func (s publishPorts) apply(ctx context.Context, e *env) (func() error, error) {
 	err := e.m.withNAT(func(t natTable) error { return t.addContainer(s.Chain, s.Rules, s.Jump) })
 	if err != nil {
 		return nil, err
@@ -390,7 +391,7 @@ func (s writeEtc) String() string {
 	return fmt.Sprintf("write %s/{hosts,hostname,resolv.conf} (hostname %s, resolvers from the host's minus loopback stubs)", s.Dir, s.Hostname)
 }
 
-func (s writeEtc) apply(e *env) (func() error, error) {
+func (s writeEtc) apply(ctx context.Context, e *env) (func() error, error) {
 	f := etcfiles.Files{Hostname: s.Hostname, Addrs: s.Addrs, DNS: s.DNS}
 	if s.Gateway.IsValid() {
 		// Podman's name for the host as seen from a container.
