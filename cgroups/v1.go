@@ -39,12 +39,13 @@ func newV1(host *Host, cfg Config) (*v1, error) {
 		m.paths[c] = dir
 	}
 	if host.Unified != "" {
-		u, err := newV2(host, cfg)
-		if err != nil {
-			return nil, err
+		// The cgroup2 side is a bonus on a v1 host: when its mount
+		// cannot hold this cgroup (it shows another cgroup namespace's
+		// tree), do without it.
+		if u, err := newV2(host, cfg); err == nil {
+			m.unified = u
+			m.paths[""] = u.dir
 		}
-		m.unified = u
-		m.paths[""] = u.dir
 	}
 	return m, nil
 }
