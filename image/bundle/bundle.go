@@ -245,13 +245,9 @@ func Write(ctx context.Context, st *store.Store, im store.Image, dir string, bas
 	if err != nil {
 		return fmt.Errorf("image config %s: %w", im.Config.Digest, err)
 	}
-	var layers []string
-	for _, l := range im.Layers {
-		d, err := st.LayerDir(l.ChainID)
-		if err != nil {
-			return err
-		}
-		layers = append(layers, d)
+	layers, err := st.LayerDirs(im)
+	if err != nil {
+		return err
 	}
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
 		return fmt.Errorf("bundle %s: directory is not empty", dir)

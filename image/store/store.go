@@ -147,6 +147,23 @@ func (s *Store) LayerDir(chainID string) (string, error) {
 	return s.dir("layers", h, "diff"), nil
 }
 
+// LayerDirs lists the directories of im's layers, lowest first: what
+// rootfs.Overlay and rootfs.Copy take.
+func (s *Store) LayerDirs(im Image) ([]string, error) {
+	dirs := make([]string, 0, len(im.Layers))
+	for _, l := range im.Layers {
+		if !s.HasLayer(l.ChainID) {
+			return nil, fmt.Errorf("image %s: layer %s: %w", im.Digest, l.ChainID, ErrNotFound)
+		}
+		d, err := s.LayerDir(l.ChainID)
+		if err != nil {
+			return nil, err
+		}
+		dirs = append(dirs, d)
+	}
+	return dirs, nil
+}
+
 // Layer returns a stored layer's record.
 func (s *Store) Layer(chainID string) (LayerInfo, error) {
 	var li LayerInfo

@@ -133,6 +133,9 @@ func TestImagesTagRemovePrune(t *testing.T) {
 			t.Errorf("Lookup(%q) = %v, %v", ref, got.Digest, err)
 		}
 	}
+	if dirs, err := s.LayerDirs(im); err != nil || len(dirs) != 2 || filepath.Base(dirs[1]) != "diff" {
+		t.Errorf("LayerDirs = %v, %v", dirs, err)
+	}
 	if err := s.Tag(ctx, "busybox", "example.com/bb:v1"); err != nil {
 		t.Fatal(err)
 	}
