@@ -1,0 +1,148 @@
+package vmm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+)
+
+// Config is what to build: a documented JSON object, decoded with unknown
+// fields rejected.
+//
+//	{
+//	  "name": "web1",
+//	  "kernel": "/boot/vmlinuz-6.1.0-56-amd64",
+//	  "initrd": "/tmp/initrd.img",
+//	  "cmdline": "console=ttyS0 root=/dev/vda",
+//	  "cpus": 2,
+//	  "memory_mib": 512,
+//	  "disks": [{"path": "/var/lib/vm/root.img", "read_only": false}],
+//	  "rng": true
+//	}
+type Config struct {
+	// Name identifies a detached VM; empty for foreground runs.
+	Name string `json:"name,omitempty"`
+	// Kernel is a bzImage (a distribution's vmlinuz) or an ELF vmlinux.
+	Kernel string `json:"kernel"`
+	// Initrd is an initramfs image, or empty.
+	Initrd string `json:"initrd,omitempty"`
+	// Cmdline is the kernel command line; empty means DefaultCmdline.
+	Cmdline string `json:"cmdline,omitempty"`
+	// CPUs is the number of vCPUs; 0 means 1.
+	CPUs int `json:"cpus,omitempty"`
+	// MemoryMiB is guest RAM in MiB; 0 means 512.
+	MemoryMiB uint64 `json:"memory_mib,omitempty"`
+	// Disks are virtio block devices, /dev/vda, /dev/vdb, … in order.
+	Disks []Disk `json:"disks,omitempty"`
+	// RNG adds a virtio entropy device fed from the host's getrandom(2).
+	RNG bool `json:"rng,omitempty"`
+}
+
+// Disk is a virtio block device backed by a raw image file.
+type Disk struct {
+	Path     string `json:"path"`
+	ReadOnly bool   `json:"read_only,omitempty"`
+}
+
+// DefaultCmdline sends the console to the first serial port and turns a
+// guest panic into a reboot, which ends the run instead of hanging it.
+const DefaultCmdline = "console=ttyS0 panic=-1"
+
+// Defaults.
+const (
+	DefaultCPUs      = 1
+	DefaultMemoryMiB = 512
+	// MaxCPUs is bounded by the MADT's 8-bit APIC IDs and by the IOAPIC ID
+	// that follows them.
+	MaxCPUs = 254
+	// MaxDevices is the IOAPIC pins left for virtio devices (GSI 5-23).
+	MaxDevices = 19
+)
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// ParseConfig decodes a JSON Config, rejecting unknown fields.
+func ParseConfig(r io.Reader) (Config, error) {
+	var c Config
+	d := json.NewDecoder(r)
+	d.DisallowUnknownFields()
+	if err := d.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("vm config: %w", err)
+	}
+	return c, nil
+}
+
+// withDefaults fills the zero values.
+func (c Config) withDefaults() Config {
+	if c.CPUs == 0 {
+		c.CPUs = DefaultCPUs
+	}
+	if c.MemoryMiB == 0 {
+		c.MemoryMiB = DefaultMemoryMiB
+	}
+	if c.Cmdline == "" {
+		c.Cmdline = DefaultCmdline
+	}
+	return c
+}
+
+// Validate reports every problem with its field path.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Name != "" && !nameRE.MatchString(c.Name) {
+		errs = append(errs, fmt.Errorf("name: %q must be 1-64 letters, digits, '.', '_' or '-'", c.Name))
+	}
+	if c.Kernel == "" {
+		errs = append(errs, errors.New("kernel: required"))
+	}
+	if c.CPUs < 0 || c.CPUs > MaxCPUs {
+		errs = append(errs, fmt.Errorf("cpus: %d is outside 1-%d", c.CPUs, MaxCPUs))
+	}
+	if c.MemoryMiB != 0 && (c.MemoryMiB < 32 || c.MemoryMiB > 1<<20) {
+		errs = append(errs, fmt.Errorf("memory_mib: %d is outside 32 MiB-1 TiB", c.MemoryMiB))
+	}
+	devices := len(c.Disks)
+	for i, d := range c.Disks {
+		if d.Path == "" {
+			errs = append(errs, fmt.Errorf("disks[%d].path: required", i))
+		}
+	}
+	if c.RNG {
+		devices++
+	}
+	if devices > MaxDevices {
+		errs = append(errs, fmt.Errorf("disks: %d virtio devices, at most %d", devices, MaxDevices))
+	}
+	return errors.Join(errs...)
+}
+
+// Option tunes how Start behaves.
+type Option func(*options) error
+
+type options struct {
+	console io.Writer
+	logger  *slog.Logger
+}
+
+// WithConsole sends the guest's serial console to w. Default: discarded.
+func WithConsole(w io.Writer) Option {
+	return func(o *options) error { o.console = w; return nil }
+}
+
+// WithLogger logs the VMM's steps to l. Default: nothing is logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error { o.logger = l; return nil }
+}
+
+func makeOptions(opts []Option) (*options, error) {
+	o := &options{console: io.Discard, logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if err := opt(o); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
