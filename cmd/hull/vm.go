@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/hullrt/hull/vmm"
+	"github.com/hullrt/hull/vmm/kvm"
+)
+
+func newVMCommand(g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "vm",
+		Short: "run Linux micro-VMs on /dev/kvm",
+		Long: `hull vm boots Linux kernels in KVM micro-VMs, with no QEMU and no
+firmware: hull loads the kernel itself, describes the machine in ACPI
+tables, and emulates a serial console and virtio devices.`,
+	}
+	cmd.AddCommand(newVMRunCommand(g))
+	return cmd
+}
+
+type vmRunFlags struct {
+	config  string
+	kernel  string
+	initrd  string
+	append  string
+	cpus    int
+	memory  string
+	disks   []string
+	rng     bool
+	name    string
+	explain bool
+}
+
+func newVMRunCommand(g *globalOptions) *cobra.Command {
+	f := &vmRunFlags{}
+	cmd := &cobra.Command{
+		Use:   "run --kernel KERNEL [flags]",
+		Short: "boot a kernel in a micro-VM in the foreground",
+		Long: `Boot a Linux kernel (a distribution's bzImage or an ELF vmlinux) with
+its console on this terminal. The run ends when the guest powers off or
+reboots (exit status 0) or crashes (exit status 1, with the reason and
+the vCPU's registers).
+
+On a terminal, input goes to the guest raw; type Ctrl-A then x to end
+the VM from the host.`,
+		Example: `  hull vm run --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img \
+      --append "console=ttyS0 root=/dev/vda" --cpus 2 --memory 512M --disk root.img`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := f.vmConfig()
+			if err != nil {
+				return err
+			}
+			return runVM(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "read the VM's configuration from this JSON file (flags override it)")
+	fl.StringVar(&f.kernel, "kernel", "", "kernel image: bzImage or ELF vmlinux")
+	fl.StringVar(&f.initrd, "initrd", "", "initramfs image")
+	fl.StringVar(&f.append, "append", "", "kernel command line (default \""+vmm.DefaultCmdline+"\")")
+	fl.IntVar(&f.cpus, "cpus", 0, "number of vCPUs (default 1)")
+	fl.StringVar(&f.memory, "memory", "", "guest RAM, e.g. 512M or 2G (default 512M)")
+	fl.StringArrayVar(&f.disks, "disk", nil, "raw disk image as the next virtio disk, FILE[,ro]; repeatable")
+	fl.BoolVar(&f.rng, "rng", false, "add a virtio entropy device")
+	fl.StringVar(&f.name, "name", "", "name of the VM")
+	return cmd
+}
+
+func (f *vmRunFlags) vmConfig() (vmm.Config, error) {
+	var cfg vmm.Config
+	if f.config != "" {
+		r, err := os.Open(f.config)
+		if err != nil {
+			return cfg, err
+		}
+		defer r.Close()
+		if cfg, err = vmm.ParseConfig(r); err != nil {
+			return cfg, fmt.Errorf("%s: %w", f.config, err)
+		}
+	}
+	if f.kernel != "" {
+		cfg.Kernel = f.kernel
+	}
+	if f.initrd != "" {
+		cfg.Initrd = f.initrd
+	}
+	if f.append != "" {
+		cfg.Cmdline = f.append
+	}
+	if f.cpus != 0 {
+		cfg.CPUs = f.cpus
+	}
+	if f.memory != "" {
+		mib, err := parseMiB(f.memory)
+		if err != nil {
+			return cfg, fmt.Errorf("--memory: %w", err)
+		}
+		cfg.MemoryMiB = mib
+	}
+	for _, d := range f.disks {
+		path, opts, _ := strings.Cut(d, ",")
+		disk := vmm.Disk{Path: path}
+		for _, o := range strings.Split(opts, ",") {
+			switch o {
+			case "":
+			case "ro":
+				disk.ReadOnly = true
+			case "rw":
+				disk.ReadOnly = false
+			default:
+				return cfg, fmt.Errorf("--disk %s: unknown option %q (ro or rw)", d, o)
+			}
+		}
+		cfg.Disks = append(cfg.Disks, disk)
+	}
+	if f.rng {
+		cfg.RNG = true
+	}
+	if f.name != "" {
+		cfg.Name = f.name
+	}
+	return cfg, cfg.Validate()
+}
+
+// parseMiB reads a size with an optional K, M, G or T suffix (binary
+// units, M when none) and returns MiB.
+func parseMiB(s string) (uint64, error) {
+	mult := uint64(1 << 20)
+	num := strings.TrimSuffix(strings.ToUpper(s), "B")
+	switch {
+	case strings.HasSuffix(num, "K"):
+		mult, num = 1<<10, strings.TrimSuffix(num, "K")
+	case strings.HasSuffix(num, "M"):
+		num = strings.TrimSuffix(num, "M")
+	case strings.HasSuffix(num, "G"):
+		mult, num = 1<<30, strings.TrimSuffix(num, "G")
+	case strings.HasSuffix(num, "T"):
+		mult, num = 1<<40, strings.TrimSuffix(num, "T")
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("%q is not a size like 512M or 2G", s)
+	}
+	bytes := n * mult
+	if bytes/mult != n || bytes%(1<<20) != 0 {
+		return 0, fmt.Errorf("%q is not a whole number of MiB", s)
+	}
+	return bytes >> 20, nil
+}
+
+// escapeKey (Ctrl-A) then 'x' ends the VM from an interactive console,
+// as in qemu.
+const escapeKey = 0x01
+
+func runVM(ctx context.Context, cfg vmm.Config, stdout, stderr io.Writer) error {
+	if err := kvm.ProbeHost(kvm.DefaultDevice).Err(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, unix.SIGTERM)
+	defer stop()
+	vm, err := vmm.Start(ctx, cfg, vmm.WithConsole(stdout))
+	if err != nil {
+		return err
+	}
+	stdin := int(os.Stdin.Fd())
+	if term.IsTerminal(stdin) {
+		old, err := term.MakeRaw(stdin)
+		if err == nil {
+			defer term.Restore(stdin, old)
+		}
+		fmt.Fprintf(stderr, "hull: console attached; Ctrl-A x ends the VM\r\n")
+		go forwardConsole(os.Stdin, vm, true)
+	} else {
+		go forwardConsole(os.Stdin, vm, false)
+	}
+	res := vm.Wait()
+	if err := res.Err(); err != nil {
+		fmt.Fprintf(stderr, "hull: %v\r\n", err)
+		return &exitError{code: 1}
+	}
+	if res.Reason == vmm.Reboot {
+		fmt.Fprintf(stderr, "hull: %s\r\n", res.Reason)
+	}
+	return nil
+}
+
+// forwardConsole copies host input to the guest's UART. Interactive input
+// watches for the escape sequence.
+func forwardConsole(r io.Reader, vm *vmm.VM, interactive bool) {
+	buf := make([]byte, 256)
+	escaped := false
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			in := buf[:n]
+			if interactive {
+				var out []byte
+				for _, b := range in {
+					switch {
+					case escaped && (b == 'x' || b == 'X'):
+						vm.Stop()
+						return
+					case escaped && b == escapeKey:
+						out = append(out, b) // Ctrl-A Ctrl-A sends one Ctrl-A
+						escaped = false
+					case escaped:
+						escaped = false
+						out = append(out, b)
+					case b == escapeKey:
+						escaped = true
+					default:
+						out = append(out, b)
+					}
+				}
+				in = out
+			}
+			for len(in) > 0 {
+				m := vm.ConsoleInput(in)
+				in = in[m:]
+				if len(in) > 0 {
+					select {
+					case <-vm.Done():
+						return
+					case <-afterConsoleRetry():
+					}
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
