@@ -43,16 +43,28 @@ var ErrNoRootlessNetwork = errors.New("rootless networking needs pasta (Debian p
 func resolveMode(c Config) (Config, error) { return resolveModeFor(c, os.Geteuid()) }
 
 func resolveModeFor(c Config, euid int) (Config, error) {
-	if c.Mode != ModeBridge || euid == 0 {
+	if euid == 0 {
 		return c, nil
 	}
-	for _, mode := range []string{ModePasta, ModeSlirp4netns} {
-		if _, err := exec.LookPath(mode); err == nil {
-			c.Mode = mode
-			return c, nil
+	if c.Mode == ModeBridge {
+		found := false
+		for _, mode := range []string{ModePasta, ModeSlirp4netns} {
+			if _, err := exec.LookPath(mode); err == nil {
+				c.Mode, found = mode, true
+				break
+			}
+		}
+		if !found {
+			return c, ErrNoRootlessNetwork
 		}
 	}
-	return c, ErrNoRootlessNetwork
+	if kind, _ := SplitMode(c.Mode); c.NetnsPath == "" && (kind == ModeNone || rootless(kind)) {
+		// unshare(CLONE_NEWNET) needs CAP_SYS_ADMIN, which an unprivileged
+		// process has only inside a user namespace of its own: the
+		// runtime creates the container's namespaces there and says where.
+		return c, fmt.Errorf("mode %s without root: netnsPath must name the container's network namespace (created inside its user namespace)", c.Mode)
+	}
+	return c, nil
 }
 
 // helper is a pasta or slirp4netns process started by this Manager.

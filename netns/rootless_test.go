@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,6 +70,36 @@ func TestRootlessHelpers(t *testing.T) {
 			}
 			l.assertOnlyShared()
 		})
+	}
+}
+
+func TestResolveMode(t *testing.T) {
+	bin := t.TempDir()
+	os.WriteFile(filepath.Join(bin, "slirp4netns"), []byte("#!/bin/sh\n"), 0o755)
+	t.Setenv("PATH", bin)
+	for _, tc := range []struct {
+		c    Config
+		euid int
+		want string // resolved mode, or "error: ..."
+	}{
+		{Config{ID: "x", Mode: ModeBridge}, 0, ModeBridge},
+		{Config{ID: "x", Mode: ModeBridge, NetnsPath: "/proc/1/ns/net"}, 1000, ModeSlirp4netns},
+		{Config{ID: "x", Mode: ModeBridge}, 1000, "error: netnsPath must name"},
+		{Config{ID: "x", Mode: ModeNone}, 1000, "error: netnsPath must name"},
+		{Config{ID: "x", Mode: ModeHost}, 1000, ModeHost},
+	} {
+		c, err := resolveModeFor(tc.c, tc.euid)
+		got := c.Mode
+		if err != nil {
+			got = "error: " + err.Error()
+		}
+		ok := got == tc.want
+		if want, isErr := strings.CutPrefix(tc.want, "error: "); isErr {
+			ok = err != nil && strings.Contains(got, want)
+		}
+		if !ok {
+			t.Errorf("resolveModeFor(%s, euid %d) = %q, want %q", tc.c.Mode, tc.euid, got, tc.want)
+		}
 	}
 }
 
