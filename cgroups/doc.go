@@ -46,7 +46,7 @@
 //	linux.resources.memory.kernel: not supported on cgroup v2 (kernel memory is part of memory.max)
 //
 // Plan.String prints it the way a shell would do it; the golden files in
-// testdata/plan show a full resources block on each kind of host.
+// testdata/golden show a full resources block on each kind of host.
 //
 // On v2, the controllers a plan needs are enabled in cgroup.subtree_control
 // of every cgroup from the caller's own (or the root, for an absolute path

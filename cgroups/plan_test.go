@@ -13,7 +13,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/plan")
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 func loadResources(t *testing.T, name string) *specs.LinuxResources {
 	t.Helper()
@@ -41,7 +41,7 @@ func fixtureHost(t *testing.T, name string) *Host {
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	file := filepath.Join("testdata", "plan", name+".golden")
+	file := filepath.Join("testdata", "golden", name+".golden")
 	if *update {
 		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
