@@ -107,10 +107,13 @@ type Verdict struct {
 
 // Report is the outcome of Check.
 type Report struct {
-	Kernel     string  `json:"kernel"`               // uname -r
-	CPU        string  `json:"cpu"`                  // vendor and brand from CPUID
-	Hypervisor string  `json:"hypervisor,omitempty"` // the product hull runs under, "" on bare metal
-	CgroupMode string  `json:"cgroupMode"`           // "legacy", "hybrid", "unified", or "" when none
+	Kernel     string `json:"kernel"`               // uname -r
+	CPU        string `json:"cpu"`                  // vendor and brand from CPUID
+	Hypervisor string `json:"hypervisor,omitempty"` // the product hull runs under, "" on bare metal
+	CgroupMode string `json:"cgroupMode"`           // "legacy", "hybrid", "unified", or "" when none
+	// EUID is who ran the check: 0 for the full answer, another uid for
+	// what a rootless runtime started by that user can do.
+	EUID       int     `json:"euid"`
 	Items      []Item  `json:"items"`
 	Containers Verdict `json:"containers"` // containers can run
 	VMs        Verdict `json:"vms"`        // micro-VMs can run

@@ -29,7 +29,7 @@ const (
 // evaluate judges the facts. It makes no system calls: every fixture
 // machine goes through exactly this code.
 func evaluate(f *facts) *Report {
-	r := &Report{Kernel: f.probe.Kernel}
+	r := &Report{Kernel: f.probe.Kernel, EUID: f.probe.EUID}
 	if f.cpu.Vendor != "" {
 		r.CPU = f.cpu.Vendor
 		if f.cpu.Brand != "" {

@@ -21,6 +21,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		head += ", in a VM of " + r.Hypervisor
 	}
 	fmt.Fprintln(b, head)
+	if r.EUID != 0 {
+		fmt.Fprintf(b, "checked as uid %d: what a rootless hull can do; run as root for the whole machine\n", r.EUID)
+	}
 	width := 0
 	for _, it := range r.Items {
 		width = max(width, len(it.Name))
