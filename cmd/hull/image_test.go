@@ -170,7 +170,9 @@ func TestImagePullKilled(t *testing.T) {
 	testvm.Require(t, testvm.Root)
 	hullBin := testvm.Hull(t)
 	reg := registrytest.Start(t)
-	big := make([]byte, 64<<20)
+	// Big enough that the pull cannot finish in the moment between
+	// printing an event and this test reading it.
+	big := make([]byte, 192<<20)
 	for i := range big {
 		big[i] = byte(i*7 + i>>13) // poorly compressible, cheap to make
 	}
