@@ -301,3 +301,32 @@ func TestSetupFailureRollsBack(t *testing.T) {
 	}
 	l.m.o.stepHook = nil
 }
+
+// TestAdoptedBridge joins a bridge that existed before hull: teardown and
+// prune must leave it, while a conflicting definition of the same network
+// is refused.
+func TestAdoptedBridge(t *testing.T) {
+	l := newLab(t)
+	h := l.handle(l.host)
+	defer h.Close()
+	must(t, h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}))
+	lan := Network{Name: "lan", Bridge: "br0", Subnet: netip.MustParsePrefix("10.99.0.0/24")}
+	a := l.setup(Config{ID: "onlan", Network: lan})
+	if addrOf(a) != "10.99.0.2" {
+		t.Errorf("address on lan = %s, want 10.99.0.2", addrOf(a))
+	}
+	other := lan
+	other.Subnet = netip.MustParsePrefix("10.98.0.0/24")
+	if _, err := l.m.Setup(context.Background(), Config{ID: "conflict", Network: other}); err == nil || !strings.Contains(err.Error(), "network lan exists") {
+		t.Errorf("conflicting network definition: %v", err)
+	}
+	must(t, l.m.Teardown(context.Background(), "onlan"))
+	removed, err := l.m.Prune(context.Background())
+	must(t, err)
+	if _, err := h.LinkByName("br0"); err != nil {
+		t.Errorf("prune (%q) deleted the adopted bridge br0: %v", removed, err)
+	}
+	if nets, _ := l.m.Networks(); len(nets) != 0 {
+		t.Errorf("networks after prune: %v", nets)
+	}
+}

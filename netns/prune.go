@@ -75,7 +75,7 @@ func (m *Manager) Prune(ctx context.Context) ([]string, error) {
 	}))
 
 	// Host veths on hull's bridges with no attachment.
-	nets, err := m.Networks()
+	nets, err := m.networkRecords()
 	errs = append(errs, err)
 	h, err := handleIn(m.o.hostNetns)
 	if err != nil {
@@ -178,9 +178,11 @@ func (m *Manager) stale(a *Attachment) string {
 	return ""
 }
 
-func (m *Manager) removeNetwork(h *netlink.Handle, n Network, last bool) error {
-	if err := m.deleteLink(h, n.Bridge); err != nil {
-		return err
+func (m *Manager) removeNetwork(h *netlink.Handle, n *networkRecord, last bool) error {
+	if n.CreatedBridge {
+		if err := m.deleteLink(h, n.Bridge); err != nil {
+			return err
+		}
 	}
 	if err := m.withNAT(func(t natTable) error { return t.removeNetwork(n.Name, last) }); err != nil {
 		return err
@@ -188,7 +190,7 @@ func (m *Manager) removeNetwork(h *netlink.Handle, n Network, last bool) error {
 	if err := m.ipam.Remove(n.Name); err != nil {
 		return err
 	}
-	err := os.Remove(filepath.Join(m.o.stateDir, "networks", n.Name+".json"))
+	err := os.Remove(m.networkPath(n.Name))
 	if errors.Is(err, os.ErrNotExist) {
 		err = nil
 	}
@@ -226,11 +228,11 @@ func (m *Manager) Scan() (Leftovers, error) {
 	defer h.Close()
 	links, err := h.LinkList()
 	errs = append(errs, err)
-	nets, err := m.Networks()
+	nets, err := m.networkRecords()
 	errs = append(errs, err)
 	bridges := map[string]bool{}
 	for _, n := range nets {
-		bridges[n.Bridge] = true
+		bridges[n.Bridge] = n.CreatedBridge
 		lo.Networks = append(lo.Networks, n.Name)
 	}
 	for _, l := range links {

@@ -149,27 +149,47 @@ func (m *Manager) Attachments() ([]*Attachment, error) {
 // Inspect returns the record of container id.
 func (m *Manager) Inspect(id string) (*Attachment, error) { return m.readAttachment(id) }
 
-func (m *Manager) saveNetwork(n Network) error {
-	p := filepath.Join(m.o.stateDir, "networks", n.Name+".json")
-	if _, err := os.Stat(p); err == nil {
-		return nil
-	}
-	return writeJSON(p, n)
+// networkRecord is a network as hull found it: whether hull created the
+// bridge (and so may delete it) or adopted one that already existed.
+type networkRecord struct {
+	Network
+	CreatedBridge bool `json:"createdBridge"`
 }
 
-// Networks lists the networks hull has created bridges for.
+func (m *Manager) networkPath(name string) string {
+	return filepath.Join(m.o.stateDir, "networks", name+".json")
+}
+
+func (m *Manager) readNetwork(name string) (*networkRecord, error) {
+	r := &networkRecord{}
+	if err := readJSON(m.networkPath(name), r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Networks lists the networks hull has set up bridges for.
 func (m *Manager) Networks() ([]Network, error) {
+	recs, err := m.networkRecords()
+	var out []Network
+	for _, r := range recs {
+		out = append(out, r.Network)
+	}
+	return out, err
+}
+
+func (m *Manager) networkRecords() ([]*networkRecord, error) {
 	paths, err := filepath.Glob(filepath.Join(m.o.stateDir, "networks", "*.json"))
 	if err != nil {
 		return nil, err
 	}
-	var out []Network
+	var out []*networkRecord
 	for _, p := range paths {
-		var n Network
-		if err := readJSON(p, &n); err != nil {
+		r := &networkRecord{}
+		if err := readJSON(p, r); err != nil {
 			return nil, err
 		}
-		out = append(out, n)
+		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil

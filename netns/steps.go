@@ -157,6 +157,23 @@ func (s ensureBridge) apply(ctx context.Context, e *env) (func() error, error) {
 	defer unlock()
 	h := e.host
 	l, err := h.LinkByName(n.Bridge)
+	// Record the network before touching the kernel, saying whether hull
+	// creates the bridge: Prune deletes only bridges hull created, never
+	// one it adopted (a user's br0), even after a crash right here.
+	rec, rerr := e.m.readNetwork(n.Name)
+	switch {
+	case rerr == nil:
+		if rec.Bridge != n.Bridge || rec.Subnet != n.Subnet || rec.IPv6Subnet != n.IPv6Subnet {
+			return nil, fmt.Errorf("network %s exists with bridge %s, subnets %s %s; this container asks for %s, %s %s",
+				n.Name, rec.Bridge, rec.Subnet, rec.IPv6Subnet, n.Bridge, n.Subnet, n.IPv6Subnet)
+		}
+	case errors.Is(rerr, os.ErrNotExist):
+		if err := writeJSON(e.m.networkPath(n.Name), &networkRecord{Network: n, CreatedBridge: err != nil}); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, rerr
+	}
 	if err != nil {
 		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge, MTU: n.MTU}}
 		if err := h.LinkAdd(br); err != nil {
@@ -180,7 +197,7 @@ func (s ensureBridge) apply(ctx context.Context, e *env) (func() error, error) {
 	if err := h.LinkSetUp(l); err != nil {
 		return nil, fmt.Errorf("bridge %s: set up: %w", n.Bridge, err)
 	}
-	return nil, e.m.saveNetwork(n)
+	return nil, nil
 }
 
 func ipnet(p netip.Prefix) *net.IPNet {
