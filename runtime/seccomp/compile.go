@@ -165,7 +165,7 @@ func Compile(s *specs.LinuxSeccomp) (*Filter, error) {
 		if len(sc.Names) == 0 {
 			fail(field+".names", "no system call names")
 		}
-		rules, ok := conditions(sc.Args, field+".args", fail)
+		rules, ok := conditions(sc.Args, field+".args", fail, func(n string) { f.header = append(f.header, n) })
 		if !ok {
 			continue
 		}
@@ -268,7 +268,7 @@ func (p *archRules) add(name string, nr uint32, rules []rule, ret uint32, field 
 // conditions validates a rule's args and returns the rules they make: one
 // ANDing them all, or, if an argument is tested twice, one per condition.
 // Problems are reported through fail with the field path below field.
-func conditions(args []specs.LinuxSeccompArg, field string, fail func(field, format string, args ...any)) ([]rule, bool) {
+func conditions(args []specs.LinuxSeccompArg, field string, fail func(field, format string, args ...any), note func(string)) ([]rule, bool) {
 	if len(args) == 0 {
 		return nil, true
 	}
@@ -287,6 +287,9 @@ func conditions(args []specs.LinuxSeccompArg, field string, fail func(field, for
 		default:
 			fail(fmt.Sprintf("%s[%d].op", field, i), "unknown operator %q", a.Op)
 			ok = false
+		}
+		if a.Op == specs.OpMaskedEqual && a.ValueTwo&^a.Value != 0 {
+			note(fmt.Sprintf("%s[%d]: args & %#x can never equal %#x: the rule never matches", field, i, a.Value, a.ValueTwo))
 		}
 		if seen[a.Index] {
 			repeated = true

@@ -277,3 +277,16 @@ func TestGeneratedTablesUpToDate(t *testing.T) {
 		t.Error("zsyscalls.go is stale: run go generate ./runtime/seccomp")
 	}
 }
+
+// A MASKED_EQ whose datum has bits outside the mask can never match: the
+// teaching view says so.
+func TestCompileNotesImpossibleMask(t *testing.T) {
+	f, err := Compile(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"clone"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{{Index: 0, Op: specs.OpMaskedEqual, Value: 0xff, ValueTwo: 0x100}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "syscalls[0].args[0]: args & 0xff can never equal 0x100: the rule never matches"; !strings.Contains(f.String(), want) {
+		t.Errorf("String() lacks %q", want)
+	}
+}
