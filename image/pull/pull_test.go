@@ -190,6 +190,27 @@ func TestPullBasicAuth(t *testing.T) {
 	if _, err := pull.Pull(context.Background(), st, ref); err != nil {
 		t.Fatalf("pull with the right password from $DOCKER_CONFIG/config.json: %v", err)
 	}
+	// A credential helper named in config.json: docker-credential-NAME get
+	// reads the server on stdin and prints the secret as JSON.
+	helperDir, cfgDir := t.TempDir(), t.TempDir()
+	helper := `#!/bin/sh
+[ "$1" = get ] || exit 1
+read server
+printf '{"ServerURL":"%s","Username":"hull","Secret":"s3cret"}\n' "$server"
+`
+	if err := os.WriteFile(filepath.Join(helperDir, "docker-credential-hulltest"), []byte(helper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", helperDir+":"+os.Getenv("PATH"))
+	hb, _ := json.Marshal(map[string]any{"credHelpers": map[string]string{reg.Addr: "hulltest"}})
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.json"), hb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", cfgDir)
+	if _, err := pull.Pull(context.Background(), newStore(t), ref); err != nil {
+		t.Fatalf("pull with a credential helper: %v", err)
+	}
+
 	// containers' auth.json (podman, skopeo, buildah) when docker has none.
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
 	authFile := filepath.Join(t.TempDir(), "auth.json")
