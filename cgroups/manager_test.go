@@ -663,3 +663,76 @@ func TestV2Freeze(t *testing.T)       { testFreeze(t, hostV2(t), true) }
 func TestV2Kill(t *testing.T)         { testKill(t, hostV2(t), true) }
 func TestV2Update(t *testing.T)       { testUpdate(t, hostV2(t), true) }
 func TestV2Stats(t *testing.T)        { testStats(t, hostV2(t), true) }
+
+// testSetAll applies a broad resources block on a real kernel and reads
+// every file back: the golden plans pin what hull means to write, this
+// pins that the kernel takes it.
+func testSetAll(t *testing.T, h *Host, r *specs.LinuxResources) {
+	m := newManager(t, h)
+	start(t, m, h.Mode == Unified, "sleep 60") // limits on a populated cgroup
+	if err := m.Set(r); err != nil {
+		t.Fatal(err)
+	}
+	p, err := m.Plan(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeOnly := map[string]bool{"devices.allow": true, "devices.deny": true}
+	last := map[string]int{} // a file written twice holds the last value
+	for i, w := range p.Writes {
+		last[w.Hierarchy+":"+w.File] = i
+	}
+	for i, w := range p.Writes {
+		if writeOnly[w.File] || last[w.Hierarchy+":"+w.File] != i {
+			continue
+		}
+		got, err := readFile(m.Paths()[w.Hierarchy], w.File)
+		if err != nil {
+			t.Errorf("%s: %v", w, err)
+			continue
+		}
+		want := w.Value
+		switch w.File {
+		case "memory.oom_control":
+			want = "oom_kill_disable " + w.Value
+		}
+		if !strings.Contains(got, want) {
+			t.Errorf("%s: reads back %q", w, got)
+		}
+	}
+}
+
+func TestV1SetAll(t *testing.T) {
+	h := hostV1(t)
+	limit, swap := int64(256<<20), int64(512<<20)
+	r := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: &limit, Swap: &swap, Reservation: ptr(int64(128 << 20)), Swappiness: ptr(uint64(10)), DisableOOMKiller: ptr(false)},
+		CPU: &specs.LinuxCPU{Shares: ptr(uint64(512)), Quota: ptr(int64(50000)), Period: ptr(uint64(100000)), Burst: ptr(uint64(10000)),
+			Idle: ptr(int64(0)), Cpus: "0", Mems: "0"},
+		Pids:    &specs.LinuxPids{Limit: ptr(int64(50))},
+		BlockIO: &specs.LinuxBlockIO{Weight: ptr(uint16(300))},
+		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"}},
+	}
+	if slices.Contains(probe(nil).HugePageSizes, "2MB") && slices.Contains(h.Delegated, "hugetlb") {
+		restoreSubtreeControl(t, h.SelfDir(""))
+		r.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 8 << 20}}
+	}
+	testSetAll(t, h, r)
+}
+
+func TestV2SetAll(t *testing.T) {
+	h := hostV2(t)
+	limit, swap := int64(256<<20), int64(512<<20)
+	r := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: &limit, Swap: &swap, Reservation: ptr(int64(128 << 20))},
+		CPU: &specs.LinuxCPU{Shares: ptr(uint64(512)), Quota: ptr(int64(50000)), Period: ptr(uint64(100000)), Burst: ptr(uint64(10000)),
+			Idle: ptr(int64(0)), Cpus: "0", Mems: "0"},
+		Pids:    &specs.LinuxPids{Limit: ptr(int64(50))},
+		Unified: map[string]string{"memory.high": "201326592", "cgroup.max.descendants": "5"},
+		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"}},
+	}
+	if slices.Contains(probe(nil).HugePageSizes, "2MB") { // limits round down to whole pages
+		r.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 8 << 20}}
+	}
+	testSetAll(t, h, r)
+}
