@@ -315,6 +315,16 @@ func TestAdoptedBridge(t *testing.T) {
 	if addrOf(a) != "10.99.0.2" {
 		t.Errorf("address on lan = %s, want 10.99.0.2", addrOf(a))
 	}
+	// A new network whose subnet the host already routes is refused
+	// before its bridge exists.
+	clash := Network{Name: "clash", Bridge: "clash0", Subnet: netip.MustParsePrefix("198.51.100.128/25")}
+	if _, err := l.m.Setup(context.Background(), Config{ID: "clash", Network: clash}); err == nil ||
+		!strings.Contains(err.Error(), "overlaps the host's route 198.51.100.0/24 dev up0") {
+		t.Errorf("overlapping subnet: %v", err)
+	}
+	if _, err := h.LinkByName("clash0"); err == nil {
+		t.Error("bridge clash0 created for an overlapping subnet")
+	}
 	other := lan
 	other.Subnet = netip.MustParsePrefix("10.98.0.0/24")
 	if _, err := l.m.Setup(context.Background(), Config{ID: "conflict", Network: other}); err == nil || !strings.Contains(err.Error(), "network lan exists") {

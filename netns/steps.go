@@ -157,6 +157,11 @@ func (s ensureBridge) apply(ctx context.Context, e *env) (func() error, error) {
 	defer unlock()
 	h := e.host
 	l, err := h.LinkByName(n.Bridge)
+	if err != nil {
+		if err := checkOverlap(h, n); err != nil {
+			return nil, err
+		}
+	}
 	// Record the network before touching the kernel, saying whether hull
 	// creates the bridge: Prune deletes only bridges hull created, never
 	// one it adopted (a user's br0), even after a crash right here.
@@ -198,6 +203,37 @@ func (s ensureBridge) apply(ctx context.Context, e *env) (func() error, error) {
 		return nil, fmt.Errorf("bridge %s: set up: %w", n.Bridge, err)
 	}
 	return nil, nil
+}
+
+// checkOverlap refuses a subnet that the host already routes elsewhere
+// (another runtime's bridge, a VPN, the LAN): the bridge's connected route
+// would capture that traffic, or lose to it.
+func checkOverlap(h *netlink.Handle, n Network) error {
+	routes, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return fmt.Errorf("list host routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.IP.IsUnspecified() {
+			continue // a default route overlaps everything, harmlessly
+		}
+		dst, ok := netip.AddrFromSlice(r.Dst.IP)
+		if !ok {
+			continue
+		}
+		ones, _ := r.Dst.Mask.Size()
+		rp := netip.PrefixFrom(dst.Unmap(), ones)
+		for _, p := range []netip.Prefix{n.Subnet, n.IPv6Subnet} {
+			if p.IsValid() && rp.Overlaps(p) && !rp.Addr().IsLinkLocalUnicast() {
+				dev := fmt.Sprint(r.LinkIndex)
+				if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
+					dev = l.Attrs().Name
+				}
+				return fmt.Errorf("network %s: subnet %s overlaps the host's route %s dev %s", n.Name, p, rp, dev)
+			}
+		}
+	}
+	return nil
 }
 
 func ipnet(p netip.Prefix) *net.IPNet {
