@@ -14,6 +14,8 @@ var vmPackages = []testvm.Package{
 	{Path: "./integration", Run: "^TestGuest"},
 	{Path: "."},                             // hull check's library on a cgroup v2 + KVM host
 	{Path: "./cmd/hull", Run: "^TestCheck"}, // hull check --json --vm
+	{Path: "./runtime/seccomp"},             // filters on a second kernel, and i386 programs
+	{Path: "./runtime/capability"},
 }
 
 // TestInVM boots the test VM once and runs vmPackages inside it.
