@@ -300,7 +300,11 @@ func (e *evaluation) cgroups() {
 				own = append(own, c+":"+p)
 			}
 		}
-		e.add("own v1 cgroups", OK, "/proc/self/cgroup: "+joinNames(own)+"; hull creates containers' cgroups below these", "")
+		if e.rootless() {
+			e.add("own v1 cgroups", Degraded, "/proc/self/cgroup: "+joinNames(own)+"; v1 hierarchies are not delegated to unprivileged users, so rootless containers run without cgroup limits", unifiedRemedy)
+		} else {
+			e.add("own v1 cgroups", OK, "/proc/self/cgroup: "+joinNames(own)+"; hull creates containers' cgroups below these", "")
+		}
 		missing := without(v1Wanted, v1)
 		if len(missing) == 0 {
 			e.add("v1 controllers", OK, e.v1Mounts(h), "")

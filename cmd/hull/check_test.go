@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/hullrt/hull"
@@ -68,6 +71,51 @@ func TestCheckHostCLI(t *testing.T) {
 		if _, code := runCheck(t, "--vm"); code != 1 {
 			t.Errorf("hull check --vm exited %d without KVM, want 1", code)
 		}
+	}
+}
+
+// TestCheckRootlessCLI runs "hull check --json" as nobody: the report is
+// the rootless view, every namespace tried inside a new user namespace,
+// and on this kernel (which lets nobody create user namespaces, as the
+// root run shows) containers can still run.
+func TestCheckRootlessCLI(t *testing.T) {
+	testvm.Require(t, testvm.Root)
+	// nobody must reach the binary: copy it into a directory it may enter.
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "hull")
+	b, err := os.ReadFile(testvm.Hull(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "check", "--json")
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("hull check --json as nobody: %v\n%s", err, out)
+	}
+	r := parseReport(t, string(out))
+	if r.EUID != 65534 || !r.Containers.OK {
+		t.Errorf("as nobody: euid %d, containers %+v; want 65534 and ok", r.EUID, r.Containers)
+	}
+	for _, it := range r.Section("namespaces") {
+		if it.Name != "user" && !strings.Contains(it.Detail, "clone(CLONE_NEWUSER|") {
+			t.Errorf("as nobody: %s was not tried inside a user namespace", it)
+		}
+		if it.Status != hull.OK {
+			t.Errorf("as nobody: %s", it)
+		}
+	}
+	if it, _ := r.Item("kernel features", "overlayfs"); it.Status != hull.Degraded || !strings.Contains(it.Detail, "not tried") {
+		t.Errorf("as nobody: %s, want degraded, not tried", it)
 	}
 }
 
