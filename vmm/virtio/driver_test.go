@@ -48,7 +48,7 @@ func (d *driver) r32(off uint64) uint32 {
 
 // probe runs the driver's initialisation sequence (virtio 1.2, 3.1.1) and
 // readies queue 0 with size entries.
-func (d *driver) probe(size uint16, features uint64) {
+func (d *driver) probe(size uint16, features uint64, moreQueues ...func()) {
 	d.w32(VIRTIO_MMIO_STATUS, 0)
 	d.w32(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE)
 	d.w32(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE|VIRTIO_CONFIG_S_DRIVER)
@@ -67,6 +67,9 @@ func (d *driver) probe(size uint16, features uint64) {
 	d.w32(VIRTIO_MMIO_QUEUE_AVAIL_LOW, availAddr)
 	d.w32(VIRTIO_MMIO_QUEUE_USED_LOW, usedAddr)
 	d.w32(VIRTIO_MMIO_QUEUE_READY, 1)
+	for _, f := range moreQueues {
+		f()
+	}
 	d.w32(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE|VIRTIO_CONFIG_S_DRIVER|VIRTIO_CONFIG_S_FEATURES_OK|VIRTIO_CONFIG_S_DRIVER_OK)
 	if err := d.mmio.Broken(); err != nil {
 		d.t.Fatal(err)
