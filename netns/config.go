@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -49,7 +50,21 @@ type Network struct {
 	// ULA /64 such as fd88::/64); IPv6Gateway defaults to its first address.
 	IPv6Subnet  netip.Prefix `json:"ipv6Subnet,omitzero"`
 	IPv6Gateway netip.Addr   `json:"ipv6Gateway,omitzero"`
-	MTU         int          `json:"mtu,omitempty"`
+	// IPv6, with IPv6Subnet unset, picks the ULA /64 ULASubnet(Name).
+	IPv6 bool `json:"ipv6,omitempty"`
+	MTU  int  `json:"mtu,omitempty"`
+}
+
+// ULASubnet is the unique local IPv6 /64 (RFC 4193) of the network name:
+// fd, then a 40-bit global ID and a 16-bit subnet ID taken from
+// SHA-256("hull network " + name), so the same name always gets the same
+// subnet and different names almost surely different ones.
+func ULASubnet(name string) netip.Prefix {
+	h := sha256.Sum256([]byte("hull network " + name))
+	var a [16]byte
+	a[0] = 0xfd
+	copy(a[1:8], h[:7])
+	return netip.PrefixFrom(netip.AddrFrom16(a), 64)
 }
 
 // DefaultNetwork is "hull": bridge hull0, 10.88.0.0/16, IPv4 only.
@@ -71,7 +86,11 @@ func (n Network) withDefaults() Network {
 	if !n.Gateway.IsValid() {
 		n.Gateway = n.Subnet.Addr().Next()
 	}
+	if n.IPv6 && !n.IPv6Subnet.IsValid() {
+		n.IPv6Subnet = ULASubnet(n.Name)
+	}
 	if n.IPv6Subnet.IsValid() {
+		n.IPv6 = true
 		n.IPv6Subnet = n.IPv6Subnet.Masked()
 		if !n.IPv6Gateway.IsValid() {
 			n.IPv6Gateway = n.IPv6Subnet.Addr().Next()

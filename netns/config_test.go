@@ -103,6 +103,17 @@ func TestValidateModes(t *testing.T) {
 	}
 }
 
+func TestULASubnet(t *testing.T) {
+	a, b := ULASubnet("hull"), ULASubnet("other")
+	if a.Bits() != 64 || !netip.MustParsePrefix("fd00::/8").Contains(a.Addr()) || a == b || a != ULASubnet("hull") {
+		t.Errorf("ULASubnet(hull) = %v, ULASubnet(other) = %v: want distinct, stable fdXX /64s", a, b)
+	}
+	n := Network{IPv6: true}.withDefaults()
+	if n.IPv6Subnet != a || n.IPv6Gateway != a.Addr().Next() {
+		t.Errorf("Network{IPv6: true}: subnet %v gateway %v, want %v and its first address", n.IPv6Subnet, n.IPv6Gateway, a)
+	}
+}
+
 func TestHostVethName(t *testing.T) {
 	for _, id := range []string{"a", strings.Repeat("x", 64)} {
 		n := HostVethName(id)
