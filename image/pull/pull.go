@@ -119,10 +119,12 @@ func (p *puller) pull(ctx context.Context) (store.Image, error) {
 		if err == nil {
 			return im, nil
 		}
-		// A mirror that fails is skipped; the origin's error is final.
+		// A mirror that fails, or serves corrupt content, is skipped; the
+		// origin's error is final. A hostile layer is the same bytes
+		// everywhere (its digest says so): no other source will help.
 		errs = append(errs, fmt.Errorf("from %s: %w", src.ref.Context().RegistryStr(), err))
-		if errors.Is(err, store.ErrDigestMismatch) || errors.Is(err, layer.ErrUnsafe) || ctx.Err() != nil {
-			break // not a reachability problem: another source will not help
+		if errors.Is(err, layer.ErrUnsafe) || ctx.Err() != nil {
+			break
 		}
 	}
 	if len(errs) == 1 {

@@ -249,20 +249,10 @@ func TestPullCorruptBlob(t *testing.T) {
 	good2 := registrytest.NewLayer(t, registrytest.Gzip, false, registrytest.Tar(t, registrytest.File("g2", 0o644, "good too")))
 	l := registrytest.NewLayer(t, registrytest.Gzip, false, registrytest.Tar(t, registrytest.File("f", 0o644, strings.Repeat("data", 1000))))
 	reg.Push(t, "corrupt:v1", registrytest.Image(t, false, pull.HostPlatform(), v1.Config{}, good1, l, good2))
-	// Flip one byte of the blob in the registry's own storage: it serves
-	// what is on disk without checking.
 	d, _ := l.Digest()
-	blob := filepath.Join(reg.Storage, "docker/registry/v2/blobs/sha256", d.Hex[:2], d.Hex, "data")
-	b, err := os.ReadFile(blob)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0xff
-	if err := os.WriteFile(blob, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	reg.Corrupt(t, d.Hex)
 	st := newStore(t)
-	_, err = pull.Pull(context.Background(), st, reg.Addr+"/corrupt:v1", pull.WithUnpackOptions())
+	_, err := pull.Pull(context.Background(), st, reg.Addr+"/corrupt:v1", pull.WithUnpackOptions())
 	if !errors.Is(err, store.ErrDigestMismatch) {
 		t.Fatalf("pull of a corrupted blob = %v, want ErrDigestMismatch", err)
 	}
@@ -356,18 +346,25 @@ func TestPullResumesAfterRegistryRestart(t *testing.T) {
 // TestPullMirrors: a mirror that lacks the image is skipped; a mirror that
 // has it serves it even when the origin is down.
 func TestPullMirrors(t *testing.T) {
-	origin, mirror, empty := registrytest.Start(t), registrytest.Start(t), registrytest.Start(t)
-	for _, r := range []*registrytest.Registry{origin, mirror} {
-		r.LayeredImage(t, "lib/app:v1", registrytest.Gzip, true, v1.Config{})
+	requireRoot(t)
+	origin, mirror, empty, corrupt := registrytest.Start(t), registrytest.Start(t), registrytest.Start(t), registrytest.Start(t)
+	var layers []*registrytest.Layer
+	for _, r := range []*registrytest.Registry{origin, mirror, corrupt} {
+		_, layers = r.LayeredImage(t, "lib/app:v1", registrytest.Gzip, true, v1.Config{})
 	}
 	ref := origin.Addr + "/lib/app:v1"
-	cfg := &pull.Config{Registries: map[string]pull.Registry{origin.Addr: {Mirrors: []string{empty.Addr, mirror.Addr}}}}
+	// A mirror serving a corrupt layer is skipped for the origin.
+	d, _ := layers[2].Digest()
+	corrupt.Corrupt(t, d.Hex)
+	cfg := &pull.Config{Registries: map[string]pull.Registry{origin.Addr: {Mirrors: []string{corrupt.Addr}}}}
+	if _, err := pull.Pull(context.Background(), newStore(t), ref, pull.WithConfig(cfg)); err != nil {
+		t.Fatalf("pull past a corrupt mirror: %v", err)
+	}
+
+	cfg = &pull.Config{Registries: map[string]pull.Registry{origin.Addr: {Mirrors: []string{empty.Addr, mirror.Addr}}}}
 	origin.Stop()
 	st := newStore(t)
-	im, err := pull.Pull(context.Background(), st, ref, pull.WithConfig(cfg), pull.WithUnpackOptions())
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	im, err := pull.Pull(context.Background(), st, ref, pull.WithConfig(cfg))
 	if err != nil {
 		t.Fatalf("pull through the mirror: %v", err)
 	}

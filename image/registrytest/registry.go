@@ -212,3 +212,18 @@ func (r *Registry) makeCerts(dir string) (certFile, keyFile string) {
 	}
 	return certFile, keyFile
 }
+
+// Corrupt flips one byte of a blob in the registry's own storage, which
+// serves what is on disk without checking it.
+func (r *Registry) Corrupt(t testing.TB, digestHex string) {
+	t.Helper()
+	blob := filepath.Join(r.Storage, "docker/registry/v2/blobs/sha256", digestHex[:2], digestHex, "data")
+	b, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(blob, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
