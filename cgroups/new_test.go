@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // TestNewPaths places cgroupsPath on each kind of host (pure: New touches
@@ -80,5 +82,33 @@ func TestNewErrors(t *testing.T) {
 	// A bind-mounted container cgroup cannot reach outside itself.
 	if _, err := New(fixtureHost(t, "nested"), Config{Path: "/other"}); err == nil || !strings.Contains(err.Error(), "outside what") {
 		t.Errorf("New outside the mount: %v", err)
+	}
+}
+
+// TestPlanBeforeCreate: hull create --explain plans before the cgroup
+// exists; a swap limit must not be refused for want of files to probe.
+func TestPlanBeforeCreate(t *testing.T) {
+	for _, host := range []string{"unified", "legacy"} {
+		m, err := New(fixtureHost(t, host), Config{Path: "explain"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		limit, swap := int64(1<<30), int64(2<<30)
+		r := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &swap}}
+		p, err := m.Plan(r)
+		if host == "legacy" {
+			// The fixture has no memory.memsw files: swap accounting is
+			// off, and the plan says so.
+			if err == nil || !strings.Contains(err.Error(), "swap accounting") {
+				t.Errorf("%s: Plan = %v", host, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: Plan: %v", host, err)
+		}
+		if !strings.Contains(p.String(), "memory.swap.max") {
+			t.Errorf("%s: plan without memory.swap.max:\n%s", host, p)
+		}
 	}
 }

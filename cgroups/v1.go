@@ -125,8 +125,19 @@ func (m *v1) OpenUnified() (*os.File, error) {
 	return m.unified.OpenUnified()
 }
 
+// Plan probes the container's cgroups for the kernel's optional files,
+// or before Create (hull create --explain) the nearest existing parents.
 func (m *v1) Plan(r *specs.LinuxResources) (*Plan, error) {
-	f := probe(m.paths)
+	near := map[string]string{}
+	for c, d := range m.paths {
+		for ; d != "/" && d != "."; d = filepath.Dir(d) {
+			if _, err := os.Stat(d); err == nil {
+				near[c] = d
+				break
+			}
+		}
+	}
+	f := probe(near)
 	f.HugePageSizes = m.hugeSizes
 	return PlanV1(r, m.host, f)
 }

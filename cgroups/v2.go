@@ -73,8 +73,16 @@ func (m *v2) Apply(pid int) error {
 // needs, before they are enabled and the real features can be probed.
 var optimistic = Features{Swap: true, BFQ: true, BFQDevice: true, HugetlbRsvd: true}
 
+// Plan probes the container's cgroup for the kernel's optional files.
+// Before Create (hull create --explain) there is none to probe: it then
+// assumes what every kernel hull targets has (swap accounting, hugetlb
+// reservations) and no BFQ.
 func (m *v2) Plan(r *specs.LinuxResources) (*Plan, error) {
-	f := probe(m.Paths())
+	f := optimistic
+	f.BFQ, f.BFQDevice = false, false
+	if _, err := os.Stat(m.dir); err == nil {
+		f = probe(m.Paths())
+	}
 	f.HugePageSizes = m.hugeSizes
 	return PlanV2(r, m.available, f)
 }
