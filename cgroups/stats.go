@@ -419,6 +419,17 @@ func statsV1(paths map[string]string, hugeSizes []string) (*Stats, error) {
 				st.CPU.Usage.Percpu = append(st.CPU.Usage.Percpu, n)
 			}
 		}
+		// cpuacct.usage_all: "cpu user system" then one line per CPU, in ns.
+		if b, err := os.ReadFile(filepath.Join(s.dir, "cpuacct.usage_all")); err == nil {
+			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
+				var cpu int
+				var user, sys uint64
+				if _, err := fmt.Sscanf(line, "%d %d %d", &cpu, &user, &sys); err == nil {
+					st.CPU.Usage.PercpuUser = append(st.CPU.Usage.PercpuUser, user)
+					st.CPU.Usage.PercpuKernel = append(st.CPU.Usage.PercpuKernel, sys)
+				}
+			}
+		}
 		ticks := s.keyed("cpuacct.stat")
 		st.CPU.Usage.User = ticks["user"] * (1e9 / clockTicks)
 		st.CPU.Usage.Kernel = ticks["system"] * (1e9 / clockTicks)
