@@ -178,7 +178,7 @@ func newImageLsCommand(o *imageOptions) *cobra.Command {
 						names = []string{"<none>"}
 					}
 					for _, n := range names {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", n, shortDigest(im.Digest), im.Platform,
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", familiarName(n), shortDigest(im.Digest), im.Platform,
 							len(im.Layers), humanBytes(im.Size()), im.Created.Local().Format(time.DateTime))
 					}
 				}
@@ -340,6 +340,15 @@ be in the store ("hull image pull" it first). "hull run" runs the result.`,
 	}
 	cmd.Flags().BoolVar(&rootless, "rootless", false, "unpack for an unprivileged user: files owned by the caller, a rootless config.json")
 	return cmd
+}
+
+// familiarName spells Docker Hub names as docker does: "busybox:latest"
+// for index.docker.io/library/busybox:latest.
+func familiarName(n string) string {
+	if rest, ok := strings.CutPrefix(n, "index.docker.io/"); ok {
+		return strings.TrimPrefix(rest, "library/")
+	}
+	return n
 }
 
 func shortDigest(d string) string {

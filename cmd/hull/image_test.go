@@ -226,3 +226,15 @@ func TestImagePullKilled(t *testing.T) {
 		t.Errorf("tmp/ not empty after prune")
 	}
 }
+
+func TestFamiliarName(t *testing.T) {
+	for in, want := range map[string]string{
+		"index.docker.io/library/busybox:latest": "busybox:latest",
+		"index.docker.io/grafana/grafana:11":     "grafana/grafana:11",
+		"ghcr.io/org/app:v1":                     "ghcr.io/org/app:v1",
+	} {
+		if got := familiarName(in); got != want {
+			t.Errorf("familiarName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
