@@ -105,7 +105,10 @@
 // systemd, or an outer runtime) keeps its say; on update the new program
 // is attached before the old one is detached. DeviceFilter.String prints
 // the program in the verifier's notation. On v1 the rules are written in
-// order to devices.deny and devices.allow.
+// order to devices.deny and devices.allow, and the kernel's v1 rules
+// apply: they agree with the v2 program for the usual lists (deny all,
+// then allows), but v1 cannot take back part of a wildcard exception (a
+// later "deny c 1:3 w" does not narrow an earlier "allow c 1:* rw").
 //
 // The rules given are the rules applied: the runtime adds the devices
 // every container needs (/dev/null, /dev/zero, ..., /dev/pts/*), as runc

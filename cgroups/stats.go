@@ -37,6 +37,8 @@ type Stats struct {
 	NetworkInterfaces []*NetworkInterface `json:"network_interfaces"`
 }
 
+// PSIData is one line of a pressure file: the share of time some (or
+// all) tasks stalled over 10, 60 and 300 seconds, and the total in µs.
 type PSIData struct {
 	Avg10  float64 `json:"avg10"`
 	Avg60  float64 `json:"avg60"`
@@ -44,17 +46,22 @@ type PSIData struct {
 	Total  uint64  `json:"total"`
 }
 
+// PSIStats is a pressure file (cpu.pressure, memory.pressure,
+// io.pressure; cgroup v2).
 type PSIStats struct {
 	Some PSIData `json:"some,omitzero"`
 	Full PSIData `json:"full,omitzero"`
 }
 
+// Hugetlb is one huge page size: usage, peak (v1 only) and the number
+// of allocations the limit refused.
 type Hugetlb struct {
 	Usage   uint64 `json:"usage,omitempty"`
 	Max     uint64 `json:"max,omitempty"`
 	Failcnt uint64 `json:"failcnt"`
 }
 
+// BlkioEntry is one device's counter for one operation (Read, Write, ...).
 type BlkioEntry struct {
 	Major uint64 `json:"major,omitempty"`
 	Minor uint64 `json:"minor,omitempty"`
@@ -62,6 +69,8 @@ type BlkioEntry struct {
 	Value uint64 `json:"value,omitempty"`
 }
 
+// Blkio holds block I/O counters in v1's tables; v2's io.stat fills the
+// bytes and operations tables.
 type Blkio struct {
 	IoServiceBytesRecursive []BlkioEntry `json:"ioServiceBytesRecursive,omitempty"`
 	IoServicedRecursive     []BlkioEntry `json:"ioServicedRecursive,omitempty"`
@@ -74,11 +83,14 @@ type Blkio struct {
 	PSI                     *PSIStats    `json:"psi,omitempty"`
 }
 
+// Pids is the number of tasks and the limit (0: none).
 type Pids struct {
 	Current uint64 `json:"current,omitempty"`
 	Limit   uint64 `json:"limit,omitempty"`
 }
 
+// Throttling is the CFS bandwidth controller's record: periods, periods
+// in which the quota ran out, and the time throttled (ns).
 type Throttling struct {
 	Periods          uint64 `json:"periods,omitempty"`
 	ThrottledPeriods uint64 `json:"throttledPeriods,omitempty"`
@@ -95,12 +107,15 @@ type CPUUsage struct {
 	User         uint64   `json:"user"`
 }
 
+// CPU is CPU time and throttling.
 type CPU struct {
 	Usage      CPUUsage   `json:"usage,omitzero"`
 	Throttling Throttling `json:"throttling,omitzero"`
 	PSI        *PSIStats  `json:"psi,omitempty"`
 }
 
+// CPUSet is the cpuset the cgroup runs on (effective CPUs and memory
+// nodes on v2) and, on v1, its flags.
 type CPUSet struct {
 	CPUs                  []uint16 `json:"cpus,omitempty"`
 	CPUExclusive          uint64   `json:"cpu_exclusive"`
@@ -115,6 +130,8 @@ type CPUSet struct {
 	SchedRelaxDomainLevel int64    `json:"sched_relax_domain_level"`
 }
 
+// MemoryEntry is one memory counter: limit, usage, peak and how often
+// the limit was hit.
 type MemoryEntry struct {
 	Limit   uint64 `json:"limit"`
 	Usage   uint64 `json:"usage,omitempty"`
@@ -122,6 +139,7 @@ type MemoryEntry struct {
 	Failcnt uint64 `json:"failcnt"`
 }
 
+// Memory is memory use. Swap is memory+swap, as on v1, on both versions.
 type Memory struct {
 	Cache     uint64            `json:"cache,omitempty"`
 	Usage     MemoryEntry       `json:"usage,omitzero"`
@@ -133,6 +151,8 @@ type Memory struct {
 	Events    map[string]uint64 `json:"events,omitempty"`
 }
 
+// NetworkInterface is filled by the runtime, which knows the container's
+// interfaces; the cgroups package leaves NetworkInterfaces nil.
 type NetworkInterface struct {
 	Name      string
 	RxBytes   uint64
