@@ -351,13 +351,29 @@ func errString(err error) string {
 func (e *evaluation) features() {
 	e.section = SectionFeatures
 	p := e.probe
-	overlayRemedy := "modprobe overlay"
-	if p.Overlay.Skipped != "" {
+	var overlayRemedy string
+	switch o := p.Overlay; {
+	case o.Skipped != "":
 		overlayRemedy = "run hull check as root to try it"
+	case o.Errno == "ENODEV":
+		overlayRemedy = "modprobe overlay (no overlay filesystem is registered)"
+	case o.Errno == "EINVAL":
+		overlayRemedy = "keep hull's state and $TMPDIR on ext4, xfs or btrfs: this filesystem cannot hold an overlay upper layer"
+	case o.Errno == "EPERM" || o.Errno == "EACCES":
+		overlayRemedy = "something above the kernel forbids mount(2) (the seccomp profile or LSM of the container hull runs in): run hull on the host, or in a privileged container"
+	default:
+		overlayRemedy = "dmesg | grep -i overlay tells why the kernel refused"
 	}
 	e.outcome("overlayfs", p.Overlay, Degraded, overlayRemedy+" (without overlayfs only unpacked bundles run, not images)")
 
-	seccompRemedy := "use a kernel built with CONFIG_SECCOMP_FILTER (containers whose config.json sets linux.seccomp fail without it)"
+	seccompRemedy := "dmesg tells why the kernel refused the filter"
+	switch p.Seccomp.Errno {
+	case "EINVAL":
+		seccompRemedy = "use a kernel built with CONFIG_SECCOMP_FILTER"
+	case "EACCES", "EPERM":
+		seccompRemedy = "run hull where prctl(PR_SET_NO_NEW_PRIVS) and seccomp(2) are allowed (not under a seccomp profile that forbids them)"
+	}
+	seccompRemedy += " (containers whose config.json sets linux.seccomp fail without it)"
 	sc := p.Seccomp
 	if sc.OK && len(p.SeccompActions) > 0 {
 		sc.Note += "; actions_avail: " + strings.Join(p.SeccompActions, " ")
