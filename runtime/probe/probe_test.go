@@ -96,3 +96,16 @@ func snapshot(t *testing.T) string {
 	left, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPrefix()+"*"))
 	return fmt.Sprintf("mounts=%q children=%q tempdirs=%q", mounts, children, left)
 }
+
+// BenchmarkRun is the cost of asking the kernel everything once: a runtime
+// that probes at start pays it on every container start unless it caches.
+func BenchmarkRun(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("the full probe needs root")
+	}
+	for b.Loop() {
+		if _, err := Run(context.Background(), WithUser("root")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
