@@ -64,12 +64,12 @@ func OpenTap(name string, mac [6]byte) (*Net, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tap %q: %w", name, err)
 	}
-	ifr.SetUint16(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)
-	if err := unix.IoctlIfreq(fd, TUNSETIFF, ifr); err != nil {
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tap %q: %w", name, os.NewSyscallError("ioctl(TUNSETIFF)", err))
 	}
-	if err := unix.IoctlSetPointerInt(fd, TUNSETVNETHDRSZ, sizeofNetHdr); err != nil {
+	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, sizeofNetHdr); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tap %q: %w", name, os.NewSyscallError("ioctl(TUNSETVNETHDRSZ)", err))
 	}
