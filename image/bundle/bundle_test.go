@@ -3,6 +3,7 @@ package bundle_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/hullrt/hull/integration/testvm"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,9 +128,7 @@ func TestSpec(t *testing.T) {
 // The two root filesystems must be equal file by file (type, mode with
 // set-ID bits, owner, content, link target, device, xattrs, mtime).
 func TestWriteMatchesUmoci(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: owners, devices and whiteouts (CI runs it as root)")
-	}
+	testvm.Require(t, testvm.Root) // owners, devices and whiteouts
 	for _, tool := range []string{"skopeo", "umoci"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") != "" {

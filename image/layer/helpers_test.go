@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/hullrt/hull/integration/testvm"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -94,8 +95,5 @@ func snapshot(t testing.TB, root string) map[string]string {
 	return out
 }
 
-func requireRoot(t testing.TB) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: device nodes, trusted.* xattrs and chown (CI runs it as root)")
-	}
-}
+// requireRoot: device nodes, trusted.* xattrs and chown need root.
+func requireRoot(t testing.TB) { t.Helper(); testvm.Require(t, testvm.Root) }

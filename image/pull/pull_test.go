@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hullrt/hull/integration/testvm"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,11 +50,8 @@ func (e *events) count(kind pull.EventKind, digest string) int {
 	return n
 }
 
-func requireRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create whiteout devices and set owners (CI runs it as root)")
-	}
-}
+// requireRoot: whiteout devices and owners need root.
+func requireRoot(t *testing.T) { t.Helper(); testvm.Require(t, testvm.Root) }
 
 func TestPullMediaTypes(t *testing.T) {
 	requireRoot(t)
@@ -184,9 +182,7 @@ func TestPullBasicAuth(t *testing.T) {
 		t.Errorf("a refused pull stored %d images", len(ims))
 	}
 	writeDockerConfig("s3cret")
-	if os.Geteuid() != 0 {
-		t.Skip("the rest needs root")
-	}
+	testvm.Require(t, testvm.Root) // the rest sets owners
 	if _, err := pull.Pull(context.Background(), st, ref); err != nil {
 		t.Fatalf("pull with the right password from $DOCKER_CONFIG/config.json: %v", err)
 	}

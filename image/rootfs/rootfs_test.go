@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hullrt/hull/integration/testvm"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,11 +15,8 @@ import (
 	"github.com/hullrt/hull/image/registrytest"
 )
 
-func requireRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount overlayfs (CI runs it as root)")
-	}
-}
+// requireRoot: mounting overlayfs needs root.
+func requireRoot(t *testing.T) { t.Helper(); testvm.Require(t, testvm.Root) }
 
 // unpackLayers applies each entry list to its own directory, as the store does.
 func unpackLayers(t *testing.T, parent string, layers [][]registrytest.Entry) []string {
