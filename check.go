@@ -184,6 +184,9 @@ func WithFixture(dir string) CheckOption {
 // /dev/kvm.
 func WithKVMDevice(path string) CheckOption {
 	return func(o *checkOptions) error {
+		if path == "" {
+			return errors.New("hull.WithKVMDevice: empty path")
+		}
 		o.kvmDevice = path
 		return nil
 	}
@@ -199,10 +202,12 @@ func WithProbeOptions(opts ...probe.Option) CheckOption {
 }
 
 // WithLogger makes Check log each fact-gathering step at debug level. The
-// default discards.
+// default, and a nil l, discard.
 func WithLogger(l *slog.Logger) CheckOption {
 	return func(o *checkOptions) error {
-		o.logger = l
+		if l != nil {
+			o.logger = l
+		}
 		return nil
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hullrt/hull/runtime/probe"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/check/*/report.json and report.txt from the current evaluation")
@@ -187,5 +189,25 @@ func TestStatusText(t *testing.T) {
 	var s Status
 	if err := s.UnmarshalText([]byte("fine")); err == nil {
 		t.Error(`UnmarshalText("fine") succeeded`)
+	}
+}
+
+func TestCheckOptions(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		opts []CheckOption
+		want string
+	}{
+		{"empty fixture", []CheckOption{WithFixture("")}, "WithFixture"},
+		{"empty device", []CheckOption{WithKVMDevice("")}, "WithKVMDevice"},
+		{"probe options with a fixture", []CheckOption{WithFixture("testdata/check/amd-svm-unified"), WithProbeOptions(probe.WithUser("alice"))}, "fixture replays"},
+	} {
+		if _, err := Check(ctx, tc.opts...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Check(%s) = %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := Check(ctx, WithFixture("testdata/check/amd-svm-unified"), WithLogger(nil)); err != nil {
+		t.Errorf("Check(WithLogger(nil)) = %v", err)
 	}
 }
