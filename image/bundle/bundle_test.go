@@ -3,7 +3,6 @@ package bundle_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/hullrt/hull/integration/testvm"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"github.com/hullrt/hull/image/pull"
 	"github.com/hullrt/hull/image/registrytest"
 	"github.com/hullrt/hull/image/store"
+	"github.com/hullrt/hull/integration/testvm"
 	"github.com/hullrt/hull/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )

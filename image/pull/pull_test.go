@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hullrt/hull/integration/testvm"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/hullrt/hull/image/pull"
 	"github.com/hullrt/hull/image/registrytest"
 	"github.com/hullrt/hull/image/store"
+	"github.com/hullrt/hull/integration/testvm"
 	"golang.org/x/sys/unix"
 )
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/hullrt/hull/integration/testvm"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/hullrt/hull/image/layer"
 	"github.com/hullrt/hull/image/registrytest"
+	"github.com/hullrt/hull/integration/testvm"
 )
 
 // requireRoot: mounting overlayfs needs root.
