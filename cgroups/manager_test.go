@@ -264,7 +264,14 @@ func ctxT(t *testing.T) context.Context {
 func testOOM(t *testing.T, h *Host, v2 bool) {
 	m := newManager(t, h)
 	limit := int64(32 << 20)
-	if err := m.Set(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &limit}}); err != nil {
+	mem := &specs.LinuxMemory{Limit: &limit}
+	if err := m.Set(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(-1))}}); err != nil {
+		t.Fatal(err) // enables the memory controller on v2, so that probe sees its files
+	}
+	if probe(m.Paths()).Swap {
+		mem.Swap = &limit // no swap: the hog must not page out
+	}
+	if err := m.Set(&specs.LinuxResources{Memory: mem}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(ctxT(t))

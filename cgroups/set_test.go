@@ -87,6 +87,13 @@ func TestV2CoreNoInternalProcesses(t *testing.T) {
 // pins that the kernel takes it.
 func testSetAll(t *testing.T, h *Host, r *specs.LinuxResources) {
 	m := newManager(t, h)
+	// On v2 the memory controller's files appear once it is enabled.
+	if err := m.Set(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(-1))}}); err != nil {
+		t.Fatal(err)
+	}
+	if !probe(m.Paths()).Swap && r.Memory != nil {
+		r.Memory.Swap = nil // this kernel does not account swap
+	}
 	start(t, m, h.Mode == Unified, "sleep 60") // limits on a populated cgroup
 	if err := m.Set(r); err != nil {
 		t.Fatal(err)
