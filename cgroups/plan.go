@@ -78,8 +78,9 @@ func (p *Plan) String() string {
 }
 
 // Features are the host facts that a plan depends on beyond the mounts:
-// which optional files the kernel offers. They are probed once (Probe)
-// and passed to the planners, which stay pure.
+// which optional files the kernel offers. A Manager probes them from its
+// own cgroup directories before each plan and passes them in, so that the
+// planners stay pure.
 type Features struct {
 	// Swap: swap accounting is on (memory.swap.max on v2,
 	// memory.memsw.limit_in_bytes on v1).
