@@ -2,8 +2,10 @@ package netns
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -158,6 +160,22 @@ type Config struct {
 	Hostname string `json:"hostname,omitempty"`
 	// DNS replaces the nameservers taken from the host.
 	DNS []netip.Addr `json:"dns,omitempty"`
+}
+
+// DecodeConfig reads a Config from JSON, rejecting unknown fields, and
+// validates it (with defaults applied): every problem is reported with its
+// field path.
+func DecodeConfig(r io.Reader) (Config, error) {
+	var c Config
+	d := json.NewDecoder(r)
+	d.DisallowUnknownFields()
+	if err := d.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("network config: %w", err)
+	}
+	if err := c.withDefaults().Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
 }
 
 func (c Config) withDefaults() Config {

@@ -103,6 +103,26 @@ func TestValidateModes(t *testing.T) {
 	}
 }
 
+func TestDecodeConfig(t *testing.T) {
+	c, err := DecodeConfig(strings.NewReader(`{"id": "web", "ports": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}],
+		"network": {"name": "lab", "bridge": "lab0", "subnet": "10.77.0.0/24", "ipv6": true}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Network.Subnet.String() != "10.77.0.0/24" || !c.Network.IPv6 || c.Ports[0].HostPort != 8080 {
+		t.Errorf("DecodeConfig = %+v", c)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{`{"id": "web", "prots": []}`, `unknown field "prots"`},
+		{`{"id": "web", "network": {"subnet": "10.77.0.0/33"}}`, "network config"},
+		{`{"id": "web", "mode": "weird"}`, `mode: unknown network mode "weird"`},
+	} {
+		if _, err := DecodeConfig(strings.NewReader(tc.in)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("DecodeConfig(%s) = %v, want an error containing %q", tc.in, err, tc.want)
+		}
+	}
+}
+
 func TestULASubnet(t *testing.T) {
 	a, b := ULASubnet("hull"), ULASubnet("other")
 	if a.Bits() != 64 || !netip.MustParsePrefix("fd00::/8").Contains(a.Addr()) || a == b || a != ULASubnet("hull") {

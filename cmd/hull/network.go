@@ -164,10 +164,16 @@ func dash(s string) string {
 }
 
 func newNetworkInspectCommand(g *globalOptions, o *networkOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "inspect ID|NETWORK",
+	var plan bool
+	cmd := &cobra.Command{
+		Use:   "inspect [--plan] ID|NETWORK",
 		Short: "print a container's network attachment, or a network, as JSON",
-		Args:  cobra.ExactArgs(1),
+		Long: `inspect prints what hull recorded about a container's network as JSON.
+
+With --plan it prints only the steps that built it, one per line, in
+netlink, nftables and syscall terms: a lab sheet of what the kernel was
+asked to do.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := o.manager(g)
 			if err != nil {
@@ -176,6 +182,12 @@ func newNetworkInspectCommand(g *globalOptions, o *networkOptions) *cobra.Comman
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
 			a, err := m.Inspect(args[0])
+			if err == nil && plan {
+				for i, step := range a.Plan {
+					fmt.Fprintf(cmd.OutOrStdout(), "%2d. %s\n", i+1, step)
+				}
+				return nil
+			}
 			if err == nil {
 				return enc.Encode(a)
 			}
@@ -194,6 +206,8 @@ func newNetworkInspectCommand(g *globalOptions, o *networkOptions) *cobra.Comman
 			return fmt.Errorf("no container or network named %q", args[0])
 		},
 	}
+	cmd.Flags().BoolVar(&plan, "plan", false, "print the steps that built the attachment, one per line")
+	return cmd
 }
 
 func newNetworkPruneCommand(g *globalOptions, o *networkOptions) *cobra.Command {

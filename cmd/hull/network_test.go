@@ -69,6 +69,9 @@ func TestNetworkCLI(t *testing.T) {
 	if got.HostVeth != a.HostVeth || len(got.Plan) == 0 {
 		t.Errorf("inspect web: veth %q (want %q), %d plan steps", got.HostVeth, a.HostVeth, len(got.Plan))
 	}
+	if out := hull("inspect", "--plan", "web"); !strings.Contains(out, " 1. host netns: reserve port 8080:80/tcp") || !strings.Contains(out, "dnat ip to 10.88.0.2:80") {
+		t.Errorf("inspect --plan web:\n%s", out)
+	}
 	if out := hull("prune"); out != "" {
 		t.Errorf("prune removed a live attachment:\n%s", out)
 	}
