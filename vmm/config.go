@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"regexp"
 )
 
@@ -39,6 +40,19 @@ type Config struct {
 	Disks []Disk `json:"disks,omitempty"`
 	// RNG adds a virtio entropy device fed from the host's getrandom(2).
 	RNG bool `json:"rng,omitempty"`
+	// Net are virtio network devices, eth0, eth1, … in order.
+	Net []NetConfig `json:"net,omitempty"`
+}
+
+// NetConfig is a virtio network device on a tap interface: an existing
+// or new tap named Tap, or, with Bridge, a new tap hull creates and
+// attaches to that bridge.
+type NetConfig struct {
+	Tap    string `json:"tap,omitempty"`
+	Bridge string `json:"bridge,omitempty"`
+	// MAC is the guest's address ("02:48:55:4c:4c:01"); empty means one
+	// derived from the VM's name and the device's index.
+	MAC string `json:"mac,omitempty"`
 }
 
 // Disk is a virtio block device backed by a raw image file.
@@ -112,6 +126,22 @@ func (c Config) Validate() error {
 	}
 	if c.RNG {
 		devices++
+	}
+	for i, n := range c.Net {
+		devices++
+		if (n.Tap == "") == (n.Bridge == "") {
+			errs = append(errs, fmt.Errorf("net[%d]: exactly one of tap and bridge", i))
+		}
+		if len(n.Tap) > 15 {
+			errs = append(errs, fmt.Errorf("net[%d].tap: %q is longer than an interface name (15)", i, n.Tap))
+		}
+		if n.MAC != "" {
+			if hw, err := net.ParseMAC(n.MAC); err != nil || len(hw) != 6 {
+				errs = append(errs, fmt.Errorf("net[%d].mac: %q is not an Ethernet address", i, n.MAC))
+			} else if hw[0]&1 != 0 {
+				errs = append(errs, fmt.Errorf("net[%d].mac: %q is a multicast address", i, n.MAC))
+			}
+		}
 	}
 	if devices > MaxDevices {
 		errs = append(errs, fmt.Errorf("disks: %d virtio devices, at most %d", devices, MaxDevices))

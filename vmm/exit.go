@@ -84,6 +84,9 @@ func handleExit(e kvm.Exit, pio, mmio *devices.Bus) *Result {
 		// Only without an in-kernel local APIC: nothing can wake the vCPU.
 		return &Result{Crashed, "KVM_EXIT_HLT: the vCPU halted with no interrupt controller to wake it"}
 	case kvm.ExitShutdown:
+		// On AMD, KVM resets the vCPU on a shutdown intercept before
+		// returning, so the registers dumped after this are the reset
+		// state, not the faulting one.
 		return &Result{Crashed, "KVM_EXIT_SHUTDOWN: triple fault"}
 	case kvm.ExitSystemEvent:
 		switch e.Type {

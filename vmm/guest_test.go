@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/hullrt/hull/integration/testvm"
 )
@@ -52,6 +56,7 @@ func TestDebianInTestVM(t *testing.T) {
 	if err := buildGuestInitramfs(ctx, k.ModuleDir(), initrd); err != nil {
 		t.Fatal(err)
 	}
+	hull := testvm.Hull(t)
 	testBin := filepath.Join(dir, "vmm.test")
 	if out, err := exec.CommandContext(ctx, "go", "test", "-c", "-o", testBin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go test -c: %v\n%s", err, out)
@@ -60,14 +65,15 @@ func TestDebianInTestVM(t *testing.T) {
 	res, err := testvm.Run(ctx, testvm.Config{
 		CPUs: 2, MemoryMiB: 2048,
 		Files: map[string]string{
-			"bin/vmm.test": testBin, "vmm/vmlinuz": k.Image(), "vmm/initrd.cpio": initrd,
+			"bin/vmm.test": testBin, "bin/hull": hull, "vmm/vmlinuz": k.Image(), "vmm/initrd.cpio": initrd,
 		},
 		Dirs:      map[string]string{"src/vmm/testdata": filepath.Join(".", "testdata")},
 		HostTools: []string{"/sbin/mkfs.ext4", "/sbin/debugfs"},
 		Jobs: []testvm.Job{{
 			Name: "vmm", Path: "/payload/bin/vmm.test", Dir: "/payload/src/vmm",
 			Args: []string{"-test.v", "-test.run", "^TestBoot"},
-			Env:  []string{envKernel + "=/payload/vmm/vmlinuz", envInitrd + "=/payload/vmm/initrd.cpio"},
+			Env: []string{envKernel + "=/payload/vmm/vmlinuz", envInitrd + "=/payload/vmm/initrd.cpio",
+				"HULL_BINARY=/payload/bin/hull"},
 		}},
 		Console: &console, Output: testWriter{t},
 	})
@@ -168,6 +174,46 @@ func (c *cpio) bytes() []byte {
 	return c.buf.Bytes()
 }
 
+// persistentTap creates a tap that outlives its file descriptor, gives
+// it addr and brings it up, so that it is ready before the guest sends;
+// the test deletes it at the end. (This runs inside the throwaway test VM.)
+func persistentTap(t *testing.T, name, addr string) string {
+	t.Helper()
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	ifr, _ := unix.NewIfreq(name)
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		t.Fatalf("TUNSETIFF %s: %v", name, err)
+	}
+	if err := unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 1); err != nil {
+		t.Fatalf("TUNSETPERSIST %s: %v", name, err)
+	}
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := netlink.LinkDel(link); err != nil {
+			t.Errorf("deleting tap %s: %v", name, err)
+		}
+		if _, err := netlink.LinkByName(name); err == nil {
+			t.Errorf("tap %s still exists", name)
+		}
+	})
+	a, _ := netlink.ParseAddr(addr)
+	if err := netlink.AddrAdd(link, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
 // bootEnv returns the kernel and initrd the TestBoot* tests boot: from
 // the environment TestDebianInTestVM sets inside the test VM.
 func bootEnv(t *testing.T) (kernel, initrd string) {
@@ -226,12 +272,29 @@ func TestBootDebian(t *testing.T) {
 	if out, err := exec.Command("/sbin/mkfs.ext4", "-q", "-F", "-d", content, disk, "16M").CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
+	tap := persistentTap(t, "hullt0", "10.99.1.1/24")
+	echo, err := net.ListenPacket("udp", "10.99.1.1:7777")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteTo(append([]byte("echo: "), buf[:n]...), from)
+		}
+	}()
 	con := &console{t: t}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	vm, err := Start(ctx, Config{
 		Kernel: kernel, Initrd: initrd, CPUs: 2, MemoryMiB: 256, RNG: true,
 		Disks:   []Disk{{Path: disk}},
+		Net:     []NetConfig{{Tap: tap}},
 		Cmdline: "console=ttyS0 panic=-1 loglevel=4",
 	}, WithConsole(con))
 	if err != nil {
@@ -246,6 +309,7 @@ func TestBootDebian(t *testing.T) {
 	for _, want := range []string{
 		"testguest: cpus=2", "testguest: memtotal_kb=", `testguest: input="hello from the host"`,
 		"testguest: disk=ok", "testguest: hwrng_bytes=16", "testguest: done",
+		`testguest: net_reply="echo: ping from the guest"`,
 		"\ntestguest: ttyS0 direct", // the UART's interrupt-driven path, not printk
 	} {
 		if !strings.Contains(out, want) {

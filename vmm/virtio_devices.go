@@ -13,7 +13,8 @@ import (
 
 // addVirtio places each virtio device in its own MMIO window from
 // virtioMMIOBase, with its own IOAPIC pin from firstDeviceGSI, in the
-// order disks then the entropy device: /dev/vda is the first disk.
+// order disks, the entropy device, network devices: /dev/vda is the
+// first disk, eth0 the first network device.
 //
 // Notifications: the guest kicks queue q by writing q to QueueNotify.
 // An ioeventfd per queue (KVM_IOEVENTFD with that datamatch) turns the
@@ -34,6 +35,14 @@ func (m *VM) addVirtio() ([]acpi.MMIODevice, error) {
 	if m.cfg.RNG {
 		devs = append(devs, virtio.RNG{})
 	}
+	for i, c := range m.cfg.Net {
+		n, err := m.openNet(i, c)
+		if err != nil {
+			return nil, err
+		}
+		m.closers = append(m.closers, n.Close)
+		devs = append(devs, n)
+	}
 	var out []acpi.MMIODevice
 	for i, d := range devs {
 		base := uint64(virtioMMIOBase + i*virtioMMIOSize)
@@ -48,6 +57,11 @@ func (m *VM) addVirtio() ([]acpi.MMIODevice, error) {
 		}
 		if err := m.notifier(t, base, len(d.QueueMax())); err != nil {
 			return nil, err
+		}
+		if n, ok := d.(*virtio.Net); ok {
+			if err := m.receiver(n, t); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, acpi.MMIODevice{Base: uint32(base), Size: virtioMMIOSize, GSI: gsi})
 	}
@@ -88,6 +102,31 @@ func (m *VM) notifier(t *virtio.MMIO, base uint64, queues int) error {
 	go serveNotifications(t, fds, done)
 	m.closers = append(m.closers, func() error {
 		stop.Signal()
+		<-done
+		return nil
+	})
+	return nil
+}
+
+// receiver starts the goroutine that moves frames from a tap into the
+// device's receive queue; teardown stops it before the tap closes.
+func (m *VM) receiver(n *virtio.Net, t *virtio.MMIO) error {
+	stopFD, err := newEventFD()
+	if err != nil {
+		return err
+	}
+	m.closers = append(m.closers, stopFD.Close)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := n.Receive(stop, int(stopFD.fd.Load()), t.Notify); err != nil {
+			m.log.Warn("virtio-net receive", "err", err)
+		}
+	}()
+	m.closers = append(m.closers, func() error {
+		close(stop)
+		stopFD.Signal()
 		<-done
 		return nil
 	})

@@ -14,11 +14,13 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,6 +57,11 @@ func main() {
 		disk()
 	} else {
 		say("vda=absent")
+	}
+	if waitFor("/sys/class/net/eth0", 5*time.Second) {
+		network()
+	} else {
+		say("eth0=absent")
 	}
 	if rng, err := os.Open("/dev/hwrng"); err == nil {
 		buf := make([]byte, 16)
@@ -159,4 +166,37 @@ func disk() {
 		say("error=umount: %v", err)
 	}
 	say("disk=ok")
+}
+
+// network brings eth0 up as 10.99.1.2/24 and exchanges a UDP datagram
+// with the host side of the tap, 10.99.1.1:7777, which echoes it.
+func network() {
+	link, err := netlink.LinkByName("eth0")
+	if err == nil {
+		addr, _ := netlink.ParseAddr("10.99.1.2/24")
+		err = netlink.AddrAdd(link, addr)
+	}
+	if err == nil {
+		err = netlink.LinkSetUp(link)
+	}
+	if err != nil {
+		say("error=eth0: %v", err)
+		return
+	}
+	conn, err := net.Dial("udp", "10.99.1.1:7777")
+	if err != nil {
+		say("error=dial: %v", err)
+		return
+	}
+	defer conn.Close()
+	buf := make([]byte, 64)
+	for try := 0; try < 20; try++ {
+		conn.Write([]byte("ping from the guest"))
+		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if n, err := conn.Read(buf); err == nil {
+			say("net_reply=%q", buf[:n])
+			return
+		}
+	}
+	say("error=no UDP reply from 10.99.1.1")
 }

@@ -1,0 +1,160 @@
+package vmm
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hullrt/hull/integration/testvm"
+)
+
+// Tiny 64-bit guests, loaded as ELF kernels at 16 MiB and entered the way
+// Linux is, that end the run in each way a guest can: ACPI power-off,
+// i8042 reset, and a triple fault.
+var tinyGuests = []struct {
+	name   string
+	code   []byte
+	reason Reason
+	detail string
+	out    string
+}{
+	{"poweroff", concat(
+		serialOut("OK\n"),
+		[]byte{0x66, 0xba, 0x00, 0x06}, // mov dx, 0x600 (ACPI sleep control)
+		[]byte{0xb0, 5<<2 | 1<<5},      // mov al, SLP_TYP=5 | SLP_EN
+		[]byte{0xee},                   // out dx, al
+		[]byte{0xeb, 0xfe},             // jmp $
+	), PowerOff, "S5", "OK\n"},
+	{"i8042 reset", concat(
+		serialOut("R\n"),
+		[]byte{0xb0, 0xfe, 0xe6, 0x64}, // mov al, 0xfe; out 0x64, al
+		[]byte{0xeb, 0xfe},
+	), Reboot, "reset", "R\n"},
+	{"triple fault", concat(
+		serialOut("X\n"),
+		[]byte{0x0f, 0x0b}, // ud2: #UD with an empty IDT escalates to a triple fault
+	), Crashed, "KVM_EXIT_SHUTDOWN: triple fault; vCPU 0: RIP=", "X\n"},
+}
+
+// serialOut is mov dx, 0x3f8 then mov al, c; out dx, al for each byte.
+func serialOut(s string) []byte {
+	b := []byte{0x66, 0xba, 0xf8, 0x03}
+	for _, c := range []byte(s) {
+		b = append(b, 0xb0, c, 0xee)
+	}
+	return b
+}
+
+func concat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// elfKernel wraps code in an ELF64 executable with one PT_LOAD at 16 MiB,
+// entered at its first byte.
+func elfKernel(code []byte) []byte {
+	const entry, phoff = 0x1000000, 64
+	var b bytes.Buffer
+	w := func(v any) { binary.Write(&b, binary.LittleEndian, v) }
+	b.WriteString("\x7fELF\x02\x01\x01\x00")
+	b.Write(make([]byte, 8))
+	w(uint16(2))  // ET_EXEC
+	w(uint16(62)) // EM_X86_64
+	w(uint32(1))
+	w(uint64(entry))
+	w(uint64(phoff))
+	w(uint64(0))
+	w(uint32(0))
+	w(uint16(64))
+	w(uint16(56))
+	w(uint16(1))
+	w(uint16(64))
+	w(uint16(0))
+	w(uint16(0))
+	off := uint64(phoff + 56)
+	w(uint32(1)) // PT_LOAD
+	w(uint32(5)) // R+X
+	w(off)
+	w(uint64(entry))
+	w(uint64(entry))
+	w(uint64(len(code)))
+	w(uint64(len(code)))
+	w(uint64(0x1000))
+	b.Write(code)
+	return b.Bytes()
+}
+
+func TestBootTinyGuests(t *testing.T) {
+	testvm.Require(t, testvm.KVM)
+	for _, g := range tinyGuests {
+		t.Run(g.name, func(t *testing.T) {
+			kernel := filepath.Join(t.TempDir(), "kernel.elf")
+			if err := os.WriteFile(kernel, elfKernel(g.code), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			vm, err := Start(ctx, Config{Kernel: kernel, MemoryMiB: 64, CPUs: 2}, WithConsole(&out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := vm.Wait()
+			if res.Reason != g.reason || !strings.Contains(res.Detail, g.detail) {
+				t.Errorf("run ended with %v (%s), want %v mentioning %q", res.Reason, res.Detail, g.reason, g.detail)
+			}
+			if out.String() != g.out {
+				t.Errorf("console = %q, want %q", out.String(), g.out)
+			}
+		})
+	}
+}
+
+// A context cancelled while the guest spins ends the run as Stopped: the
+// kick reaches a vCPU in KVM_RUN.
+func TestBootStopRunningGuest(t *testing.T) {
+	testvm.Require(t, testvm.KVM)
+	kernel := filepath.Join(t.TempDir(), "kernel.elf")
+	os.WriteFile(kernel, elfKernel([]byte{0xeb, 0xfe}), 0o644) // jmp $
+	ctx, cancel := context.WithCancel(context.Background())
+	vm, err := Start(ctx, Config{Kernel: kernel, MemoryMiB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(500*time.Millisecond, cancel)
+	if res := vm.Wait(); res.Reason != Stopped {
+		t.Errorf("run ended with %v (%s), want Stopped", res.Reason, res.Detail)
+	}
+}
+
+// hull vm run's exit status follows the guest: 0 for a power-off, 1 with
+// the reason for a crash.
+func TestBootCLI(t *testing.T) {
+	testvm.Require(t, testvm.KVM)
+	hull := testvm.Hull(t)
+	for _, g := range []struct {
+		i      int
+		status int
+		stderr string
+	}{{0, 0, ""}, {2, 1, "guest crashed: KVM_EXIT_SHUTDOWN: triple fault"}} {
+		kernel := filepath.Join(t.TempDir(), "kernel.elf")
+		os.WriteFile(kernel, elfKernel(tinyGuests[g.i].code), 0o644)
+		cmd := exec.Command(hull, "vm", "run", "--kernel", kernel, "--memory", "64M")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		status := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			status = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if status != g.status || !strings.Contains(stderr.String(), g.stderr) || stdout.String() != tinyGuests[g.i].out {
+			t.Errorf("hull vm run (%s): status %d, stdout %q, stderr %q; want %d, %q, %q",
+				tinyGuests[g.i].name, status, stdout.String(), stderr.String(), g.status, tinyGuests[g.i].out, g.stderr)
+		}
+	}
+}
