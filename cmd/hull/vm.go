@@ -38,6 +38,7 @@ type vmRunFlags struct {
 	memory  string
 	disks   []string
 	rng     bool
+	nets    []string
 	name    string
 	explain bool
 }
@@ -55,7 +56,8 @@ the vCPU's registers).
 On a terminal, input goes to the guest raw; type Ctrl-A then x to end
 the VM from the host.`,
 		Example: `  hull vm run --kernel /boot/vmlinuz-$(uname -r) --initrd initrd.img \
-      --append "console=ttyS0 root=/dev/vda" --cpus 2 --memory 512M --disk root.img`,
+      --append "console=ttyS0 root=/dev/vda" --cpus 2 --memory 512M --disk root.img \
+      --net tap=tap0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := f.vmConfig()
@@ -74,6 +76,7 @@ the VM from the host.`,
 	fl.StringVar(&f.memory, "memory", "", "guest RAM, e.g. 512M or 2G (default 512M)")
 	fl.StringArrayVar(&f.disks, "disk", nil, "raw disk image as the next virtio disk, FILE[,ro]; repeatable")
 	fl.BoolVar(&f.rng, "rng", false, "add a virtio entropy device")
+	fl.StringArrayVar(&f.nets, "net", nil, "virtio network device: tap=NAME or bridge=NAME, optionally ,mac=02:..; repeatable")
 	fl.StringVar(&f.name, "name", "", "name of the VM")
 	return cmd
 }
@@ -127,6 +130,23 @@ func (f *vmRunFlags) vmConfig() (vmm.Config, error) {
 	}
 	if f.rng {
 		cfg.RNG = true
+	}
+	for _, n := range f.nets {
+		var nc vmm.NetConfig
+		for _, kv := range strings.Split(n, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "tap":
+				nc.Tap = v
+			case "bridge":
+				nc.Bridge = v
+			case "mac":
+				nc.MAC = v
+			default:
+				return cfg, fmt.Errorf("--net %s: unknown key %q (tap, bridge or mac)", n, k)
+			}
+		}
+		cfg.Net = append(cfg.Net, nc)
 	}
 	if f.name != "" {
 		cfg.Name = f.name

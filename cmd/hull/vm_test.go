@@ -31,6 +31,15 @@ func TestVMRunFlags(t *testing.T) {
 	if cfg.CPUs != 2 || cfg.MemoryMiB != 1024 || len(cfg.Disks) != 2 || cfg.Disks[0].ReadOnly || !cfg.Disks[1].ReadOnly || cfg.Cmdline != "console=ttyS0" {
 		t.Errorf("vmConfig() = %+v", cfg)
 	}
+	f = &vmRunFlags{kernel: "/k", nets: []string{"tap=tap0", "bridge=br0,mac=02:00:00:00:00:01"}}
+	cfg, err = f.vmConfig()
+	if err != nil || len(cfg.Net) != 2 || cfg.Net[0].Tap != "tap0" || cfg.Net[1].Bridge != "br0" || cfg.Net[1].MAC != "02:00:00:00:00:01" {
+		t.Errorf("--net: %+v, %v", cfg.Net, err)
+	}
+	f = &vmRunFlags{kernel: "/k", nets: []string{"tap=a,bridge=b"}}
+	if _, err := f.vmConfig(); err == nil || !strings.Contains(err.Error(), "exactly one of tap and bridge") {
+		t.Errorf("--net with both: %v", err)
+	}
 	f = &vmRunFlags{disks: []string{"a.img,rx"}}
 	if _, err := f.vmConfig(); err == nil || !strings.Contains(err.Error(), `unknown option "rx"`) {
 		t.Errorf("bad disk option: %v", err)
