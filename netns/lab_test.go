@@ -26,7 +26,7 @@ import (
 // directories. Cleanup prunes, asserts that nothing is left, and removes
 // the namespaces.
 type lab struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	host    string // the "host" namespace
 	outside string // a third namespace: a client or server on another machine
@@ -39,12 +39,12 @@ const (
 	outsideAddr2 = "198.51.100.3"
 )
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	testvm.Require(t, testvm.Root) // network namespaces, links, nftables
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	requireRoot(t)
 	dir := t.TempDir()
@@ -102,7 +102,7 @@ func newLab(t *testing.T) *lab {
 	return l
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
