@@ -83,9 +83,9 @@
 //	rdma                          rdma.max "DEV hca_handle=N hca_object=M" rdma.max
 //	network.classID               error                                  net_cls.classid
 //	network.priorities            error                                  net_prio.ifpriomap
-//	unified                       written as given, last; the key's      error
-//	                              controller is enabled and must be
-//	                              delegated
+//	unified                       written as given, last; the key's      hybrid: written on the cgroup2 side
+//	                              controller is enabled and must be      for controllers bound there (and
+//	                              delegated                              cgroup.*); else error
 //	devices                       BPF_PROG_TYPE_CGROUP_DEVICE program    devices.allow, devices.deny
 //
 // A field that is absent (nil) is not written; update passes only what

@@ -67,6 +67,7 @@ func TestPlanGolden(t *testing.T) {
 	hybrid := fixtureHost(t, "hybrid")
 	hybridRes := loadResources(t, "resources-v1.json")
 	hybridRes.Network, hybridRes.Rdma = nil, nil
+	hybridRes.Unified = map[string]string{"cgroup.max.depth": "3", "hugetlb.2MB.rsvd.max": "4194304"}
 	for _, tt := range []struct {
 		name string
 		plan func() (*Plan, error)
@@ -133,8 +134,9 @@ func TestPlanErrors(t *testing.T) {
 			want: []string{`linux.resources.devices[0].type: "x" is not one of a, c, b`, `linux.resources.devices[0].access: "rwq" has 'q'`, "linux.resources.devices[1].major: -7 is out of range"}},
 		{name: "v1 unmounted controller", v1: true, r: specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: u32(1)}, Rdma: map[string]specs.LinuxRdma{"mlx4_0": {}}},
 			want: []string{"linux.resources.network.classID: the net_cls controller is not mounted on this host", `linux.resources.rdma["mlx4_0"]: the rdma controller is not mounted`}},
-		{name: "v1 unified", v1: true, r: specs.LinuxResources{Unified: map[string]string{"memory.high": "1"}},
-			want: []string{"linux.resources.unified: needs a cgroup v2 host (this one is hybrid)"}},
+		{name: "v1 unified", v1: true, r: specs.LinuxResources{Unified: map[string]string{"memory.high": "1", "io.max": "1"}},
+			want: []string{`linux.resources.unified["memory.high"]: the memory controller is bound to cgroup v1 on this hybrid host`,
+				`linux.resources.unified["io.max"]: the io controller is not available on this host's cgroup2 side (it offers: hugetlb)`}},
 		{name: "v1 swappiness", v1: true, r: specs.LinuxResources{Memory: &specs.LinuxMemory{Swappiness: u64(101)}},
 			want: []string{"linux.resources.memory.swappiness: 101 is above 100"}},
 	} {

@@ -331,8 +331,8 @@ func (p *planner) unified(u map[string]string) {
 	if len(u) == 0 {
 		return
 	}
-	if !p.v2 {
-		p.errf("linux.resources.unified: needs a cgroup v2 host (this one is %s)", p.host.Mode)
+	if !p.v2 && p.host.Unified == "" {
+		p.errf("linux.resources.unified: needs a cgroup2 hierarchy (this host is %s, with none mounted)", p.host.Mode)
 		return
 	}
 	keys := make([]string, 0, len(u))
@@ -354,6 +354,23 @@ func (p *planner) unified(u map[string]string) {
 				continue
 			}
 			controller = "" // core files need no controller
+		}
+		if !p.v2 {
+			// A hybrid host: the cgroup2 side takes the keys of the
+			// controllers bound to it.
+			if _, v1 := p.host.V1[controller]; v1 {
+				p.errf("%s: the %s controller is bound to cgroup v1 on this %s host; use the typed linux.resources fields", field, controller, p.host.Mode)
+				continue
+			}
+			if controller != "" && !slices.Contains(p.available, controller) {
+				p.errf("%s: the %s controller is not available on this host's cgroup2 side (it offers: %s)", field, controller, strings.Join(p.available, " "))
+				continue
+			}
+			if controller != "" && !slices.Contains(p.plan.Enable, controller) {
+				p.plan.Enable = append(p.plan.Enable, controller)
+			}
+			p.plan.Writes = append(p.plan.Writes, Write{File: k, Value: u[k], Field: field})
+			continue
 		}
 		p.write(controller, field, k, u[k])
 	}

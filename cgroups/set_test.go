@@ -138,6 +138,9 @@ func TestV1SetAll(t *testing.T) {
 		BlockIO: &specs.LinuxBlockIO{Weight: ptr(uint16(300))},
 		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"}},
 	}
+	if h.Unified != "" {
+		r.Unified = map[string]string{"cgroup.max.descendants": "5"} // on the cgroup2 side
+	}
 	if slices.Contains(probe(nil).HugePageSizes, "2MB") && slices.Contains(h.Delegated, "hugetlb") {
 		restoreSubtreeControl(t, h.SelfDir(""))
 		r.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 8 << 20}}
