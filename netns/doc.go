@@ -50,6 +50,21 @@
 // The host port is bound first (and held by the Attachment), so a port
 // already in use fails with EADDRINUSE before any rule exists.
 //
+// # For the runtime
+//
+//	m, _ := netns.New()                        // once per process
+//	att, err := m.Setup(ctx, netns.Config{ID: id, Ports: ports})
+//	// spec.Linux.Namespaces: {Type: "network", Path: att.NetnsPath}
+//	// spec.Mounts: bind att.EtcFiles["/etc/resolv.conf"] etc. read-only
+//	...
+//	m.Teardown(ctx, id)                        // on "hull delete"
+//
+// The Manager that ran Setup holds the published ports' reservations and
+// the [::1] proxies: the process that keeps the container (its monitor)
+// should make that call and live as long as the container. If another
+// process tears down, it still removes every kernel object; the holder's
+// sockets close when it exits.
+//
 // # Rootless
 //
 // Without root there is no bridge and no nftables table: mode bridge turns
