@@ -95,7 +95,7 @@ func newImagePullCommand(o *imageOptions) *cobra.Command {
 				opts = append(opts, pull.WithPlatform(platform))
 			}
 			if os.Geteuid() != 0 {
-				opts = append(opts, pull.WithUnpackOptions(layer.WithoutOwnership()))
+				opts = append(opts, pull.WithUnpackOptions(layer.Rootless()))
 			}
 			out := cmd.OutOrStdout()
 			var pr *progressPrinter
@@ -331,7 +331,7 @@ be in the store ("hull image pull" it first). "hull run" runs the result.`,
 			var opts []layer.Option
 			if rootless || os.Geteuid() != 0 {
 				rootless = true
-				opts = append(opts, layer.WithoutOwnership())
+				opts = append(opts, layer.Rootless())
 			}
 			ctx, cancel := interruptible(cmd)
 			defer cancel()

@@ -41,8 +41,13 @@ func (m Mode) String() string {
 type Option func(*options) error
 
 type options struct {
-	mode  Mode
-	chown bool
+	mode     Mode
+	chown    bool
+	rootless bool
+	// deferModes, when set (by Merge), collects the final modes of the
+	// directories a rootless Apply keeps writable, to be set once the
+	// last layer is applied.
+	deferModes map[string]uint32
 }
 
 // WithMode selects how whiteouts are applied. Default: Overlay.
@@ -63,6 +68,17 @@ func WithoutOwnership() Option {
 	return func(o *options) error { o.chown = false; return nil }
 }
 
+// Rootless unpacks as an unprivileged user, as "umoci unpack --rootless"
+// does: no owners (WithoutOwnership), device nodes skipped (counted in
+// Stats.Skipped: only root may create them), opaque directories marked
+// with user.overlay.opaque for an overlay mounted with "userxattr" in a
+// user namespace, and directories kept writable by their owner until the
+// layer is complete, so that a directory of mode 0555 can still receive
+// its entries. Whiteouts need no privilege. Default: off.
+func Rootless() Option {
+	return func(o *options) error { o.chown, o.rootless = false, true; return nil }
+}
+
 func makeOptions(opts []Option) (options, error) {
 	o := options{mode: Overlay, chown: true}
 	for _, opt := range opts {
@@ -78,6 +94,7 @@ type Stats struct {
 	Entries   int   // tar entries applied, whiteouts included
 	Bytes     int64 // regular file content written
 	Whiteouts int   // whiteout and opaque markers applied
+	Skipped   int   // device nodes a Rootless unpack could not create
 }
 
 // Apply reads an uncompressed tar stream from r and applies its entries to
@@ -135,6 +152,7 @@ type applier struct {
 type dirTime struct {
 	name         string
 	atime, mtime time.Time
+	mode         uint32 // final permission bits (Rootless: set last)
 }
 
 func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
@@ -224,6 +242,10 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) error {
 		mode := map[byte]uint32{tar.TypeChar: unix.S_IFCHR, tar.TypeBlock: unix.S_IFBLK, tar.TypeFifo: unix.S_IFIFO}[hdr.Typeflag]
 		dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
 		if err := unix.Mknodat(pfd, base, mode|0o600, dev); err != nil {
+			if a.o.rootless && err == unix.EPERM && hdr.Typeflag != tar.TypeFifo {
+				a.stats.Skipped++
+				return nil
+			}
 			return pathErr("mknodat", name, err)
 		}
 		return a.meta(pfd, base, -1, hdr, name)
@@ -283,8 +305,12 @@ func (a *applier) whiteout(parent, base string) error {
 				return pathErr("openat", parent, err)
 			}
 			defer unix.Close(fd)
-			if err := unix.Fsetxattr(fd, overlayOpaqueXattr, []byte("y"), 0); err != nil {
-				return pathErr("fsetxattr "+overlayOpaqueXattr, parent, err)
+			attr := overlayOpaqueXattr
+			if a.o.rootless {
+				attr = userOpaqueXattr
+			}
+			if err := unix.Fsetxattr(fd, attr, []byte("y"), 0); err != nil {
+				return pathErr("fsetxattr "+attr, parent, err)
 			}
 			return nil
 		}
@@ -414,6 +440,9 @@ func (a *applier) meta(pfd int, base string, fd int, hdr *tar.Header, name strin
 	// After chown, which clears the set-ID bits.
 	if !isLink {
 		perm := uint32(hdr.Mode) & 0o7777
+		if a.o.rootless && hdr.Typeflag == tar.TypeDir {
+			perm |= 0o700 // until dirTimes: its entries are still to come
+		}
 		var err error
 		if fd >= 0 {
 			err = unix.Fchmod(fd, perm)
@@ -431,7 +460,7 @@ func (a *applier) meta(pfd int, base string, fd int, hdr *tar.Header, name strin
 		if !ok {
 			continue
 		}
-		if strings.HasPrefix(attr, overlayXattrPrefix) {
+		if reservedXattr(attr) {
 			return fmt.Errorf("%w: xattr %q is reserved for overlayfs", ErrUnsafe, attr)
 		}
 		if err := setxattr(pfd, base, fd, attr, []byte(v)); err != nil {
@@ -446,7 +475,7 @@ func (a *applier) meta(pfd int, base string, fd int, hdr *tar.Header, name strin
 		atime = hdr.ModTime
 	}
 	if hdr.Typeflag == tar.TypeDir {
-		a.dirs = append(a.dirs, dirTime{name: name, atime: atime, mtime: hdr.ModTime})
+		a.dirs = append(a.dirs, dirTime{name: name, atime: atime, mtime: hdr.ModTime, mode: uint32(hdr.Mode) & 0o7777})
 		return nil
 	}
 	return utimes(pfd, base, atime, hdr.ModTime, name)
@@ -490,21 +519,36 @@ func utimes(pfd int, base string, atime, mtime time.Time, name string) error {
 func (a *applier) dirTimes() error {
 	for i := len(a.dirs) - 1; i >= 0; i-- {
 		d := a.dirs[i]
-		if d.name == "." {
-			if err := utimes(a.t.fd, ".", d.atime, d.mtime, d.name); err != nil {
-				return err
+		pfd, base := a.t.fd, "."
+		if d.name != "." {
+			var err error
+			pfd, err = a.t.dir(path.Dir(d.name), false)
+			if errors.Is(err, unix.ENOENT) {
+				continue // removed later in the same layer
 			}
+			if err != nil {
+				return &EntryError{Name: d.name, Err: err}
+			}
+			base = path.Base(d.name)
+		}
+		if err := utimes(pfd, base, d.atime, d.mtime, d.name); errors.Is(err, unix.ENOENT) {
+			continue
+		} else if err != nil {
+			return &EntryError{Name: d.name, Err: err}
+		}
+		if !a.o.rootless {
 			continue
 		}
-		pfd, err := a.t.dir(path.Dir(d.name), false)
-		if errors.Is(err, unix.ENOENT) {
-			continue // removed later in the same layer
+		if a.o.deferModes != nil { // a later layer may still write here
+			a.o.deferModes[d.name] = d.mode
+			continue
 		}
-		if err != nil {
-			return &EntryError{Name: d.name, Err: err}
+		if d.mode&0o700 == 0o700 {
+			continue
 		}
-		if err := utimes(pfd, path.Base(d.name), d.atime, d.mtime, d.name); err != nil && !errors.Is(err, unix.ENOENT) {
-			return &EntryError{Name: d.name, Err: err}
+		// chmod changes ctime only: the mtime just set stays.
+		if err := unix.Fchmodat(pfd, base, d.mode, 0); err != nil {
+			return &EntryError{Name: d.name, Err: pathErr("fchmodat", d.name, err)}
 		}
 	}
 	return nil

@@ -190,6 +190,8 @@ func TestHostileLayers(t *testing.T) {
 		{name: "whiteout of dotdot", mode: Flatten, layers: [][]e{{dir("a/"), file("a/.wh..", "")}}, bad: "a/.wh..", wantErr: ErrUnsafe},
 		{name: "overlay xattr", layers: [][]e{{{Header: tar.Header{Typeflag: tar.TypeDir, Name: "d/", Mode: 0o755,
 			PAXRecords: map[string]string{"SCHILY.xattr.trusted.overlay.redirect": "/OUTSIDE"}}}}}, bad: "d/", wantErr: ErrUnsafe},
+		{name: "userxattr overlay xattr", layers: [][]e{{{Header: tar.Header{Typeflag: tar.TypeDir, Name: "d/", Mode: 0o755,
+			PAXRecords: map[string]string{"SCHILY.xattr.user.overlay.opaque": "y"}}}}}, bad: "d/", wantErr: ErrUnsafe},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sandbox := t.TempDir()

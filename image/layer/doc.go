@@ -39,6 +39,16 @@
 //     deletes the path, an opaque marker deletes the directory's children
 //     that earlier layers put there.
 //
+// # Rootless
+//
+// [Rootless] unpacks as an unprivileged user: owners are not applied,
+// device nodes are skipped (only whiteouts, the 0/0 device, need no
+// privilege, since Linux 5.8), opaque directories are marked with
+// user.overlay.opaque for an overlay mounted with "userxattr" in a user
+// namespace, and directories stay writable by their owner until the layer
+// (or, in [Merge], the last layer) is complete. Layers may set neither
+// trusted.overlay.* nor user.overlay.* xattrs themselves.
+//
 // # Metadata
 //
 // Owners are set with fchownat before modes (chown(2) clears set-user-ID and

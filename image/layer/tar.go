@@ -8,7 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -130,11 +132,11 @@ func readXattrs(p string, hdr *tar.Header) (opaque bool, err error) {
 		if err != nil {
 			return false, pathErr("lgetxattr "+attr, p, err)
 		}
-		if attr == overlayOpaqueXattr {
-			opaque = string(val[:m]) == "y"
+		if attr == overlayOpaqueXattr || attr == userOpaqueXattr {
+			opaque = opaque || string(val[:m]) == "y"
 			continue
 		}
-		if strings.HasPrefix(attr, overlayXattrPrefix) {
+		if reservedXattr(attr) {
 			continue
 		}
 		if hdr.PAXRecords == nil {
@@ -168,7 +170,10 @@ func writeEntry(tw *tar.Writer, hdr *tar.Header, src string) error {
 // in order into dst: what a container sees through the overlay mount of
 // the same layers, as a plain copy.
 func Merge(ctx context.Context, dst string, layers []string, opts ...Option) error {
-	opts = append(append([]Option{}, opts...), WithMode(Flatten))
+	// A rootless merge keeps directories writable until the last layer:
+	// a 0555 directory of one layer may receive entries from the next.
+	modes := map[string]uint32{}
+	opts = append(append([]Option{}, opts...), WithMode(Flatten), func(o *options) error { o.deferModes = modes; return nil })
 	for _, l := range layers {
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
@@ -185,6 +190,38 @@ func Merge(ctx context.Context, dst string, layers []string, opts ...Option) err
 		}
 		if werr != nil {
 			return fmt.Errorf("reading %s: %w", l, werr)
+		}
+	}
+	return setModes(dst, modes)
+}
+
+// setModes applies deferred directory modes, deepest first.
+func setModes(dst string, modes map[string]uint32) error {
+	if len(modes) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(modes))
+	for n := range modes {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool { return strings.Count(names[i], "/") > strings.Count(names[j], "/") })
+	t, err := openTree(dst)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	for _, n := range names {
+		pfd, base := t.fd, "."
+		if n != "." {
+			if pfd, err = t.dir(path.Dir(n), false); errors.Is(err, unix.ENOENT) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			base = path.Base(n)
+		}
+		if err := unix.Fchmodat(pfd, base, modes[n], 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return pathErr("fchmodat", n, err)
 		}
 	}
 	return nil

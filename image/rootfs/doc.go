@@ -18,6 +18,12 @@
 // ([Mount]) and the caller performs it, usually inside the container's
 // mount namespace; [Mount.Mount] is the way to do so.
 //
+// # Rootless
+//
+// Layers unpacked with layer.Rootless mark opaque directories with
+// user.overlay.opaque; pass the "userxattr" option to [Overlay] and mount
+// inside a user namespace (Linux 5.11), as rootless podman does.
+//
 // # The page-size limit
 //
 // mount(2) passes options in one page: with store paths of ~90 bytes, an

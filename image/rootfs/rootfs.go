@@ -37,8 +37,9 @@ func (m Mount) String() string {
 // Overlay describes the root filesystem of layers (lowest first) with the
 // container's writes going to upper, using work as overlayfs's scratch
 // directory (same filesystem as upper). With upper empty the mount is
-// read-only.
-func Overlay(layers []string, upper, work string) (Mount, error) {
+// read-only. extra are more overlayfs options: "userxattr" for layers
+// unpacked with layer.Rootless, mounted in a user namespace.
+func Overlay(layers []string, upper, work string, extra ...string) (Mount, error) {
 	if len(layers) == 0 {
 		return Mount{}, errors.New("overlay: no layers")
 	}
@@ -62,6 +63,12 @@ func Overlay(layers []string, upper, work string) (Mount, error) {
 	opts := []string{"lowerdir=" + strings.Join(lowers, ":")}
 	if upper != "" {
 		opts = append(opts, "upperdir="+upper, "workdir="+work)
+	}
+	for _, o := range extra {
+		if strings.ContainsAny(o, ",") || strings.HasPrefix(o, "lowerdir=") || strings.HasPrefix(o, "upperdir=") || strings.HasPrefix(o, "workdir=") {
+			return Mount{}, fmt.Errorf("overlay: option %q: pass layers, upper and work as arguments, one option each", o)
+		}
+		opts = append(opts, o)
 	}
 	return Mount{Type: "overlay", Source: "overlay", Options: opts}, nil
 }
