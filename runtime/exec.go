@@ -100,6 +100,7 @@ func ExecPlan(s *specs.Spec, initPid int, proc *specs.Process, preserveFDs int) 
 	if proc.OOMScoreAdj != nil {
 		add(&OOMScoreAdj{Value: *proc.OOMScoreAdj})
 	}
+	add(&CloseFDs{First: 3 + preserveFDs})
 	var seccomp *Seccomp
 	if s.Linux.Seccomp != nil {
 		seccomp = &Seccomp{Spec: s.Linux.Seccomp}
@@ -111,7 +112,6 @@ func ExecPlan(s *specs.Spec, initPid int, proc *specs.Process, preserveFDs int) 
 		}
 	}
 	processSteps(add, proc, userNS)
-	add(&CloseFDs{First: 3 + preserveFDs})
 	if seccomp != nil && proc.NoNewPrivileges && seccomp.Notify {
 		add(seccomp)
 		seccomp = nil

@@ -259,8 +259,22 @@ func (NoNewPrivs) run(c *initContext) error {
 }
 
 func (f *CloseFDs) run(c *initContext) error {
-	if err := unix.CloseRange(uint(f.First), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+	err := unix.CloseRange(uint(f.First), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	// Before Linux 5.11 (or under a filter that denies close_range):
+	// mark each open descriptor by hand.
+	ents, rerr := os.ReadDir("/proc/self/fd")
+	if rerr != nil {
 		return &os.SyscallError{Syscall: "close_range", Err: err}
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < f.First {
+			continue
+		}
+		unix.CloseOnExec(fd)
 	}
 	return nil
 }

@@ -242,13 +242,14 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 			return nil, errors.New("linux.seccomp.listenerPath: is required when a rule uses SCMP_ACT_NOTIFY")
 		}
 	}
+	// Before any seccomp filter, which may not allow close_range.
+	add(&CloseFDs{First: 3 + o.PreserveFDs})
 	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
 	// must happen before the capability sets shrink (runc's order too).
 	if seccomp != nil && !proc.NoNewPrivileges {
 		add(seccomp)
 	}
 	processSteps(add, proc, userNS)
-	add(&CloseFDs{First: 3 + o.PreserveFDs})
 	// A notifying filter's fd must reach the parent, which exits once
 	// the init is ready: load it before.
 	if seccomp != nil && proc.NoNewPrivileges && seccomp.Notify {
