@@ -16,6 +16,7 @@ var vmPackages = []testvm.Package{
 	{Path: "./cmd/hull", Run: "^TestCheck"}, // hull check --json --vm
 	{Path: "./runtime/seccomp"},             // filters on a second kernel, and i386 programs
 	{Path: "./runtime/capability"},
+	{Path: "./runtime/probe"}, // each namespace created for real on a second kernel
 }
 
 // TestInVM boots the test VM once and runs vmPackages inside it.
