@@ -211,7 +211,7 @@ func (s *Store) CreateLayer(ctx context.Context, info LayerInfo, fill func(ctx c
 	}
 	defer func() {
 		if err != nil {
-			os.RemoveAll(tmp)
+			removeAll(tmp)
 		}
 	}()
 	diff := filepath.Join(tmp, "diff")
@@ -237,6 +237,13 @@ func (s *Store) CreateLayer(ctx context.Context, info LayerInfo, fill func(ctx c
 		return false, err
 	}
 	final := s.dir("layers", h)
+	if _, err := os.Lstat(final); err == nil {
+		// A directory without layer.json (HasLayer said no): litter of an
+		// older hull that crashed while deleting. Clear it.
+		if err := s.deleteLayer(h); err != nil {
+			return false, err
+		}
+	}
 	if err := os.Rename(tmp, final); err != nil {
 		return false, fmt.Errorf("committing layer %s: %w", info.ChainID, err)
 	}
@@ -565,7 +572,7 @@ func (s *Store) Discard(chainIDs []string) (bool, error) {
 		if err != nil || used[id] {
 			continue
 		}
-		if err := os.RemoveAll(s.dir("layers", h)); err != nil {
+		if err := s.deleteLayer(h); err != nil {
 			return true, err
 		}
 	}
@@ -609,7 +616,7 @@ func (s *Store) Prune(ctx context.Context) (PruneReport, error) {
 	}
 	for _, e := range ents {
 		if id := "sha256:" + e.Name(); !keepLayers[id] {
-			if err := os.RemoveAll(s.dir("layers", e.Name())); err != nil {
+			if err := s.deleteLayer(e.Name()); err != nil {
 				return rep, err
 			}
 			os.Remove(s.dir("locks", e.Name()))
@@ -631,7 +638,7 @@ func (s *Store) Prune(ctx context.Context) (PruneReport, error) {
 		return rep, err
 	}
 	for _, e := range ents {
-		if err := os.RemoveAll(s.dir("tmp", e.Name())); err != nil {
+		if err := removeAll(s.dir("tmp", e.Name())); err != nil {
 			return rep, err
 		}
 		rep.Temp++
@@ -649,4 +656,39 @@ func decodeStrict(b []byte, v any) error {
 		return errors.New("trailing data after JSON value")
 	}
 	return nil
+}
+
+// removeAll is os.RemoveAll that also works for an unprivileged owner of
+// a tree with read-only directories (a rootless layer keeps an image's
+// 0555 directories as they are): when removal fails, it makes the
+// directories writable by their owner and tries again.
+func removeAll(p string) error {
+	if err := os.RemoveAll(p); err == nil || os.Geteuid() == 0 {
+		return err
+	}
+	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(q, 0o700)
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
+}
+
+// deleteLayer removes layers/HEX atomically: one rename(2) into tmp/ makes
+// it disappear (a crash after that leaves litter for Prune, never a
+// half-deleted layer under its name), then the tree is removed.
+func (s *Store) deleteLayer(h string) error {
+	tmp, err := os.MkdirTemp(s.dir("tmp"), "deleted-"+h[:min(12, len(h))]+"-")
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(s.dir("layers", h), filepath.Join(tmp, "layer")); err != nil {
+		os.Remove(tmp)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return removeAll(tmp)
 }

@@ -189,3 +189,28 @@ func TestDiscard(t *testing.T) {
 		t.Errorf("Discard = %v, %v, layer kept %v; want it removed", ran, err, s.HasLayer(id))
 	}
 }
+
+// A layer directory without its layer.json (left by a crash in the middle
+// of a removal) is not a layer, and does not stop the layer being created.
+func TestCreateLayerOverLitter(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := Digest([]byte("layer"))
+	h, _ := hexOf(id)
+	os.MkdirAll(s.dir("layers", h, "diff", "half-deleted"), 0o755)
+	if s.HasLayer(id) {
+		t.Fatal("HasLayer of a directory without layer.json")
+	}
+	created, err := s.CreateLayer(context.Background(), LayerInfo{ChainID: id}, func(_ context.Context, dir string) (int64, error) {
+		return 0, os.WriteFile(filepath.Join(dir, "f"), nil, 0o644)
+	})
+	if err != nil || !created {
+		t.Fatalf("CreateLayer over litter = %v, %v", created, err)
+	}
+	dir, _ := s.LayerDir(id)
+	if _, err := os.Stat(filepath.Join(dir, "half-deleted")); !os.IsNotExist(err) {
+		t.Errorf("the litter survived: %v", err)
+	}
+}
