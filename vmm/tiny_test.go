@@ -158,3 +158,45 @@ func TestBootCLI(t *testing.T) {
 		}
 	}
 }
+
+// A detached VM: hull vm run --detach returns once it runs; ls and
+// inspect see it through its control socket; kill ends it and its state
+// directory goes.
+func TestBootDetached(t *testing.T) {
+	testvm.Require(t, testvm.KVM)
+	hull := testvm.Hull(t)
+	root := t.TempDir()
+	kernel := filepath.Join(t.TempDir(), "spin.elf")
+	os.WriteFile(kernel, elfKernel(concat(serialOut("up\n"), []byte{0xeb, 0xfe})), 0o644)
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(hull, append([]string{"--root", root}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("hull %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if out := run("vm", "run", "--detach", "--name", "spin1", "--kernel", kernel, "--memory", "64M", "--cpus", "2"); strings.TrimSpace(out) != "spin1" {
+		t.Fatalf("run --detach printed %q", out)
+	}
+	if out := run("vm", "ls"); !strings.Contains(out, "spin1") || !strings.Contains(out, "running") {
+		t.Errorf("vm ls = %q, want spin1 running", out)
+	}
+	out := run("vm", "inspect", "spin1")
+	for _, want := range []string{`"name": "spin1"`, `"cpus": 2`, `"memory_mib": 64`, `"state": "running"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("vm inspect lacks %s:\n%s", want, out)
+		}
+	}
+	// A second VM with the same name is refused.
+	if out, err := exec.Command(hull, "--root", root, "vm", "run", "--detach", "--name", "spin1", "--kernel", kernel, "--memory", "64M").CombinedOutput(); err == nil || !strings.Contains(string(out), "already running") {
+		t.Errorf("duplicate name: %v %s", err, out)
+	}
+	run("vm", "kill", "spin1")
+	if _, err := os.Stat(filepath.Join(root, "vm", "spin1")); !os.IsNotExist(err) {
+		t.Errorf("state directory still there after kill: %v", err)
+	}
+	if out := run("vm", "ls"); strings.Contains(out, "spin1") {
+		t.Errorf("vm ls after kill = %q", out)
+	}
+}

@@ -25,22 +25,24 @@ func newVMCommand(g *globalOptions) *cobra.Command {
 firmware: hull loads the kernel itself, describes the machine in ACPI
 tables, and emulates a serial console and virtio devices.`,
 	}
-	cmd.AddCommand(newVMRunCommand(g))
+	cmd.AddCommand(newVMRunCommand(g), newVMListCommand(g), newVMInspectCommand(g),
+		newVMConsoleCommand(g), newVMStopCommand(g, "stop"), newVMStopCommand(g, "kill"))
 	return cmd
 }
 
 type vmRunFlags struct {
-	config  string
-	kernel  string
-	initrd  string
-	append  string
-	cpus    int
-	memory  string
-	disks   []string
-	rng     bool
-	nets    []string
-	name    string
-	explain bool
+	config string
+	kernel string
+	initrd string
+	append string
+	cpus   int
+	memory string
+	disks  []string
+	rng    bool
+	nets   []string
+	name   string
+	detach bool
+	daemon string // the VM process's configuration (hidden)
 }
 
 func newVMRunCommand(g *globalOptions) *cobra.Command {
@@ -60,9 +62,18 @@ the VM from the host.`,
       --net tap=tap0`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.daemon != "" {
+				return runDaemon(f.daemon, g.root)
+			}
 			cfg, err := f.vmConfig()
 			if err != nil {
 				return err
+			}
+			if f.detach {
+				if err := kvm.ProbeHost(kvm.DefaultDevice).Err(); err != nil {
+					return err
+				}
+				return startDetached(cfg, g.root, cmd.OutOrStdout())
 			}
 			return runVM(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -77,7 +88,10 @@ the VM from the host.`,
 	fl.StringArrayVar(&f.disks, "disk", nil, "raw disk image as the next virtio disk, FILE[,ro]; repeatable")
 	fl.BoolVar(&f.rng, "rng", false, "add a virtio entropy device")
 	fl.StringArrayVar(&f.nets, "net", nil, "virtio network device: tap=NAME or bridge=NAME, optionally ,mac=02:..; repeatable")
-	fl.StringVar(&f.name, "name", "", "name of the VM")
+	fl.StringVar(&f.name, "name", "", "name of the VM (required with --detach)")
+	fl.BoolVar(&f.detach, "detach", false, "run the VM in the background; manage it with hull vm ls, inspect, console, stop, kill")
+	fl.StringVar(&f.daemon, "daemon-config", "", "")
+	fl.MarkHidden("daemon-config")
 	return cmd
 }
 

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/hullrt/hull/vmm"
+	"github.com/hullrt/hull/vmm/control"
+)
+
+// Detached VMs. "hull vm run --detach" re-executes hull as the VM's own
+// process (a new session, no terminal), which serves the control socket
+// <root>/vm/<name>/control.sock (package control documents the protocol)
+// and tells its parent through an inherited pipe when the VM runs, or
+// why it could not start:
+//
+//	hull vm run --detach          hull vm run (the VM process)
+//	  pipe, fork+exec, setsid →
+//	                                vmm.Start, control.Listen
+//	                           ←    "ok\n" or "error: ...\n" on fd 3
+//	  prints the name, exits 0      runs until the guest ends or kill
+
+const readyFD = 3 // the pipe's write end in the VM process
+
+func startDetached(cfg vmm.Config, root string, stdout io.Writer) error {
+	if cfg.Name == "" {
+		return errors.New("--detach needs --name, by which hull vm ls, console, stop and kill find the VM")
+	}
+	cfgJSON, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, "--root", root, "vm", "run", "--daemon-config", string(cfgJSON))
+	cmd.ExtraFiles = []*os.File{w} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return err
+	}
+	w.Close()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && line == "" {
+		cmd.Wait()
+		return fmt.Errorf("vm %q: the VM process exited before it was ready", cfg.Name)
+	}
+	line = strings.TrimSpace(line)
+	if msg, ok := strings.CutPrefix(line, "error: "); ok {
+		cmd.Wait()
+		return fmt.Errorf("vm %q: %s", cfg.Name, msg)
+	}
+	cmd.Process.Release()
+	fmt.Fprintln(stdout, cfg.Name)
+	return nil
+}
+
+// runDaemon is the detached VM's process.
+func runDaemon(cfgJSON, root string) error {
+	ready := os.NewFile(readyFD, "ready")
+	fail := func(err error) error {
+		fmt.Fprintf(ready, "error: %v\n", err)
+		ready.Close()
+		return &exitError{code: 1}
+	}
+	cfg, err := vmm.ParseConfig(strings.NewReader(cfgJSON))
+	if err != nil {
+		return fail(err)
+	}
+	signal.Ignore(unix.SIGHUP)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	console := control.NewConsole()
+	vm, err := vmm.Start(ctx, cfg, vmm.WithConsole(console))
+	if err != nil {
+		return fail(err)
+	}
+	d := &daemonVM{vm: vm, cfg: cfg, started: time.Now()}
+	srv, err := control.Listen(root, cfg.Name, d, console)
+	if err != nil {
+		vm.Stop()
+		vm.Wait()
+		return fail(err)
+	}
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { srv.Serve(serveCtx); close(served) }()
+	fmt.Fprintln(ready, "ok")
+	ready.Close()
+
+	res := vm.Wait()
+	d.setEnded(res)
+	console.Close()
+	stopServing()
+	<-served
+	return srv.Close(root, cfg.Name)
+}
+
+// daemonVM is the running VM as the control socket sees it.
+type daemonVM struct {
+	vm      *vmm.VM
+	cfg     vmm.Config
+	started time.Time
+	ended   string
+}
+
+func (d *daemonVM) setEnded(r vmm.Result) { d.ended = r.Reason.String() }
+
+func (d *daemonVM) Info() control.Info {
+	c := d.cfg
+	info := control.Info{
+		Name: c.Name, State: "running", PID: os.Getpid(), Started: d.started,
+		CPUs: max(c.CPUs, vmm.DefaultCPUs), MemoryMiB: c.MemoryMiB, Kernel: c.Kernel, Initrd: c.Initrd, Cmdline: c.Cmdline,
+	}
+	if info.MemoryMiB == 0 {
+		info.MemoryMiB = vmm.DefaultMemoryMiB
+	}
+	if info.Cmdline == "" {
+		info.Cmdline = vmm.DefaultCmdline
+	}
+	if d.ended != "" {
+		info.State = d.ended
+	}
+	for _, disk := range c.Disks {
+		s := disk.Path
+		if disk.ReadOnly {
+			s += " (read-only)"
+		}
+		info.Disks = append(info.Disks, s)
+	}
+	for _, n := range c.Net {
+		info.Net = append(info.Net, "tap="+n.Tap+" bridge="+n.Bridge)
+	}
+	st := d.vm.SerialStats()
+	info.Console.TxBytes, info.Console.RxBytes = st.TxBytes, st.RxBytes
+	return info
+}
+
+// Stop ends the run. (An ACPI power button for a graceful shutdown is
+// not implemented yet; stop and kill both stop the vCPUs.)
+func (d *daemonVM) Stop()                     { d.vm.Stop() }
+func (d *daemonVM) Kill()                     { d.vm.Stop() }
+func (d *daemonVM) ConsoleInput(p []byte) int { return d.vm.ConsoleInput(p) }
+
+func newVMListCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use: "ls", Aliases: []string{"list"}, Short: "list detached VMs", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			names, err := control.List(g.root)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tCPUS\tMEMORY\tSTARTED")
+			for _, n := range names {
+				resp, err := control.Call(g.root, n, control.Request{Op: "inspect"})
+				if err != nil || resp.Info == nil {
+					fmt.Fprintf(tw, "%s\tunreachable\t-\t-\t-\t-\n", n)
+					continue
+				}
+				i := resp.Info
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%dM\t%s\n", i.Name, i.State, i.PID, i.CPUs, i.MemoryMiB, i.Started.Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newVMInspectCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use: "inspect NAME", Short: "show a detached VM's configuration and state as JSON", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			resp, err := control.Call(g.root, args[0], control.Request{Op: "inspect"})
+			if err != nil {
+				return err
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(resp.Info)
+		},
+	}
+}
+
+func newVMStopCommand(g *globalOptions, op string) *cobra.Command {
+	short := map[string]string{"stop": "stop a detached VM", "kill": "stop a detached VM at once"}[op]
+	return &cobra.Command{
+		Use: op + " NAME", Short: short, Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := control.Call(g.root, args[0], control.Request{Op: op}); err != nil {
+				return err
+			}
+			// Wait for the VM process to remove its socket.
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				if _, err := os.Stat(control.Dir(g.root, args[0])); errors.Is(err, os.ErrNotExist) {
+					return nil
+				}
+			}
+			return fmt.Errorf("vm %q: still running 30 s after %s", args[0], op)
+		},
+	}
+}
+
+func newVMConsoleCommand(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use: "console NAME", Short: "attach to a detached VM's serial console (Ctrl-A x detaches)", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := control.Dial(g.root, args[0], control.Request{Op: "console"})
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			r := bufio.NewReader(c)
+			line, err := r.ReadBytes('\n')
+			if err != nil {
+				return err
+			}
+			var resp control.Response
+			if err := json.Unmarshal(line, &resp); err != nil || !resp.OK {
+				return fmt.Errorf("vm %q: console: %s", args[0], resp.Error)
+			}
+			stdin := int(os.Stdin.Fd())
+			if term.IsTerminal(stdin) {
+				if old, err := term.MakeRaw(stdin); err == nil {
+					defer term.Restore(stdin, old)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "hull: attached to %s; Ctrl-A x detaches\r\n", args[0])
+			}
+			go func() {
+				buf := make([]byte, 256)
+				escaped := false
+				for {
+					n, err := os.Stdin.Read(buf)
+					var out []byte
+					for _, b := range buf[:n] {
+						switch {
+						case escaped && (b == 'x' || b == 'X'):
+							c.Close()
+							return
+						case b == escapeKey && !escaped:
+							escaped = true
+						default:
+							escaped = false
+							out = append(out, b)
+						}
+					}
+					if _, werr := c.Write(out); werr != nil || err != nil {
+						return
+					}
+				}
+			}()
+			io.Copy(cmd.OutOrStdout(), r)
+			return nil
+		},
+	}
+}
