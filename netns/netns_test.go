@@ -340,3 +340,32 @@ func TestAdoptedBridge(t *testing.T) {
 		t.Errorf("networks after prune: %v", nets)
 	}
 }
+
+// TestGivenNamespace is the runtime's way: the container's process made
+// its own namespace (here a persisted one standing in for
+// /proc/<pid>/ns/net) and Setup only wires it; teardown unwires it and
+// leaves the namespace to its owner.
+func TestGivenNamespace(t *testing.T) {
+	l := newLab(t)
+	path, err := nsfs.Create(l.dir+"/ns", "given")
+	must(t, err)
+	defer nsfs.Remove(path)
+	a := l.setup(Config{ID: "given", NetnsPath: path})
+	if a.NetnsPath != path || a.OwnNetns {
+		t.Errorf("attachment netns %q own=%v, want %q not owned", a.NetnsPath, a.OwnNetns, path)
+	}
+	serveTCP(t, path, ":80", "given")
+	if got, err := fetch(l.host, "tcp", addrOf(a)+":80"); err != nil || got != "given sees 10.88.0.1" {
+		t.Errorf("host → given: %q, %v", got, err)
+	}
+	must(t, l.m.Teardown(context.Background(), "given"))
+	if ok, _ := nsfs.IsNetns(path); !ok {
+		t.Fatalf("teardown removed the caller's namespace %s", path)
+	}
+	h := l.handle(path)
+	defer h.Close()
+	if _, err := h.LinkByName("eth0"); err == nil {
+		t.Error("eth0 still in the namespace after teardown")
+	}
+	l.assertOnlyShared()
+}
