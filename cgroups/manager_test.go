@@ -330,6 +330,26 @@ func testOOMWatchEnds(t *testing.T, h *Host) {
 	}
 }
 
+// testDestroyBusy: Destroy does not kill; with a process inside it gives
+// up when ctx ends, says which processes hold the cgroup, and leaves the
+// cgroup whole.
+func testDestroyBusy(t *testing.T, h *Host, v2 bool) {
+	m := newManager(t, h)
+	p := start(t, m, v2, "exec sleep 60")
+	eventually(t, "the sleep", func() bool { pids, _ := m.Pids(); return len(pids) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := m.Destroy(ctx)
+	if err == nil || !strings.Contains(err.Error(), strconv.Itoa(p.cmd.Process.Pid)) || !errors.Is(err, unix.EBUSY) {
+		t.Fatalf("Destroy of a busy cgroup: %v; want EBUSY naming pid %d", err, p.cmd.Process.Pid)
+	}
+	for c, d := range m.Paths() {
+		if _, err := os.Stat(filepath.Join(d, "cgroup.procs")); err != nil {
+			t.Errorf("after a failed Destroy the %q cgroup is damaged: %v", c, err)
+		}
+	}
+}
+
 func testPids(t *testing.T, h *Host, v2 bool) {
 	m := newManager(t, h)
 	if err := m.Set(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(4))}}); err != nil {
@@ -575,6 +595,7 @@ func TestV1LegacyKill(t *testing.T) {
 	testKill(t, &h, false)
 }
 
+func TestV1DestroyBusy(t *testing.T)  { testDestroyBusy(t, hostV1(t), false) }
 func TestV1OOMWatchEnds(t *testing.T) { testOOMWatchEnds(t, hostV1(t)) }
 func TestV1Pids(t *testing.T)         { testPids(t, hostV1(t), false) }
 func TestV1CPUQuota(t *testing.T)     { testCPUQuota(t, hostV1(t), false) }
@@ -586,9 +607,10 @@ func TestV1Stats(t *testing.T)        { testStats(t, hostV1(t), false) }
 
 // ---- the v2 driver's core, on any cgroup2 mount ----------------------------
 
-func TestV2CoreDevices(t *testing.T) { testDevices(t, hostV2Core(t), true) }
-func TestV2CoreFreeze(t *testing.T)  { testFreeze(t, hostV2Core(t), true) }
-func TestV2CoreKill(t *testing.T)    { testKill(t, hostV2Core(t), true) }
+func TestV2CoreDevices(t *testing.T)     { testDevices(t, hostV2Core(t), true) }
+func TestV2CoreFreeze(t *testing.T)      { testFreeze(t, hostV2Core(t), true) }
+func TestV2CoreDestroyBusy(t *testing.T) { testDestroyBusy(t, hostV2Core(t), true) }
+func TestV2CoreKill(t *testing.T)        { testKill(t, hostV2Core(t), true) }
 
 // ---- the v2 driver with every controller: the test VM ------------------------
 
