@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -37,9 +38,10 @@ func newImageCommand(g *globalOptions) *cobra.Command {
 		Long: `image pulls OCI and Docker images from registries into hull's store and
 turns them into root filesystems and runtime bundles.
 
-The store (--store, default /var/lib/hull) keeps each layer once, unpacked
-into its own directory and named by its chain ID, so images that share
-layers share them on disk and a layer is never downloaded twice.
+The store (--store: /var/lib/hull for root, ~/.local/share/hull for other
+users) keeps each layer once, unpacked into its own directory and named by
+its chain ID, so images that share layers share them on disk and a layer
+is never downloaded twice.
 
   hull image pull busybox            docker.io/library/busybox:latest
   hull image ls                      images in the store
@@ -54,7 +56,7 @@ Registry settings (mirrors, plain HTTP, extra CAs) are read from
 auth.json, as docker and podman write them.`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.store, "store", store.DefaultRoot, "image store directory")
+	pf.StringVar(&o.store, "store", defaultImageStore(), "image store directory")
 	pf.StringVar(&o.registries, "registries", pull.DefaultConfigPath, "registry settings (JSON)")
 	cmd.AddCommand(
 		newImagePullCommand(o),
@@ -66,6 +68,21 @@ auth.json, as docker and podman write them.`,
 		newImageUnpackCommand(o),
 	)
 	return cmd
+}
+
+// defaultImageStore is /var/lib/hull for root and, as podman does for
+// rootless users, $XDG_DATA_HOME/hull (~/.local/share/hull) otherwise.
+func defaultImageStore() string {
+	if os.Geteuid() == 0 {
+		return store.DefaultRoot
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "hull")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local/share/hull")
+	}
+	return store.DefaultRoot
 }
 
 // interruptible cancels the context on Ctrl-C, so that a pull stops
