@@ -43,7 +43,7 @@ const (
 
 // Manager manages one container's cgroup. New returns the cgroup v2
 // driver on a unified host and the v1 driver on hybrid and legacy hosts;
-// both behave alike, down to the errors.
+// both behave alike, except where v1 cannot (the package doc lists it).
 //
 // The runtime's order of calls:
 //
@@ -68,7 +68,9 @@ type Manager interface {
 	// Set applies linux.resources: at create time, and again for
 	// "hull update" with only the fields to change. Bad fields are
 	// reported all at once, each with its path in the spec, before
-	// anything is written.
+	// anything is written. A write the kernel then refuses (a value out
+	// of its range, a device that does not exist) stops Set there and
+	// names the field; the writes before it stay.
 	Set(r *specs.LinuxResources) error
 	// Freeze stops every process and returns once all are frozen (or ctx
 	// ends); Thaw resumes them.
