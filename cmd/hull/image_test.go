@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -236,5 +237,80 @@ func TestFamiliarName(t *testing.T) {
 		if got := familiarName(in); got != want {
 			t.Errorf("familiarName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestImageRootless pulls and unpacks as an unprivileged user (uid 65534):
+// the default store moves to $XDG_DATA_HOME/hull, whiteouts and opaque
+// directories still work, and the bundle's config.json is the rootless one.
+func TestImageRootless(t *testing.T) {
+	testvm.Require(t, testvm.Root) // to become uid 65534
+	reg := registrytest.Start(t)
+	reg.LayeredImage(t, "rootless/app:v1", registrytest.Gzip, true, v1.Config{Cmd: []string{"/bin/sh"}})
+	ref := reg.Addr + "/rootless/app:v1"
+	sandbox := t.TempDir()
+	for _, d := range []string{filepath.Dir(sandbox), sandbox} {
+		os.Chmod(d, 0o755)
+	}
+	bin := filepath.Join(sandbox, "hull")
+	b, err := os.ReadFile(testvm.Hull(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(sandbox, "home")
+	os.Mkdir(home, 0o755)
+	os.Chown(home, 65534, 65534)
+	hull := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"image", "--registries", "/nonexistent.json"}, args...)...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + home, "XDG_DATA_HOME=" + filepath.Join(home, "data")}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("hull image %s as uid 65534: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	hull("pull", "-q", ref)
+	if ents, _ := os.ReadDir(filepath.Join(home, "data/hull/layers")); len(ents) != 3 {
+		t.Errorf("%d layers in the user's store, want 3", len(ents))
+	}
+	bundleDir := filepath.Join(home, "bundle")
+	hull("unpack", ref, bundleDir)
+	var spec specs.Spec
+	b, err = os.ReadFile(filepath.Join(bundleDir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	userns := false
+	for _, ns := range spec.Linux.Namespaces {
+		userns = userns || ns.Type == specs.UserNamespace
+	}
+	if !userns || len(spec.Linux.UIDMappings) == 0 {
+		t.Errorf("config.json of a rootless unpack has no user namespace: %+v", spec.Linux.Namespaces)
+	}
+	for name, want := range map[string]string{"etc/motd": "back again\n", "usr/share/doc/c": "c"} {
+		if got, err := os.ReadFile(filepath.Join(bundleDir, "rootfs", name)); string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	for _, gone := range []string{"usr/share/doc/a", "opt/old"} {
+		if _, err := os.Lstat(filepath.Join(bundleDir, "rootfs", gone)); !os.IsNotExist(err) {
+			t.Errorf("%s survived its whiteout: %v", gone, err)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Lstat(filepath.Join(bundleDir, "rootfs/var/www/index.html"), &st); err != nil || st.Uid != 65534 {
+		t.Errorf("rootfs file owner %d, %v; want the user, 65534", st.Uid, err)
+	}
+	hull("rm", ref)
+	if out := hull("prune"); !strings.Contains(out, "removed 3 layers") {
+		t.Errorf("prune as the user: %s", out)
 	}
 }
