@@ -1,7 +1,10 @@
 package cgroups
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -163,4 +166,40 @@ func TestV2SetAll(t *testing.T) {
 		r.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 8 << 20}}
 	}
 	testSetAll(t, h, r)
+}
+
+// BenchmarkLifecycle is what a container's cgroup costs hull: New, Create,
+// Set (memory, cpu, pids and the usual device list), Destroy.
+func BenchmarkLifecycle(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	h, err := DetectHost("/")
+	if err != nil {
+		b.Fatal(err)
+	}
+	limit := int64(256 << 20)
+	r := &specs.LinuxResources{
+		Memory:  &specs.LinuxMemory{Limit: &limit},
+		CPU:     &specs.LinuxCPU{Shares: ptr(uint64(512)), Quota: ptr(int64(50000))},
+		Pids:    &specs.LinuxPids{Limit: ptr(int64(100))},
+		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"}},
+	}
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		m, err := New(h, Config{Path: fmt.Sprintf("hullbench-%d-%d", os.Getpid(), i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Create(); err != nil {
+			b.Fatal(err)
+		}
+		if err := m.Set(r); err != nil {
+			m.Destroy(ctx)
+			b.Fatal(err)
+		}
+		if err := m.Destroy(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
