@@ -420,6 +420,37 @@ func stepName(s Step) string {
 	return fmt.Sprintf("%T", s)
 }
 
+// Explain returns the plan Setup would apply for c now, with the
+// addresses IPAM would give it, without leasing or any kernel change: the
+// "--explain" of teaching labs.
+func (m *Manager) Explain(c Config) ([]Step, error) {
+	c = c.withDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c, err := resolveMode(c)
+	if err != nil {
+		return nil, err
+	}
+	a := Addresses{MAC: c.mac()}
+	if c.Mode == ModeBridge {
+		n := c.Network
+		ip4, err := m.ipam.Peek(n.Name, ipam.Range{Subnet: n.Subnet, Gateway: n.Gateway}, c.ID)
+		if err != nil {
+			return nil, err
+		}
+		a.IPv4 = netip.PrefixFrom(ip4, n.Subnet.Bits())
+		if n.IPv6Subnet.IsValid() {
+			ip6, err := m.ipam.Peek(n.Name, ipam.Range{Subnet: n.IPv6Subnet, Gateway: n.IPv6Gateway}, c.ID)
+			if err != nil {
+				return nil, err
+			}
+			a.IPv6 = netip.PrefixFrom(ip6, n.IPv6Subnet.Bits())
+		}
+	}
+	return m.Plan(c, a)
+}
+
 // lease takes the container's addresses from IPAM and picks its MAC.
 func (m *Manager) lease(c Config) (Addresses, error) {
 	n := c.Network

@@ -51,13 +51,15 @@ ctr-<id> of DNAT rules in the nftables table "inet hull".
                              netlink and nftables steps that built it
   hull network prune         remove half-made attachments, orphaned links,
                              chains, leases and namespaces, and networks no
-                             container uses`,
+                             container uses
+  hull network plan ID       the steps hull would take to attach container
+                             ID, without taking them`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.runDir, "netns-dir", netns.DefaultRunDir, "directory of persisted network namespaces")
 	pf.StringVar(&o.hostNetns, "host-netns", "", "network namespace `PATH` playing the host (default: hull's own)")
 	pf.MarkHidden("host-netns")
-	cmd.AddCommand(newNetworkLsCommand(g, o), newNetworkInspectCommand(g, o), newNetworkPruneCommand(g, o))
+	cmd.AddCommand(newNetworkLsCommand(g, o), newNetworkInspectCommand(g, o), newNetworkPruneCommand(g, o), newNetworkPlanCommand(g, o))
 	return cmd
 }
 
@@ -231,4 +233,44 @@ func newNetworkPruneCommand(g *globalOptions, o *networkOptions) *cobra.Command 
 			return err
 		},
 	}
+}
+
+func newNetworkPlanCommand(g *globalOptions, o *networkOptions) *cobra.Command {
+	var publish []string
+	var mode string
+	var ipv6 bool
+	cmd := &cobra.Command{
+		Use:   "plan [-p [hostIP:]hostPort:containerPort[/proto]]... [--mode MODE] [--ipv6] ID",
+		Short: "print the steps that would give container ID its network, without taking them",
+		Long: `plan prints, one per line, what hull would ask of the kernel to attach a
+container: namespace, bridge, sysctls, nftables table and rules, veth,
+addresses, routes, published ports, /etc files. Nothing is changed; the
+addresses are the ones the network's pool would hand out now.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := o.manager(g)
+			if err != nil {
+				return err
+			}
+			c := netns.Config{ID: args[0], Mode: mode, Network: netns.Network{IPv6: ipv6}}
+			for _, spec := range publish {
+				ports, err := netns.ParsePort(spec)
+				if err != nil {
+					return err
+				}
+				c.Ports = append(c.Ports, ports...)
+			}
+			steps, err := m.Explain(c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), netns.FormatPlan(steps))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&publish, "publish", "p", nil, "publish a container's port to the host (repeatable)")
+	f.StringVar(&mode, "mode", "bridge", "network mode: bridge, none, pasta or slirp4netns")
+	f.BoolVar(&ipv6, "ipv6", false, "give the container an IPv6 address too (a ULA /64)")
+	return cmd
 }

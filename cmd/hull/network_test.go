@@ -72,6 +72,15 @@ func TestNetworkCLI(t *testing.T) {
 	if out := hull("inspect", "--plan", "web"); !strings.Contains(out, " 1. host netns: reserve port 8080:80/tcp") || !strings.Contains(out, "dnat ip to 10.88.0.2:80") {
 		t.Errorf("inspect --plan web:\n%s", out)
 	}
+	// web holds 10.88.0.2: a plan for another container shows the next
+	// address, and leases nothing.
+	planned := hull("plan", "-p", "9090:90/udp", "demo")
+	if !strings.Contains(planned, "reserve port 9090:90/udp") || !strings.Contains(planned, "RTM_NEWADDR 10.88.0.3/16 dev eth0") {
+		t.Errorf("network plan demo:\n%s", planned)
+	}
+	if _, err := m.Inspect("demo"); err == nil {
+		t.Error("network plan recorded an attachment")
+	}
 	if out := hull("prune"); out != "" {
 		t.Errorf("prune removed a live attachment:\n%s", out)
 	}

@@ -64,6 +64,53 @@ type file struct {
 	Leases []Lease               `json:"leases"`
 }
 
+// Peek returns the address Allocate would give id now, without leasing it
+// (for plans printed ahead of time).
+func (s *Store) Peek(network string, r Range, id string) (netip.Addr, error) {
+	var got netip.Addr
+	err := s.locked(network, unix.LOCK_SH, func() error {
+		f, err := s.read(network)
+		if err != nil {
+			return err
+		}
+		got, err = pick(f, r, id)
+		return err
+	})
+	return got, err
+}
+
+// pick chooses id's address in f: its existing lease, else the next free
+// one after the last handed out.
+func pick(f *file, r Range, id string) (netip.Addr, error) {
+	for _, l := range f.Leases {
+		if l.ID == id && r.Subnet.Contains(l.IP) {
+			return l.IP, nil
+		}
+	}
+	used := make(map[netip.Addr]bool, len(f.Leases))
+	for _, l := range f.Leases {
+		used[l.IP] = true
+	}
+	first, last := hostRange(r.Subnet)
+	start := first
+	if prev, ok := f.Last[r.Subnet.String()]; ok && r.Subnet.Contains(prev) {
+		start = prev.Next()
+	}
+	a := start
+	for {
+		if !a.IsValid() || !r.Subnet.Contains(a) || last.Less(a) {
+			a = first
+		}
+		if !used[a] && a != r.Gateway {
+			return a, nil
+		}
+		a = a.Next()
+		if a == start {
+			return netip.Addr{}, fmt.Errorf("subnet %s: %w", r.Subnet, ErrExhausted)
+		}
+	}
+}
+
 // Allocate gives id an address from r. If id already holds one in r.Subnet
 // (a retried setup), that address is returned again.
 func (s *Store) Allocate(network string, r Range, id string) (netip.Addr, error) {
@@ -75,28 +122,9 @@ func (s *Store) Allocate(network string, r Range, id string) (netip.Addr, error)
 				return nil
 			}
 		}
-		used := make(map[netip.Addr]bool, len(f.Leases))
-		for _, l := range f.Leases {
-			used[l.IP] = true
-		}
-		first, last := hostRange(r.Subnet)
-		start := first
-		if prev, ok := f.Last[r.Subnet.String()]; ok && r.Subnet.Contains(prev) {
-			start = prev.Next()
-		}
-		a := start
-		for {
-			if !a.IsValid() || !r.Subnet.Contains(a) || last.Less(a) {
-				a = first
-			}
-			if !used[a] && a != r.Gateway {
-				got = a
-				break
-			}
-			a = a.Next()
-			if a == start {
-				return fmt.Errorf("subnet %s: %w", r.Subnet, ErrExhausted)
-			}
+		var err error
+		if got, err = pick(f, r, id); err != nil {
+			return err
 		}
 		f.Leases = append(f.Leases, Lease{IP: got, ID: id, Time: time.Now().UTC()})
 		if f.Last == nil {

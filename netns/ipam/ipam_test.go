@@ -55,6 +55,25 @@ func TestAllocateSkipsGatewayAndIsIdempotent(t *testing.T) {
 	}
 }
 
+func TestPeekLeasesNothing(t *testing.T) {
+	s := New(t.TempDir())
+	s.Allocate("hull", pool, "c1")
+	for range 2 {
+		if a, err := s.Peek("hull", pool, "c2"); err != nil || a.String() != "10.88.0.3" {
+			t.Fatalf("Peek = %v, %v, want 10.88.0.3", a, err)
+		}
+	}
+	if a, _ := s.Peek("hull", pool, "c1"); a.String() != "10.88.0.2" {
+		t.Errorf("Peek for a leased id = %v, want its lease 10.88.0.2", a)
+	}
+	if ls, _ := s.Leases("hull"); len(ls) != 1 {
+		t.Errorf("Peek leased: %+v", ls)
+	}
+	if a, _ := s.Allocate("hull", pool, "c2"); a.String() != "10.88.0.3" {
+		t.Errorf("Allocate after Peek = %v, want what Peek said", a)
+	}
+}
+
 func TestExhaustedAndWrap(t *testing.T) {
 	s := New(t.TempDir())
 	small := Range{Subnet: netip.MustParsePrefix("192.168.7.0/29"), Gateway: netip.MustParseAddr("192.168.7.1")}
