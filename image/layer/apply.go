@@ -74,7 +74,9 @@ func WithoutOwnership() Option {
 // with user.overlay.opaque for an overlay mounted with "userxattr" in a
 // user namespace, and directories kept writable by their owner until the
 // layer is complete, so that a directory of mode 0555 can still receive
-// its entries. Whiteouts need no privilege. Default: off.
+// its entries. Whiteouts need no privilege. xattrs outside user.* that
+// the kernel refuses (security.capability, trusted.*) are skipped and
+// counted in Stats.SkippedXattrs. Default: off.
 func Rootless() Option {
 	return func(o *options) error { o.chown, o.rootless = false, true; return nil }
 }
@@ -95,6 +97,9 @@ type Stats struct {
 	Bytes     int64 // regular file content written
 	Whiteouts int   // whiteout and opaque markers applied
 	Skipped   int   // device nodes a Rootless unpack could not create
+	// SkippedXattrs counts xattrs outside user.* (security.capability,
+	// trusted.*) that a Rootless unpack was not allowed to set.
+	SkippedXattrs int
 }
 
 // Apply reads an uncompressed tar stream from r and applies its entries to
@@ -466,6 +471,11 @@ func (a *applier) meta(pfd int, base string, fd int, hdr *tar.Header, name strin
 		if err := setxattr(pfd, base, fd, attr, []byte(v)); err != nil {
 			if isLink && strings.HasPrefix(attr, "user.") && errors.Is(err, unix.EPERM) {
 				continue // the kernel allows no user.* xattrs on symlinks
+			}
+			if a.o.rootless && !strings.HasPrefix(attr, "user.") && errors.Is(err, unix.EPERM) {
+				// security.capability, trusted.*: privileged namespaces.
+				a.stats.SkippedXattrs++
+				continue
 			}
 			return err
 		}

@@ -23,10 +23,13 @@ func rootlessLayers(t testing.TB) [][]byte {
 	ro.Mode = 0o555
 	secret := file("etc/secret", "s")
 	secret.Mode = 0o400
+	ping := file("bin/ping", "ELF")
+	ping.Mode = 0o755
+	ping.PAXRecords = map[string]string{"SCHILY.xattr.security.capability": "\x01\x00\x00\x02\x00\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"}
 	return [][]byte{
 		mktar(t, ro, file("ro/f", "f"), dir("opq/"), file("opq/old", "o"),
 			e{Header: tar.Header{Typeflag: tar.TypeChar, Name: "dev/null", Mode: 0o666, Devmajor: 1, Devminor: 3}},
-			e{Header: tar.Header{Typeflag: tar.TypeFifo, Name: "run/fifo", Mode: 0o600}}, secret),
+			e{Header: tar.Header{Typeflag: tar.TypeFifo, Name: "run/fifo", Mode: 0o600}}, secret, ping),
 		mktar(t, ro, file("ro/.wh.f", ""), file("ro/g", "g"), dir("opq/"), file("opq/.wh..wh..opq", ""), file("opq/new", "n")),
 	}
 }
@@ -48,8 +51,8 @@ func TestRootlessHelper(t *testing.T) {
 		if err != nil {
 			t.Fatalf("layer %d: %v", i, err)
 		}
-		if i == 0 && st.Skipped != 1 {
-			t.Errorf("layer 0 skipped %d device nodes, want 1", st.Skipped)
+		if i == 0 && (st.Skipped != 1 || st.SkippedXattrs != 1) {
+			t.Errorf("layer 0 skipped %d device nodes and %d xattrs, want 1 and 1", st.Skipped, st.SkippedXattrs)
 		}
 		dirs = append(dirs, d)
 	}
