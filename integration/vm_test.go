@@ -17,6 +17,7 @@ var vmPackages = []testvm.Package{
 	{Path: "./runtime/seccomp"},             // filters on a second kernel, and i386 programs
 	{Path: "./runtime/capability"},
 	{Path: "./runtime/probe"}, // each namespace created for real on a second kernel
+	{Path: "./cgroups"},       // the v2 driver: limits, device eBPF, freezer, OOM events
 }
 
 // TestInVM boots the test VM once and runs vmPackages inside it.
