@@ -434,40 +434,33 @@ func (m *Manager) Explain(c Config) ([]Step, error) {
 	}
 	a := Addresses{MAC: c.mac()}
 	if c.Mode == ModeBridge {
-		n := c.Network
-		ip4, err := m.ipam.Peek(n.Name, ipam.Range{Subnet: n.Subnet, Gateway: n.Gateway}, c.ID)
-		if err != nil {
+		if a, err = addresses(c, m.ipam.Peek); err != nil {
 			return nil, err
-		}
-		a.IPv4 = netip.PrefixFrom(ip4, n.Subnet.Bits())
-		if n.IPv6Subnet.IsValid() {
-			ip6, err := m.ipam.Peek(n.Name, ipam.Range{Subnet: n.IPv6Subnet, Gateway: n.IPv6Gateway}, c.ID)
-			if err != nil {
-				return nil, err
-			}
-			a.IPv6 = netip.PrefixFrom(ip6, n.IPv6Subnet.Bits())
 		}
 	}
 	return m.Plan(c, a)
 }
 
 // lease takes the container's addresses from IPAM and picks its MAC.
-func (m *Manager) lease(c Config) (Addresses, error) {
+func (m *Manager) lease(c Config) (Addresses, error) { return addresses(c, m.ipam.Allocate) }
+
+// addresses asks take (ipam Allocate, or Peek for a dry run) for c's IPv4
+// and, if the network has IPv6, IPv6 address, and picks its MAC.
+func addresses(c Config, take func(network string, r ipam.Range, id string) (netip.Addr, error)) (Addresses, error) {
 	n := c.Network
-	var a Addresses
-	ip4, err := m.ipam.Allocate(n.Name, ipam.Range{Subnet: n.Subnet, Gateway: n.Gateway}, c.ID)
+	a := Addresses{MAC: c.mac()}
+	ip4, err := take(n.Name, ipam.Range{Subnet: n.Subnet, Gateway: n.Gateway}, c.ID)
 	if err != nil {
 		return a, fmt.Errorf("network %s: lease: %w", n.Name, err)
 	}
 	a.IPv4 = netip.PrefixFrom(ip4, n.Subnet.Bits())
 	if n.IPv6Subnet.IsValid() {
-		ip6, err := m.ipam.Allocate(n.Name, ipam.Range{Subnet: n.IPv6Subnet, Gateway: n.IPv6Gateway}, c.ID)
+		ip6, err := take(n.Name, ipam.Range{Subnet: n.IPv6Subnet, Gateway: n.IPv6Gateway}, c.ID)
 		if err != nil {
 			return a, fmt.Errorf("network %s: lease: %w", n.Name, err)
 		}
 		a.IPv6 = netip.PrefixFrom(ip6, n.IPv6Subnet.Bits())
 	}
-	a.MAC = c.mac()
 	return a, nil
 }
 
