@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/hullrt/hull/cgroups"
 	"golang.org/x/sys/unix"
@@ -28,6 +33,9 @@ func cgroupHost() (*cgroups.Host, error) {
 
 // manager returns the cgroup manager of a container.
 func (r *Runtime) manager(rec *record) (cgroups.Manager, error) {
+	if rec.NoCgroup {
+		return nil, errNoCgroup
+	}
 	h, err := cgroupHost()
 	if err != nil {
 		return nil, err
@@ -60,6 +68,9 @@ func cgroupMounts(h *cgroups.Host, paths map[string]string) (v1 map[string]strin
 }
 
 func (r *Runtime) cgroupFrozen(rec *record) (bool, error) {
+	if rec.NoCgroup {
+		return false, nil
+	}
 	m, err := r.manager(rec)
 	if err != nil {
 		return false, err
@@ -74,6 +85,9 @@ func (r *Runtime) cgroupFrozen(rec *record) (bool, error) {
 // destroyCgroup kills what is left in the container's cgroup and removes
 // it. A cgroup already gone is fine.
 func (r *Runtime) destroyCgroup(ctx context.Context, rec *record) error {
+	if rec.NoCgroup {
+		return nil
+	}
 	m, err := r.manager(rec)
 	if err != nil {
 		return err
@@ -92,4 +106,34 @@ func (r *Runtime) destroyCgroup(ctx context.Context, rec *record) error {
 	return nil
 }
 
-var errNoCgroup = errors.New("the container has no cgroup")
+var errNoCgroup = errors.New("the container has no cgroup: this host delegates no cgroup to its user (rootless)")
+
+// createCgroup makes the container's cgroup. A rootless container whose
+// user may not create cgroups runs without one, as runc does, provided it
+// asks for no resource limits; the caller is told through the logger.
+func (r *Runtime) createCgroup(rec *record) (cgroups.Manager, error) {
+	mgr, err := r.manager(rec)
+	if err == nil {
+		err = mgr.Create()
+	}
+	if err == nil {
+		return mgr, nil
+	}
+	if os.Geteuid() != 0 && (errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS)) {
+		if res := rec.Spec.Linux.Resources; res != nil && !onlyDevices(res) {
+			return nil, fmt.Errorf("linux.resources: set, but %w (%v)", errNoCgroup, err)
+		}
+		r.log.Warn("running without a cgroup", "container", rec.ID, "reason", err)
+		rec.NoCgroup = true
+		return nil, nil
+	}
+	return nil, err
+}
+
+// onlyDevices reports whether resources hold nothing but device rules,
+// which a rootless container cannot need: it cannot mknod anyway.
+func onlyDevices(r *specs.LinuxResources) bool {
+	c := *r
+	c.Devices = nil
+	return reflect.DeepEqual(c, specs.LinuxResources{})
+}

@@ -172,22 +172,21 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 
 	// The cgroup, before the init exists: it is born into it (v2) or
 	// moved there before it runs a single step of its plan.
-	mgr, err := r.manager(rec)
+	mgr, err := r.createCgroup(rec)
 	if err != nil {
 		return nil, err
 	}
-	if err := mgr.Create(); err != nil {
-		return nil, err
-	}
-	undo.push(func() error { return r.destroyCgroup(context.WithoutCancel(ctx), rec) })
-	if spec.Linux.Resources != nil {
-		if err := mgr.Set(withDeviceRules(spec)); err != nil {
-			return nil, err
+	if mgr != nil {
+		undo.push(func() error { return r.destroyCgroup(context.WithoutCancel(ctx), rec) })
+		if spec.Linux.Resources != nil {
+			if err := mgr.Set(withDeviceRules(spec)); err != nil {
+				return nil, err
+			}
 		}
+		rec.CgroupPaths = mgr.Paths()
+		h, _ := cgroupHost()
+		plan.CgroupMounts, plan.CgroupUnified = cgroupMounts(h, rec.CgroupPaths)
 	}
-	rec.CgroupPaths = mgr.Paths()
-	h, _ := cgroupHost()
-	plan.CgroupMounts, plan.CgroupUnified = cgroupMounts(h, rec.CgroupPaths)
 
 	var console *os.File
 	if o.ConsoleSocket != "" {
@@ -246,8 +245,10 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 	if err := lk.write(rec); err != nil {
 		return nil, err
 	}
-	if err := mgr.Apply(pid); err != nil {
-		return nil, err
+	if mgr != nil {
+		if err := mgr.Apply(pid); err != nil {
+			return nil, err
+		}
 	}
 
 	st := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: pid, Bundle: plan.Bundle, Annotations: spec.Annotations}

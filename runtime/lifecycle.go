@@ -260,6 +260,13 @@ func (r *Runtime) Pids(ctx context.Context, id string) ([]int, error) {
 	}
 	defer lk.unlock()
 	m, err := r.manager(rec)
+	if errors.Is(err, errNoCgroup) {
+		// Without a cgroup only the init is known for sure.
+		if rec.alive() {
+			return []int{rec.Pid}, nil
+		}
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}

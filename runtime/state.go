@@ -66,6 +66,9 @@ type record struct {
 	// CgroupPaths are the container's cgroup directories on the host (v1
 	// controller or "" for cgroup2 → directory).
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// NoCgroup is set for a rootless container on a host that delegates
+	// no cgroup to its user: it runs without one.
+	NoCgroup bool `json:"noCgroup,omitempty"`
 }
 
 // ErrNotExist is returned for a container id with no state.
