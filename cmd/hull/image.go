@@ -16,6 +16,7 @@ import (
 	"github.com/hullrt/hull/image/bundle"
 	"github.com/hullrt/hull/image/layer"
 	"github.com/hullrt/hull/image/pull"
+	"github.com/hullrt/hull/image/rootfs"
 	"github.com/hullrt/hull/image/store"
 	"github.com/hullrt/hull/runtime"
 	"github.com/spf13/cobra"
@@ -50,6 +51,7 @@ is never downloaded twice.
   hull image rm my/bb:v1             remove a name (the image with its last)
   hull image prune                   free layers and blobs no image uses
   hull image unpack busybox ./bb     write an OCI bundle: config.json + rootfs/
+  hull image mount busybox /mnt      overlay-mount the layers (--explain: how)
 
 Registry settings (mirrors, plain HTTP, extra CAs) are read from
 --registries; credentials from ~/.docker/config.json or containers'
@@ -66,6 +68,8 @@ auth.json, as docker and podman write them.`,
 		newImageRmCommand(o),
 		newImagePruneCommand(o),
 		newImageUnpackCommand(o),
+		newImageMountCommand(o),
+		newImageUmountCommand(),
 	)
 	return cmd
 }
@@ -366,6 +370,60 @@ func familiarName(n string) string {
 		return strings.TrimPrefix(rest, "library/")
 	}
 	return n
+}
+
+func newImageMountCommand(o *imageOptions) *cobra.Command {
+	var upper, work string
+	var explain bool
+	cmd := &cobra.Command{
+		Use:   "mount [--upper DIR --work DIR] [--explain] REF TARGET",
+		Short: "mount an image's layers with overlayfs",
+		Long: `mount stacks the image's layer directories with overlayfs at TARGET:
+read-only, or writable with --upper (where writes go) and --work
+(overlayfs's scratch directory, on the same filesystem as --upper).
+--explain prints the mount(8) command instead of mounting. Undo with
+"hull image umount TARGET"; do not remove or prune the image meanwhile.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := o.open()
+			if err != nil {
+				return err
+			}
+			im, err := st.Lookup(args[0])
+			if err != nil {
+				return err
+			}
+			dirs, err := st.LayerDirs(im)
+			if err != nil {
+				return err
+			}
+			m, err := rootfs.Overlay(dirs, upper, work)
+			if err != nil {
+				return err
+			}
+			if explain {
+				fmt.Fprintln(cmd.OutOrStdout(), strings.Replace(m.String(), "TARGET", args[1], 1))
+				return nil
+			}
+			return m.Mount(args[1])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&upper, "upper", "", "directory receiving writes (default: mount read-only)")
+	f.StringVar(&work, "work", "", "overlayfs work directory, on the filesystem of --upper")
+	f.BoolVar(&explain, "explain", false, "print the mount command instead of mounting")
+	return cmd
+}
+
+func newImageUmountCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "umount TARGET",
+		Short: "unmount what hull image mount mounted",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return rootfs.Unmount(args[0])
+		},
+	}
 }
 
 func shortDigest(d string) string {

@@ -75,6 +75,26 @@ func TestImageCLI(t *testing.T) {
 		t.Errorf("inspect: %d layers, user %q", len(inspect.Layers), inspect.Config.Config.User)
 	}
 
+	// mount: the overlay of the store's layer directories, explained, then done.
+	if out = hull(true, "mount", "--explain", ref, "/mnt/x"); !strings.HasPrefix(out, "mount -t overlay overlay -o lowerdir="+storeDir) || !strings.HasSuffix(out, " /mnt/x\n") {
+		t.Errorf("mount --explain: %s", out)
+	}
+	target := filepath.Join(dir, "mnt")
+	os.Mkdir(target, 0o755)
+	hull(true, "mount", ref, target)
+	t.Cleanup(func() { syscall.Unmount(target, syscall.MNT_DETACH) }) // if the test fails before umount
+	motd, err := os.ReadFile(filepath.Join(target, "etc/motd"))
+	if err := os.WriteFile(filepath.Join(target, "new"), nil, 0o644); err == nil {
+		t.Error("a mount without --upper is writable")
+	}
+	hull(true, "umount", target)
+	if string(motd) != "back again\n" {
+		t.Errorf("etc/motd through the mount = %q, %v", motd, err)
+	}
+	if mi, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mi), " "+target+" ") {
+		t.Error("still mounted after umount")
+	}
+
 	bundleDir := filepath.Join(dir, "bundle")
 	hull(true, "unpack", ref, bundleDir)
 	b, err := os.ReadFile(filepath.Join(bundleDir, "config.json"))
