@@ -42,6 +42,11 @@ type Config struct {
 	RNG bool `json:"rng,omitempty"`
 	// Net are virtio network devices, eth0, eth1, … in order.
 	Net []NetConfig `json:"net,omitempty"`
+	// VsockCID, when not 0, adds a virtio socket device with this guest
+	// context ID (3 or more), served by the host's vhost-vsock: host
+	// programs reach the guest with AF_VSOCK at this CID, the guest
+	// reaches the host at CID 2.
+	VsockCID uint64 `json:"vsock_cid,omitempty"`
 }
 
 // NetConfig is a virtio network device on a tap interface: an existing
@@ -126,6 +131,12 @@ func (c Config) Validate() error {
 	}
 	if c.RNG {
 		devices++
+	}
+	if c.VsockCID != 0 {
+		devices++
+		if c.VsockCID <= 2 || c.VsockCID >= 0xffffffff {
+			errs = append(errs, fmt.Errorf("vsock_cid: %d must be 3 or more and below 2^32-1", c.VsockCID))
+		}
 	}
 	for i, n := range c.Net {
 		devices++

@@ -13,7 +13,8 @@
 // vCPU) and i8254 timer are used; hull emulates only what sits behind an
 // exit: a 16550A UART on COM1 for the console, the ACPI sleep control and
 // reset registers through which the guest powers off and reboots, a
-// minimal i8042 (for reboot=k), and virtio-mmio devices (block, entropy).
+// minimal i8042 (for reboot=k), and virtio-mmio devices (block, entropy,
+// network on a tap, vsock through vhost).
 // ACPI tables (package acpi) describe all of it; package acpi's
 // documentation says why virtio-mmio in the DSDT rather than PCI. Package
 // boot loads the kernel: a distribution's bzImage or an ELF vmlinux,

@@ -38,6 +38,7 @@ var guestModules = []string{
 	"virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "virtio-rng",
 	"crc16", "mbcache", "jbd2", "crc32c_generic", "ext4",
 	"failover", "net_failover", "virtio_net",
+	"vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
 }
 
 func TestDebianInTestVM(t *testing.T) {
@@ -174,6 +175,56 @@ func (c *cpio) bytes() []byte {
 	return c.buf.Bytes()
 }
 
+// vsockEcho listens on AF_VSOCK port (any CID) and answers one
+// connection with "echo: " and what it read.
+func vsockEcho(t *testing.T, port uint32) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("AF_VSOCK socket: %v", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrVM{CID: unix.VMADDR_CID_ANY, Port: port}); err != nil {
+		unix.Close(fd)
+		t.Fatalf("bind vsock port %d: %v", port, err)
+	}
+	if err := unix.Listen(fd, 1); err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	done, stop := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		// Poll with a timeout: a blocked accept would not notice Cleanup.
+		var c int
+		var err error
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
+			if n > 0 {
+				if c, _, err = unix.Accept(fd); err == nil {
+					break
+				}
+			}
+		}
+		defer unix.Close(c)
+		buf := make([]byte, 64)
+		n, err := unix.Read(c, buf)
+		if err != nil {
+			return
+		}
+		unix.Write(c, append([]byte("echo: "), buf[:n]...))
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		unix.Close(fd)
+	})
+}
+
 // persistentTap creates a tap that outlives its file descriptor, gives
 // it addr and brings it up, so that it is ready before the guest sends;
 // the test deletes it at the end. (This runs inside the throwaway test VM.)
@@ -288,11 +339,12 @@ func TestBootDebian(t *testing.T) {
 			echo.WriteTo(append([]byte("echo: "), buf[:n]...), from)
 		}
 	}()
+	vsockEcho(t, 5000)
 	con := &console{t: t}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	vm, err := Start(ctx, Config{
-		Kernel: kernel, Initrd: initrd, CPUs: 2, MemoryMiB: 256, RNG: true,
+		Kernel: kernel, Initrd: initrd, CPUs: 2, MemoryMiB: 256, RNG: true, VsockCID: 3,
 		Disks:   []Disk{{Path: disk}},
 		Net:     []NetConfig{{Tap: tap}},
 		Cmdline: "console=ttyS0 panic=-1 loglevel=4",
@@ -310,6 +362,7 @@ func TestBootDebian(t *testing.T) {
 		"testguest: cpus=2", "testguest: memtotal_kb=", `testguest: input="hello from the host"`,
 		"testguest: disk=ok", "testguest: hwrng_bytes=16", "testguest: done",
 		`testguest: net_reply="echo: ping from the guest"`,
+		`testguest: vsock_reply="echo: vsock hello"`,
 		"\ntestguest: ttyS0 direct", // the UART's interrupt-driven path, not printk
 	} {
 		if !strings.Contains(out, want) {

@@ -35,6 +35,14 @@ func (m *VM) addVirtio() ([]acpi.MMIODevice, error) {
 	if m.cfg.RNG {
 		devs = append(devs, virtio.RNG{})
 	}
+	if m.cfg.VsockCID != 0 {
+		v, err := virtio.OpenVsock(m.cfg.VsockCID)
+		if err != nil {
+			return nil, err
+		}
+		m.closers = append(m.closers, v.Close)
+		devs = append(devs, v)
+	}
 	for i, c := range m.cfg.Net {
 		n, err := m.openNet(i, c)
 		if err != nil {
@@ -58,6 +66,11 @@ func (m *VM) addVirtio() ([]acpi.MMIODevice, error) {
 		if err := m.notifier(t, base, len(d.QueueMax())); err != nil {
 			return nil, err
 		}
+		if v, ok := d.(*virtio.Vsock); ok {
+			if err := m.caller(v.CallFDs(), t); err != nil {
+				return nil, err
+			}
+		}
 		if n, ok := d.(*virtio.Net); ok {
 			if err := m.receiver(n, t); err != nil {
 				return nil, err
@@ -78,15 +91,26 @@ func (m *VM) notifier(t *virtio.MMIO, base uint64, queues int) error {
 	}
 	m.closers = append(m.closers, stop.Close)
 	fds := []unix.PollFd{{Fd: int32(stop.fd.Load()), Events: unix.POLLIN}}
+	var queueOf []uint32 // the queue each fds[1:] entry belongs to
+	kicker, _ := t.Device().(interface{ KickFD(q int) int })
 	for q := 0; q < queues; q++ {
-		e, err := newEventFD()
-		if err != nil {
-			return err
+		var fd int32
+		if kicker != nil && kicker.KickFD(q) >= 0 {
+			// vhost waits on this queue's kicks itself.
+			fd = int32(kicker.KickFD(q))
+		} else {
+			e, err := newEventFD()
+			if err != nil {
+				return err
+			}
+			m.closers = append(m.closers, e.Close)
+			fd = int32(e.fd.Load())
+			fds = append(fds, unix.PollFd{Fd: fd, Events: unix.POLLIN})
+			queueOf = append(queueOf, uint32(q))
 		}
-		m.closers = append(m.closers, e.Close)
 		io := kvm.IOEventFD{
 			Addr: base + virtio.VIRTIO_MMIO_QUEUE_NOTIFY, Len: 4, Datamatch: uint64(q),
-			Fd: int32(e.fd.Load()), Flags: kvm.KVM_IOEVENTFD_FLAG_DATAMATCH,
+			Fd: fd, Flags: kvm.KVM_IOEVENTFD_FLAG_DATAMATCH,
 		}
 		if err := m.vm.IOEventFD(io); err != nil {
 			return fmt.Errorf("ioeventfd for queue %d at %#x: %w", q, io.Addr, err)
@@ -96,10 +120,9 @@ func (m *VM) notifier(t *virtio.MMIO, base uint64, queues int) error {
 			io.Flags |= kvm.KVM_IOEVENTFD_FLAG_DEASSIGN
 			return m.vm.IOEventFD(io)
 		})
-		fds = append(fds, unix.PollFd{Fd: int32(e.fd.Load()), Events: unix.POLLIN})
 	}
 	done := make(chan struct{})
-	go serveNotifications(t, fds, done)
+	go serveNotifications(t, fds, queueOf, done)
 	m.closers = append(m.closers, func() error {
 		stop.Signal()
 		<-done
@@ -133,9 +156,53 @@ func (m *VM) receiver(n *virtio.Net, t *virtio.MMIO) error {
 	return nil
 }
 
+// caller forwards vhost's "used a buffer" eventfds to the transport,
+// which records the interrupt cause and raises the irqfd.
+func (m *VM) caller(callFDs []int, t *virtio.MMIO) error {
+	stop, err := newEventFD()
+	if err != nil {
+		return err
+	}
+	m.closers = append(m.closers, stop.Close)
+	fds := []unix.PollFd{{Fd: int32(stop.fd.Load()), Events: unix.POLLIN}}
+	for _, fd := range callFDs {
+		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var buf [8]byte
+		for {
+			if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+				return
+			}
+			if fds[0].Revents != 0 {
+				return
+			}
+			signalled := false
+			for _, p := range fds[1:] {
+				if p.Revents&unix.POLLIN != 0 {
+					if n, _ := unix.Read(int(p.Fd), buf[:]); n == 8 {
+						signalled = true
+					}
+				}
+			}
+			if signalled {
+				t.SignalUsed()
+			}
+		}
+	}()
+	m.closers = append(m.closers, func() error {
+		stop.Signal()
+		<-done
+		return nil
+	})
+	return nil
+}
+
 // serveNotifications waits for queue kicks (fds[1:]) until fds[0], the
 // stop eventfd, is signalled.
-func serveNotifications(t *virtio.MMIO, fds []unix.PollFd, done chan<- struct{}) {
+func serveNotifications(t *virtio.MMIO, fds []unix.PollFd, queueOf []uint32, done chan<- struct{}) {
 	defer close(done)
 	var buf [8]byte
 	for {
@@ -146,13 +213,13 @@ func serveNotifications(t *virtio.MMIO, fds []unix.PollFd, done chan<- struct{})
 		if fds[0].Revents != 0 {
 			return
 		}
-		for q, p := range fds[1:] {
+		for i, p := range fds[1:] {
 			if p.Revents&unix.POLLIN == 0 {
 				continue
 			}
 			// Reading resets the counter: several kicks, one pass.
 			if n, _ := unix.Read(int(p.Fd), buf[:]); n == 8 && binary.LittleEndian.Uint64(buf[:]) > 0 {
-				t.Notify(uint32(q))
+				t.Notify(queueOf[i])
 			}
 		}
 	}

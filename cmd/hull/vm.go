@@ -40,6 +40,7 @@ type vmRunFlags struct {
 	disks  []string
 	rng    bool
 	nets   []string
+	vsock  uint64
 	name   string
 	detach bool
 	daemon string // the VM process's configuration (hidden)
@@ -88,6 +89,7 @@ the VM from the host.`,
 	fl.StringArrayVar(&f.disks, "disk", nil, "raw disk image as the next virtio disk, FILE[,ro]; repeatable")
 	fl.BoolVar(&f.rng, "rng", false, "add a virtio entropy device")
 	fl.StringArrayVar(&f.nets, "net", nil, "virtio network device: tap=NAME or bridge=NAME, optionally ,mac=02:..; repeatable")
+	fl.Uint64Var(&f.vsock, "vsock", 0, "add a virtio socket device with this guest CID (3 or more; host side: AF_VSOCK, vhost-vsock)")
 	fl.StringVar(&f.name, "name", "", "name of the VM (required with --detach)")
 	fl.BoolVar(&f.detach, "detach", false, "run the VM in the background; manage it with hull vm ls, inspect, console, stop, kill")
 	fl.StringVar(&f.daemon, "daemon-config", "", "")
@@ -161,6 +163,9 @@ func (f *vmRunFlags) vmConfig() (vmm.Config, error) {
 			}
 		}
 		cfg.Net = append(cfg.Net, nc)
+	}
+	if f.vsock != 0 {
+		cfg.VsockCID = f.vsock
 	}
 	if f.name != "" {
 		cfg.Name = f.name

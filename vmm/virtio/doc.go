@@ -1,6 +1,7 @@
 // Package virtio implements virtio devices (virtio 1.2) behind the
 // virtio-mmio transport: split virtqueues, a block device over a raw
-// image file, and an entropy source.
+// image file, an entropy source, a network device on a tap, and a socket
+// device whose data path is the host kernel's vhost-vsock.
 //
 // A virtio device is a register window (MMIO) through which the guest's
 // driver negotiates features and tells the device where three areas of

@@ -84,6 +84,17 @@ type Device interface {
 	Process(q int, queue *Queue, features uint64) (used bool, err error)
 }
 
+// Activator is a device that must be told when the driver is ready
+// (DRIVER_OK): one whose data path lives elsewhere, as vhost's does.
+type Activator interface {
+	Activate(mem *memory.Guest, queues []Queue, features uint64) error
+}
+
+// Resetter is a device with state to drop when the driver resets it.
+type Resetter interface {
+	Reset()
+}
+
 // MMIO is the virtio-mmio transport for one device: the register window
 // the guest programs, and the queues it describes.
 type MMIO struct {
@@ -106,6 +117,9 @@ type MMIO struct {
 func NewMMIO(dev Device, mem *memory.Guest, irq func()) *MMIO {
 	return &MMIO{dev: dev, mem: mem, irq: irq, queues: make([]Queue, len(dev.QueueMax()))}
 }
+
+// Device returns the device behind the transport.
+func (t *MMIO) Device() Device { return t.dev }
 
 func (t *MMIO) offered() uint64 { return t.dev.Features() | VIRTIO_F_VERSION_1 }
 
@@ -257,9 +271,28 @@ func (t *MMIO) writeReg(offset uint64, v uint32) (raise bool) {
 				v &^= VIRTIO_CONFIG_S_FEATURES_OK
 			}
 		}
+		if v&VIRTIO_CONFIG_S_DRIVER_OK != 0 && t.status&VIRTIO_CONFIG_S_DRIVER_OK == 0 {
+			if a, ok := t.dev.(Activator); ok {
+				if err := a.Activate(t.mem, t.queues, t.drvFeatures); err != nil {
+					t.status = v
+					t.fail(err)
+					return true
+				}
+			}
+		}
 		t.status = v
 	}
 	return false
+}
+
+// SignalUsed reports that the device (or vhost on its behalf) put buffers
+// in a used ring: it sets the interrupt status the driver reads and
+// raises the interrupt.
+func (t *MMIO) SignalUsed() {
+	t.mu.Lock()
+	t.intStatus |= VIRTIO_MMIO_INT_VRING
+	t.mu.Unlock()
+	t.irq()
 }
 
 // notify processes queue n after the driver kicked it.
@@ -298,6 +331,9 @@ func (t *MMIO) fail(err error) {
 }
 
 func (t *MMIO) reset() {
+	if r, ok := t.dev.(Resetter); ok {
+		r.Reset()
+	}
 	t.status, t.devFeatSel, t.drvFeatSel, t.drvFeatures, t.queueSel, t.intStatus = 0, 0, 0, 0, 0, 0
 	t.broken = nil
 	for i := range t.queues {

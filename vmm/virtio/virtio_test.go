@@ -268,3 +268,26 @@ func TestQueueSetupRejected(t *testing.T) {
 		}
 	}
 }
+
+func TestVhostIoctlNumbers(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		got, want uintptr
+	}{
+		{"VHOST_SET_OWNER", VHOST_SET_OWNER, 0x0000af01},
+		{"VHOST_GET_FEATURES", VHOST_GET_FEATURES, 0x8008af00},
+		{"VHOST_SET_FEATURES", VHOST_SET_FEATURES, 0x4008af00},
+		{"VHOST_SET_MEM_TABLE", VHOST_SET_MEM_TABLE, 0x4008af03},
+		{"VHOST_SET_VRING_NUM", VHOST_SET_VRING_NUM, 0x4008af10},
+		{"VHOST_SET_VRING_ADDR", VHOST_SET_VRING_ADDR, 0x4028af11},
+		{"VHOST_SET_VRING_BASE", VHOST_SET_VRING_BASE, 0x4008af12},
+		{"VHOST_SET_VRING_KICK", VHOST_SET_VRING_KICK, 0x4008af20},
+		{"VHOST_SET_VRING_CALL", VHOST_SET_VRING_CALL, 0x4008af21},
+		{"VHOST_VSOCK_SET_GUEST_CID", VHOST_VSOCK_SET_GUEST_CID, 0x4008af60},
+		{"VHOST_VSOCK_SET_RUNNING", VHOST_VSOCK_SET_RUNNING, 0x4004af61},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %#x, want %#x (from <linux/vhost.h>)", tt.name, tt.got, tt.want)
+		}
+	}
+}

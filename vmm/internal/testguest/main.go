@@ -63,6 +63,7 @@ func main() {
 	} else {
 		say("eth0=absent")
 	}
+	vsock()
 	if rng, err := os.Open("/dev/hwrng"); err == nil {
 		buf := make([]byte, 16)
 		n, err := rng.Read(buf)
@@ -199,4 +200,30 @@ func network() {
 		}
 	}
 	say("error=no UDP reply from 10.99.1.1")
+}
+
+// vsock connects to the host (CID 2) on port 5000, sends a line and
+// reports the host's answer.
+func vsock() {
+	fd, err := unix.Socket(unix.AF_VSOCK, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		say("vsock=unavailable (%v)", err)
+		return
+	}
+	defer unix.Close(fd)
+	if err := unix.Connect(fd, &unix.SockaddrVM{CID: unix.VMADDR_CID_HOST, Port: 5000}); err != nil {
+		say("error=vsock connect: %v", err)
+		return
+	}
+	if _, err := unix.Write(fd, []byte("vsock hello")); err != nil {
+		say("error=vsock write: %v", err)
+		return
+	}
+	buf := make([]byte, 64)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		say("error=vsock read: %v", err)
+		return
+	}
+	say("vsock_reply=%q", buf[:n])
 }
