@@ -4,14 +4,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/hullrt/hull/image/internal/asuser"
 	"github.com/hullrt/hull/integration/testvm"
 	"golang.org/x/sys/unix"
 )
@@ -72,31 +69,8 @@ func TestRootlessHelper(t *testing.T) {
 // and Merge produces the same view as root would, owned by the user.
 func TestRootless(t *testing.T) {
 	testvm.Require(t, testvm.Root) // to become uid 65534
-	sandbox := t.TempDir()
-	for _, d := range []string{filepath.Dir(sandbox), sandbox} {
-		os.Chmod(d, 0o755)
-	}
-	bin := filepath.Join(sandbox, "layer.test")
-	self, err := os.Open("/proc/self/exe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(out, self)
-	self.Close()
-	out.Close()
-	work := filepath.Join(sandbox, "work")
-	os.Mkdir(work, 0o755)
-	os.Chown(work, 65534, 65534)
-	cmd := exec.Command(bin, "-test.run=^TestRootlessHelper$", "-test.v")
-	cmd.Env = append(os.Environ(), rootlessEnv+"="+work)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "--- PASS: TestRootlessHelper") {
-		t.Fatalf("unprivileged unpack: %v\n%s", err, b)
-	}
+	work := asuser.Dir(t)
+	asuser.Run(t, "TestRootlessHelper", rootlessEnv, work, asuser.Credential())
 
 	lstat := func(p string) unix.Stat_t {
 		t.Helper()

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/hullrt/hull/image/internal/asuser"
 	"github.com/hullrt/hull/image/layer"
 	"github.com/hullrt/hull/image/registrytest"
 	"github.com/hullrt/hull/integration/testvm"
@@ -71,39 +69,8 @@ func TestRootlessOverlayHelper(t *testing.T) {
 // merged view must equal the rootless copy.
 func TestRootlessOverlay(t *testing.T) {
 	testvm.Require(t, testvm.Root) // to start a process as uid 65534
-	sandbox := t.TempDir()
-	for _, d := range []string{filepath.Dir(sandbox), sandbox} {
-		os.Chmod(d, 0o755)
-	}
-	bin := filepath.Join(sandbox, "rootfs.test")
-	self, err := os.Open("/proc/self/exe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(out, self)
-	self.Close()
-	out.Close()
-	work := filepath.Join(sandbox, "work")
-	os.Mkdir(work, 0o755)
-	os.Chown(work, 65534, 65534)
-	cmd := exec.Command(bin, "-test.run=^TestRootlessOverlayHelper$", "-test.v")
-	cmd.Env = append(os.Environ(), rootlessEnv+"="+work)
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 65534, Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 65534, Size: 1}},
-		// Become the namespace's root, which is uid 65534 outside: without
-		// this the child keeps the parent's (host root's) credentials.
-		Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true},
-	}
-	b, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(b), "--- PASS: TestRootlessOverlayHelper") {
-		t.Fatalf("rootless unpack and mount: %v\n%s", err, b)
-	}
+	work := asuser.Dir(t)
+	asuser.Run(t, "TestRootlessOverlayHelper", rootlessEnv, work, asuser.UserNamespace())
 	if mounted(t, filepath.Join(work, "merged")) {
 		t.Error("the user namespace's mount is visible on the host")
 	}

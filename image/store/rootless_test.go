@@ -2,14 +2,11 @@ package store
 
 import (
 	"context"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 
+	"github.com/hullrt/hull/image/internal/asuser"
 	"github.com/hullrt/hull/integration/testvm"
 )
 
@@ -48,26 +45,5 @@ func TestRootlessPruneHelper(t *testing.T) {
 
 func TestRootlessPrune(t *testing.T) {
 	testvm.Require(t, testvm.Root) // to become uid 65534
-	sandbox := t.TempDir()
-	for _, d := range []string{filepath.Dir(sandbox), sandbox} {
-		os.Chmod(d, 0o755)
-	}
-	bin := filepath.Join(sandbox, "store.test")
-	self, _ := os.Open("/proc/self/exe")
-	out, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(out, self)
-	self.Close()
-	out.Close()
-	root := filepath.Join(sandbox, "store")
-	os.Mkdir(root, 0o755)
-	os.Chown(root, 65534, 65534)
-	cmd := exec.Command(bin, "-test.run=^TestRootlessPruneHelper$", "-test.v")
-	cmd.Env = append(os.Environ(), rootlessEnv+"="+root)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "--- PASS: TestRootlessPruneHelper") {
-		t.Fatalf("unprivileged prune: %v\n%s", err, b)
-	}
+	asuser.Run(t, "TestRootlessPruneHelper", rootlessEnv, asuser.Dir(t), asuser.Credential())
 }
