@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/hullrt/hull/image/layer"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,7 +28,9 @@ const DefaultRoot = "/var/lib/hull"
 var ErrNotFound = errors.New("not found")
 
 // ErrDigestMismatch is wrapped when content does not hash to its digest.
-var ErrDigestMismatch = errors.New("digest mismatch")
+// It is the unpacker's own sentinel, so that one errors.Is test catches a
+// bad blob digest and a bad diffID alike.
+var ErrDigestMismatch = layer.ErrDigestMismatch
 
 // Store is an image store rooted at a directory. Its methods are safe for
 // concurrent use by goroutines and by other processes sharing the root.
