@@ -418,3 +418,22 @@ func TestPullHostileLayers(t *testing.T) {
 		})
 	}
 }
+
+// TestPullWrongDiffID: a config that lies about a layer's uncompressed
+// digest (the blob itself is intact) fails the pull with nothing stored.
+func TestPullWrongDiffID(t *testing.T) {
+	reg := registrytest.Start(t)
+	l := registrytest.NewLayer(t, registrytest.Zstd, true, registrytest.Tar(t, registrytest.File("f", 0o644, "real")))
+	l.Raw = registrytest.Tar(t, registrytest.File("f", 0o644, "claimed")) // what DiffID hashes
+	reg.Push(t, "liar:v1", registrytest.Image(t, true, pull.HostPlatform(), v1.Config{}, l))
+	st := newStore(t)
+	_, err := pull.Pull(context.Background(), st, reg.Addr+"/liar:v1", pull.WithUnpackOptions(layer.WithoutOwnership()))
+	if !errors.Is(err, store.ErrDigestMismatch) || !strings.Contains(err.Error(), "diffID") {
+		t.Fatalf("pull = %v, want a diffID mismatch", err)
+	}
+	for _, sub := range []string{"layers", "images", "blobs/sha256", "tmp"} {
+		if ents, _ := os.ReadDir(filepath.Join(st.Root(), sub)); len(ents) != 0 {
+			t.Errorf("%s/ holds %d entries after a rejected pull", sub, len(ents))
+		}
+	}
+}
