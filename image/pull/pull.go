@@ -247,12 +247,9 @@ func (p *puller) pullFrom(ctx context.Context, src source, origin name.Reference
 			return im, err
 		}
 	}
-	var names []string
-	if _, isTag := origin.(name.Tag); isTag {
-		names = append(names, origin.Name())
-	} else {
-		names = append(names, origin.Context().Name()+"@"+im.Digest)
-	}
+	// The name the user gave: repo:tag, or repo@digest (of the index when
+	// the digest named one), so that the same reference finds it again.
+	names := []string{origin.Name()}
 	if err := p.st.PutImage(ctx, im, names...); err != nil {
 		return im, err
 	}

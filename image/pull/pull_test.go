@@ -151,7 +151,17 @@ func TestPullIndex(t *testing.T) {
 				t.Errorf("%s platform %q: got the %q image (%v), want %s", tag, tc.platform, b, err, tc.want)
 			}
 		}
-		_, err := pull.Pull(context.Background(), newStore(t), reg.Addr+"/"+tag, pull.WithPlatform("linux/riscv64"))
+		// By digest: the record is named repo@digest, the image chosen the same way.
+		st := newStore(t)
+		byDigest := reg.Addr + "/multi@" + idx
+		im, err := pull.Pull(context.Background(), st, byDigest, pull.WithPlatform("linux/s390x"))
+		if err != nil {
+			t.Fatalf("pull %s: %v", byDigest, err)
+		}
+		if got, err := st.Lookup(byDigest); err != nil || got.Digest != im.Digest || im.Index != idx {
+			t.Errorf("Lookup(%s) = %s, %v; pulled %s from index %s", byDigest, got.Digest, err, im.Digest, im.Index)
+		}
+		_, err = pull.Pull(context.Background(), newStore(t), reg.Addr+"/"+tag, pull.WithPlatform("linux/riscv64"))
 		if err == nil || !strings.Contains(err.Error(), "no image for platform linux/riscv64") {
 			t.Errorf("pull for a missing platform = %v, want a clear error", err)
 		}
