@@ -22,8 +22,9 @@
 // Nothing appears under its final name before it is complete and on disk:
 // files are written under tmp/, fsync(2)ed and rename(2)d into place, and
 // the parent directory is fsynced; an unpacked layer is syncfs(2)ed before
-// its directory is renamed. A crash (or Ctrl-C) therefore leaves only
-// complete entries plus litter in tmp/, which Prune removes. The order of
+// its directory is renamed; a layer is deleted by renaming it into tmp/
+// first. A crash (or Ctrl-C) therefore leaves only complete entries plus
+// litter in tmp/, which Prune removes. The order of
 // writes in a pull is blobs, then layers, then the image record, then the
 // name: a record only ever points at content that exists.
 //
