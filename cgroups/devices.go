@@ -102,22 +102,6 @@ func parseDeviceRules(in []specs.LinuxDeviceCgroup) ([]deviceRule, error) {
 	return out, errors.Join(errs...)
 }
 
-// v1DeviceWrites turns the rules into writes to devices.allow and
-// devices.deny, in order. The kernel applies them as it always has: "a"
-// switches the cgroup's default and drops its exceptions, other rules add
-// or remove exceptions.
-func v1DeviceWrites(rules []deviceRule) []Write {
-	var out []Write
-	for _, r := range rules {
-		file := "devices.deny"
-		if r.allow {
-			file = "devices.allow"
-		}
-		out = append(out, Write{Hierarchy: "devices", File: file, Value: r.String(), Field: "linux.resources.devices"})
-	}
-	return out
-}
-
 // A DeviceFilter is linux.resources.devices compiled into an eBPF program
 // of type BPF_PROG_TYPE_CGROUP_DEVICE, which cgroup v2 runs on every
 // open(2) and mknod(2) of a device node by a process in the cgroup. The

@@ -85,18 +85,8 @@ func TestDeviceSemantics(t *testing.T) {
 // lists over every request in a small device space.
 func TestDeviceFilterMatchesSemantics(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	types := []string{"a", "c", "b"}
-	accesses := []string{"r", "w", "m", "rw", "rm", "wm", "rwm"}
-	num := func() int64 { return int64(rng.IntN(4)) - 1 } // -1 (any), 0, 1, 2
 	for n := 0; n < 300; n++ {
-		var spec []specs.LinuxDeviceCgroup
-		for i := rng.IntN(6); i >= 0; i-- {
-			spec = append(spec, devRule(rng.IntN(2) == 0, types[rng.IntN(3)], num(), num(), accesses[rng.IntN(len(accesses))]))
-		}
-		rules, err := parseDeviceRules(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rules := randomDeviceRules(t, rng)
 		prog := compileDeviceFilter(rules)
 		for _, typ := range []byte{'c', 'b'} {
 			for major := int64(0); major < 3; major++ {
@@ -117,6 +107,27 @@ func TestDeviceFilterMatchesSemantics(t *testing.T) {
 			}
 		}
 	}
+}
+
+// randomDeviceRules makes a list of 1 to 6 rules over a small device
+// space (numbers any, 0, 1, 2), often starting with the usual deny-all.
+func randomDeviceRules(t *testing.T, rng *rand.Rand) []deviceRule {
+	t.Helper()
+	types := []string{"a", "c", "b"}
+	accesses := []string{"r", "w", "m", "rw", "rm", "wm", "rwm"}
+	num := func() int64 { return int64(rng.IntN(4)) - 1 } // -1 (any), 0, 1, 2
+	var spec []specs.LinuxDeviceCgroup
+	if rng.IntN(2) == 0 {
+		spec = append(spec, devRule(false, "a", -1, -1, "rwm"))
+	}
+	for i := rng.IntN(6); i >= 0; i-- {
+		spec = append(spec, devRule(rng.IntN(2) == 0, types[rng.IntN(3)], num(), num(), accesses[rng.IntN(len(accesses))]))
+	}
+	rules, err := parseDeviceRules(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rules
 }
 
 func TestEncodeInsns(t *testing.T) {

@@ -104,11 +104,23 @@
 // program is attached with BPF_F_ALLOW_MULTI, so a parent's filter (from
 // systemd, or an outer runtime) keeps its say; on update the new program
 // is attached before the old one is detached. DeviceFilter.String prints
-// the program in the verifier's notation. On v1 the rules are written in
-// order to devices.deny and devices.allow, and the kernel's v1 rules
-// apply: they agree with the v2 program for the usual lists (deny all,
-// then allows), but v1 cannot take back part of a wildcard exception (a
-// later "deny c 1:3 w" does not narrow an earlier "allow c 1:* rw").
+// the program in the verifier's notation.
+//
+// v1 has a devices controller, but it holds a default and a list of
+// exceptions that each write edits, rather than running a rule list:
+// written in order, the OCI rules would mean something else there (a
+// later deny cannot take part of a wildcard back, access split across
+// rules does not add up, "a *:* r" resets everything). So the v1 driver
+// emulates the controller, as runc does: from the rule list it computes
+// the state (default and exceptions) that answers every open and mknod
+// exactly as the v2 program does, reads the cgroup's devices.list, and
+// writes only the difference, taking access away before it adds any. A
+// list that no v1 state can express (an exception cannot single one
+// device out of a wildcard, as in "allow c 1:* rw" then "deny c 1:3 w"
+// after a deny-all) is refused with the devices named. A cgroup that
+// allows by default hides its exceptions in devices.list; going to or
+// from that state starts with the "a" rule, which the kernel refuses
+// (EINVAL) once the cgroup has children.
 //
 // The rules given are the rules applied: the runtime adds the devices
 // every container needs (/dev/null, /dev/zero, ..., /dev/pts/*), as runc

@@ -96,6 +96,10 @@ type Features struct {
 	// HugePageSizes are the sizes the kernel offers, spelled as in the
 	// hugetlb file names ("2MB", "1GB").
 	HugePageSizes []string
+	// DevicesList is what the v1 devices.list of the container's cgroup
+	// reads before the plan (nil when there is none yet): the plan then
+	// writes only what changes (see the package doc on devices).
+	DevicesList *string
 }
 
 // probe reads the features of the kernel from the cgroup directories a

@@ -137,8 +137,8 @@ func TestPlanErrors(t *testing.T) {
 		{name: "v1 unified", v1: true, r: specs.LinuxResources{Unified: map[string]string{"memory.high": "1", "io.max": "1"}},
 			want: []string{`linux.resources.unified["memory.high"]: the memory controller is bound to cgroup v1 on this hybrid host`,
 				`linux.resources.unified["io.max"]: the io controller is not available on this host's cgroup2 side (it offers: hugetlb)`}},
-		{name: "v1 partial wildcard device rule", v1: true, r: specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "a", Access: "r"}}},
-			want: []string{`linux.resources.devices[1]: cgroup v1 cannot apply a rule for all devices to part of the access ("a *:* r")`}},
+		{name: "v1 carve-out of a wildcard", v1: true, r: specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: i64(1), Access: "rw"}, {Allow: false, Type: "c", Major: i64(1), Minor: i64(3), Access: "w"}}},
+			want: []string{`linux.resources.devices: cgroup v1 cannot express this rule list, as its exceptions cannot single out a device from a wildcard: the rules allow c 1:3 "r"`}},
 		{name: "v1 swappiness", v1: true, r: specs.LinuxResources{Memory: &specs.LinuxMemory{Swappiness: u64(101)}},
 			want: []string{"linux.resources.memory.swappiness: 101 is above 100"}},
 	} {

@@ -30,8 +30,10 @@ func PlanV1(r *specs.LinuxResources, host *Host, f Features) (*Plan, error) {
 		rules, err := parseDeviceRules(r.Devices)
 		if err != nil {
 			p.errs = append(p.errs, err)
-		} else if p.v1DevicesExpressible(rules) {
-			p.plan.Writes = append(p.plan.Writes, v1DeviceWrites(rules)...)
+		} else if w, err := v1DeviceWrites(rules, f.DevicesList); err != nil {
+			p.errf("linux.resources.devices: %w", err)
+		} else {
+			p.plan.Writes = append(p.plan.Writes, w...)
 		}
 	}
 	// Every write must land in a mounted hierarchy.
@@ -213,18 +215,4 @@ func (p *planner) network(n *specs.LinuxNetwork) {
 		}
 		p.write("net_prio", field, "net_prio.ifpriomap", fmt.Sprintf("%s %d", pr.Name, pr.Priority))
 	}
-}
-
-// v1DevicesExpressible refuses what the v1 devices controller would read
-// differently: any "a" write resets the cgroup for every access, so a
-// rule for all devices must cover all of r, w and m.
-func (p *planner) v1DevicesExpressible(rules []deviceRule) bool {
-	ok := true
-	for i, r := range rules {
-		if r.typ == 'a' && r.access != accessAll {
-			p.errf("linux.resources.devices[%d]: cgroup v1 cannot apply a rule for all devices to part of the access (%q); use \"rwm\"", i, r.String())
-			ok = false
-		}
-	}
-	return ok
 }

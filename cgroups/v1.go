@@ -139,6 +139,15 @@ func (m *v1) Plan(r *specs.LinuxResources) (*Plan, error) {
 	}
 	f := probe(near)
 	f.HugePageSizes = m.hugeSizes
+	if r != nil && len(r.Devices) > 0 && near["devices"] == m.paths["devices"] {
+		// The writes go from what the cgroup has now (only its own list:
+		// a parent's is not the container's).
+		list, err := readFile(m.paths["devices"], "devices.list")
+		if err != nil {
+			return nil, fmt.Errorf("linux.resources.devices: %w", err)
+		}
+		f.DevicesList = &list
+	}
 	return PlanV1(r, m.host, f)
 }
 
