@@ -77,8 +77,9 @@ const (
 	// MaxCPUs is bounded by the MADT's 8-bit APIC IDs and by the IOAPIC ID
 	// that follows them.
 	MaxCPUs = 254
-	// MaxDevices is the IOAPIC pins left for virtio devices (GSI 5-23).
-	MaxDevices = 19
+	// MaxDevices is the IOAPIC pins left for virtio devices (GSI 5-22;
+	// 23 is the power button's).
+	MaxDevices = 18
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)

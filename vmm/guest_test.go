@@ -39,6 +39,7 @@ var guestModules = []string{
 	"crc16", "mbcache", "jbd2", "crc32c_generic", "ext4",
 	"failover", "net_failover", "virtio_net",
 	"vsock", "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport",
+	"evdev", "button",
 }
 
 func TestDebianInTestVM(t *testing.T) {
@@ -347,12 +348,23 @@ func TestBootDebian(t *testing.T) {
 		Kernel: kernel, Initrd: initrd, CPUs: 2, MemoryMiB: 256, RNG: true, VsockCID: 3,
 		Disks:   []Disk{{Path: disk}},
 		Net:     []NetConfig{{Tap: tap}},
-		Cmdline: "console=ttyS0 panic=-1 loglevel=4",
+		Cmdline: "console=ttyS0 panic=-1 loglevel=4 testguest.powerbutton",
 	}, WithConsole(con))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := vm.Wait()
+	// testguest waits for the ACPI power button once it has done its
+	// checks; hull presses it and the guest powers off.
+	for !strings.Contains(con.String(), "testguest: waiting for the power button") {
+		select {
+		case <-vm.Done():
+			t.Fatalf("the run ended before the guest waited for the power button: %+v", vm.Wait())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	sctx, scancel := context.WithTimeout(ctx, time.Minute)
+	defer scancel()
+	res := vm.Shutdown(sctx)
 	t.Logf("serial: %+v", vm.SerialStats())
 	if res.Reason != PowerOff {
 		t.Fatalf("run ended with %v (%s), want a power-off", res.Reason, res.Detail)
@@ -363,6 +375,7 @@ func TestBootDebian(t *testing.T) {
 		"testguest: disk=ok", "testguest: hwrng_bytes=16", "testguest: done",
 		`testguest: net_reply="echo: ping from the guest"`,
 		`testguest: vsock_reply="echo: vsock hello"`,
+		"testguest: power button pressed on /dev/input/event",
 		"\ntestguest: ttyS0 direct", // the UART's interrupt-driven path, not printk
 	} {
 		if !strings.Contains(out, want) {

@@ -31,6 +31,9 @@ const (
 	// firstDeviceGSI is the first IOAPIC pin for virtio devices, after the
 	// ISA IRQs Linux expects (timer, keyboard, serial).
 	firstDeviceGSI = 5
+	// powerButtonGSI is the last IOAPIC pin: the Generic Event Device
+	// through which hull presses the guest's ACPI power button.
+	powerButtonGSI = 23
 )
 
 // VM is a running micro-VM.
@@ -45,7 +48,10 @@ type VM struct {
 	mmio   devices.Bus
 	serial *devices.Serial
 
-	closers []func() error // undone in reverse on teardown
+	powerButton *eventFD // irqfd of the GED that carries the power button
+
+	closersMu sync.Mutex
+	closers   []func() error // undone in reverse on teardown
 
 	wg       sync.WaitGroup
 	once     sync.Once
@@ -150,9 +156,13 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (_ *VM, err error) {
 	}
 
 	// Firmware tables and the kernel.
+	if m.powerButton, err = m.irq(powerButtonGSI); err != nil {
+		return nil, err
+	}
 	tables, err := acpi.Build(acpi.Config{
 		CPUs: cfg.CPUs, Devices: acpiDevs,
-		Serial: []acpi.SerialPort{{Base: devices.COM1Port, GSI: devices.COM1IRQ}},
+		Serial:         []acpi.SerialPort{{Base: devices.COM1Port, GSI: devices.COM1IRQ}},
+		PowerButtonGSI: powerButtonGSI,
 	}, boot.ACPIAddr)
 	if err != nil {
 		return nil, err
@@ -376,6 +386,24 @@ func (m *VM) kick() {
 	}
 }
 
+// PowerButton presses the guest's ACPI power button: an edge on the
+// Generic Event Device's GSI, which Linux turns into KEY_POWER. A guest
+// whose userspace handles it (systemd-logind, acpid) shuts down and
+// powers off; the run then ends as PowerOff.
+func (m *VM) PowerButton() { m.powerButton.Signal() }
+
+// Shutdown presses the power button and waits for the guest to power off
+// until ctx is done, then stops the VM. It returns how the run ended.
+func (m *VM) Shutdown(ctx context.Context) Result {
+	m.PowerButton()
+	select {
+	case <-m.done:
+	case <-ctx.Done():
+		m.finish(Result{Stopped, "the guest did not power off after the power button: " + ctx.Err().Error()})
+	}
+	return m.Wait()
+}
+
 // Stop ends the run as Stopped (the host's choice). It does not wait.
 func (m *VM) Stop() { m.finish(Result{Stopped, "stopped by the host"}) }
 
@@ -400,6 +428,8 @@ func (m *VM) ConsoleInput(p []byte) int { return m.serial.Input(p) }
 
 // teardown closes everything Start built, newest first. Idempotent.
 func (m *VM) teardown() {
+	m.closersMu.Lock()
+	defer m.closersMu.Unlock()
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		if err := m.closers[i](); err != nil {
 			m.log.Warn("teardown", "err", err)

@@ -158,9 +158,18 @@ func (d *daemonVM) Info() control.Info {
 	return info
 }
 
-// Stop ends the run. (An ACPI power button for a graceful shutdown is
-// not implemented yet; stop and kill both stop the vCPUs.)
-func (d *daemonVM) Stop()                     { d.vm.Stop() }
+// stopTimeout is how long stop waits for the guest to power off after
+// the ACPI power button before it stops the vCPUs.
+const stopTimeout = 30 * time.Second
+
+// Stop presses the guest's power button and, if it has not powered off
+// within stopTimeout, stops it as kill does.
+func (d *daemonVM) Stop() {
+	d.vm.PowerButton()
+	time.AfterFunc(stopTimeout, d.vm.Stop)
+}
+
+// Kill stops the vCPUs at once.
 func (d *daemonVM) Kill()                     { d.vm.Stop() }
 func (d *daemonVM) ConsoleInput(p []byte) int { return d.vm.ConsoleInput(p) }
 
@@ -204,7 +213,10 @@ func newVMInspectCommand(g *globalOptions) *cobra.Command {
 }
 
 func newVMStopCommand(g *globalOptions, op string) *cobra.Command {
-	short := map[string]string{"stop": "stop a detached VM", "kill": "stop a detached VM at once"}[op]
+	short := map[string]string{
+		"stop": "press a detached VM's ACPI power button; kill it if it has not powered off after 30 s",
+		"kill": "stop a detached VM at once",
+	}[op]
 	return &cobra.Command{
 		Use: op + " NAME", Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -212,12 +224,12 @@ func newVMStopCommand(g *globalOptions, op string) *cobra.Command {
 				return err
 			}
 			// Wait for the VM process to remove its socket.
-			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			for deadline := time.Now().Add(stopTimeout + 10*time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 				if _, err := os.Stat(control.Dir(g.root, args[0])); errors.Is(err, os.ErrNotExist) {
 					return nil
 				}
 			}
-			return fmt.Errorf("vm %q: still running 30 s after %s", args[0], op)
+			return fmt.Errorf("vm %q: still running %v after %s", args[0], stopTimeout+10*time.Second, op)
 		},
 	}
 }

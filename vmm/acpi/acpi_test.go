@@ -33,7 +33,7 @@ func golden(t *testing.T, name, got string) {
 var twoDevices = Config{CPUs: 2, Devices: []MMIODevice{
 	{Base: 0xd0000000, Size: 0x1000, GSI: 5},
 	{Base: 0xd0001000, Size: 0x1000, GSI: 6},
-}, Serial: []SerialPort{{Base: 0x3f8, GSI: 4}}}
+}, Serial: []SerialPort{{Base: 0x3f8, GSI: 4}}, PowerButtonGSI: 23}
 
 func TestEISAID(t *testing.T) {
 	if got := eisaID("PNP0501"); got != 0x0105d041 {
@@ -157,6 +157,8 @@ func TestDSDTDisassembles(t *testing.T) {
 		`Memory32Fixed (ReadWrite,`, `0xD0001000,         // Address Base`,
 		`Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )`,
 		`0x00000006,`, `Name (_S5, Package (0x02)`,
+		`Device (PWRB)`, `EisaId ("PNP0C0C")`, `Device (GED0)`, `Name (_HID, "ACPI0013"`,
+		`Method (_EVT, 1, NotSerialized)`, `If ((Arg0 == 0x17))`, `Notify (\_SB.PWRB, 0x80)`,
 		`Device (COM1)`, `Name (_HID, EisaId ("PNP0501")`, `IO (Decode16,`, `0x03F8,             // Range Minimum`,
 	} {
 		if !strings.Contains(string(dsl), want) {

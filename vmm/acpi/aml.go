@@ -10,20 +10,26 @@ import (
 
 // AML opcodes.
 const (
-	amlZeroOp       = 0x00
-	amlOneOp        = 0x01
-	amlNameOp       = 0x08
-	amlBytePrefix   = 0x0a
-	amlWordPrefix   = 0x0b
-	amlDWordPrefix  = 0x0c
-	amlStringPrefix = 0x0d
-	amlQWordPrefix  = 0x0e
-	amlScopeOp      = 0x10
-	amlBufferOp     = 0x11
-	amlPackageOp    = 0x12
-	amlExtOpPrefix  = 0x5b
-	amlDeviceOp     = 0x82 // after amlExtOpPrefix
-	amlRootChar     = '\\'
+	amlZeroOp         = 0x00
+	amlOneOp          = 0x01
+	amlNameOp         = 0x08
+	amlBytePrefix     = 0x0a
+	amlWordPrefix     = 0x0b
+	amlDWordPrefix    = 0x0c
+	amlStringPrefix   = 0x0d
+	amlQWordPrefix    = 0x0e
+	amlScopeOp        = 0x10
+	amlBufferOp       = 0x11
+	amlPackageOp      = 0x12
+	amlExtOpPrefix    = 0x5b
+	amlDeviceOp       = 0x82 // after amlExtOpPrefix
+	amlRootChar       = '\\'
+	amlDualNamePrefix = 0x2e
+	amlMethodOp       = 0x14
+	amlArg0Op         = 0x68
+	amlNotifyOp       = 0x86
+	amlLEqualOp       = 0x93
+	amlIfOp           = 0xa0
 )
 
 // pkgLength encodes PkgLength for n bytes of content that follow it; the
@@ -172,4 +178,36 @@ func eisaID(id string) uint32 {
 	}
 	v |= digits
 	return v>>24 | v>>8&0xff00 | v<<8&0xff0000 | v<<24
+}
+
+// amlMethod is Method(seg, args) { body }, not serialized.
+func amlMethod(seg string, args byte, body ...[]byte) []byte {
+	content := append(nameSeg(seg), args&7)
+	for _, b := range body {
+		content = append(content, b...)
+	}
+	return append(append([]byte{amlMethodOp}, pkgLength(len(content))...), content...)
+}
+
+// amlIf is If (predicate) { body }.
+func amlIf(predicate []byte, body ...[]byte) []byte {
+	content := append([]byte(nil), predicate...)
+	for _, b := range body {
+		content = append(content, b...)
+	}
+	return append(append([]byte{amlIfOp}, pkgLength(len(content))...), content...)
+}
+
+// amlLEqualArg0 is LEqual(Arg0, v).
+func amlLEqualArg0(v uint64) []byte {
+	return append([]byte{amlLEqualOp, amlArg0Op}, amlInteger(v)...)
+}
+
+// amlNotify is Notify(\scope.dev, value) for a device one level below
+// the root scope.
+func amlNotify(scope, dev string, value uint64) []byte {
+	b := []byte{amlNotifyOp, amlRootChar, amlDualNamePrefix}
+	b = append(b, nameSeg(scope)...)
+	b = append(b, nameSeg(dev)...)
+	return append(b, amlInteger(value)...)
 }

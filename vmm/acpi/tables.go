@@ -56,7 +56,17 @@ type Config struct {
 	// its tty fails to open. Described in ACPI, the port gets its GSI
 	// mapped like any other device.
 	Serial []SerialPort
+	// PowerButtonGSI, when not 0, adds an ACPI power button (PNP0C0C)
+	// and the Generic Event Device (ACPI0013) that a hardware-reduced
+	// platform signals it through: an edge on this GSI makes the GED run
+	// _EVT, which notifies the button (0x80, "pressed"); Linux's button
+	// driver turns that into KEY_POWER, on which systemd-logind or acpid
+	// shut the guest down.
+	PowerButtonGSI uint32
 }
+
+// notifyPressed is the power button's Notify value for a press.
+const notifyPressed = 0x80
 
 // header writes a System Description Table header; the checksum is filled
 // in by finish.
@@ -107,6 +117,20 @@ func DSDT(c Config) []byte {
 			amlName("_UID", amlInteger(uint64(i))),
 			amlName("_CRS", resourceTemplate(memory32Fixed(d.Base, d.Size), extendedInterrupt(d.GSI))),
 		))
+	}
+	if g := c.PowerButtonGSI; g != 0 {
+		devs = append(devs,
+			amlDevice("PWRB",
+				amlName("_HID", amlInteger(uint64(eisaID("PNP0C0C")))),
+				amlName("_UID", amlInteger(0)),
+			),
+			amlDevice("GED0",
+				amlName("_HID", amlString("ACPI0013")),
+				amlName("_UID", amlInteger(0)),
+				amlName("_CRS", resourceTemplate(extendedInterrupt(g))),
+				amlMethod("_EVT", 1, amlIf(amlLEqualArg0(uint64(g)), amlNotify("_SB_", "PWRB", notifyPressed))),
+			),
+		)
 	}
 	t := header("DSDT", 2)
 	t = append(t, amlScope("_SB_", devs...)...)

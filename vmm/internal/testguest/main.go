@@ -13,7 +13,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -94,6 +96,9 @@ func main() {
 		say("stdout_stat_err=%v", err)
 	}
 	say("done")
+	if cmdline, _ := os.ReadFile("/proc/cmdline"); strings.Contains(string(cmdline), "testguest.powerbutton") {
+		waitPowerButton()
+	}
 	unix.Sync()
 	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
 		say("error=reboot: %v", err)
@@ -226,4 +231,37 @@ func vsock() {
 		return
 	}
 	say("vsock_reply=%q", buf[:n])
+}
+
+// waitPowerButton blocks until an input device reports KEY_POWER, as
+// systemd-logind would wait for it, and returns so that init powers off.
+func waitPowerButton() {
+	const evKey, keyPower = 1, 116
+	devs, _ := filepath.Glob("/dev/input/event*")
+	if len(devs) == 0 {
+		say("error=no input devices for the power button")
+		return
+	}
+	pressed := make(chan string, len(devs))
+	for _, d := range devs {
+		f, err := os.Open(d)
+		if err != nil {
+			continue
+		}
+		go func() {
+			var ev [24]byte // struct input_event: timeval, type u16, code u16, value s32
+			for {
+				if _, err := io.ReadFull(f, ev[:]); err != nil {
+					return
+				}
+				typ, code := binary.LittleEndian.Uint16(ev[16:]), binary.LittleEndian.Uint16(ev[18:])
+				if typ == evKey && code == keyPower && binary.LittleEndian.Uint32(ev[20:]) == 1 {
+					pressed <- d
+					return
+				}
+			}
+		}()
+	}
+	say("waiting for the power button (%d input devices)", len(devs))
+	say("power button pressed on %s", <-pressed)
 }
