@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -58,7 +59,9 @@ func Spec(cfg *v1.ConfigFile, rootfsDir string, base *specs.Spec) (*specs.Spec, 
 	}
 	s.Process.Env = mergeEnv(s.Process.Env, c.Env)
 	if c.WorkingDir != "" {
-		s.Process.Cwd = c.WorkingDir
+		// The runtime spec wants an absolute cwd; docker resolves a
+		// relative WorkingDir against "/".
+		s.Process.Cwd = path.Join("/", c.WorkingDir)
 	}
 	if c.User != "" {
 		u, err := ResolveUser(rootfsDir, c.User)
