@@ -119,8 +119,10 @@ func TestSpec(t *testing.T) {
 		}
 	}
 	cfg.Config.WorkingDir = "srv/app/"
-	if s, err := bundle.Spec(cfg, userDB(t), base); err != nil || s.Process.Cwd != "/srv/app" {
-		t.Errorf("relative WorkingDir: cwd %q, %v; want /srv/app", s.Process.Cwd, err)
+	if rel, err := bundle.Spec(cfg, userDB(t), base); err != nil {
+		t.Error(err)
+	} else if rel.Process.Cwd != "/srv/app" {
+		t.Errorf("relative WorkingDir: cwd %q, want /srv/app", rel.Process.Cwd)
 	}
 	if len(s.Linux.Namespaces) != len(base.Linux.Namespaces) || len(s.Linux.MaskedPaths) == 0 {
 		t.Error("the base's namespaces and masked paths were lost")
