@@ -133,9 +133,13 @@
 // cgroup.kill for SIGKILL where it exists (Linux 5.14; also the cgroup2
 // side of a hybrid host) and otherwise freezes, signals every process in
 // the cgroup and below, and thaws. Destroy waits, bounded by ctx and
-// DestroyTimeout, until rmdir succeeds for the cgroup and every cgroup the
-// container made below it: a cgroup cannot go while it holds a process,
-// and is never left behind empty.
+// DestroyTimeout, for the cgroup to empty: on v2 it sleeps on an inotify
+// watch of cgroup.events until "populated 0" (the kernel notifies the file
+// when a key changes); v1 has no such file, so it retries rmdir. Then it
+// removes the cgroup, every cgroup the container made below it, and the
+// parents that Create made (Manager.Created, carried to another process
+// in Config.CreatedParents) as long as they are empty. It never removes
+// the caller's own cgroup or one it did not make.
 //
 // # Stats and events
 //

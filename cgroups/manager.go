@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +28,15 @@ type Config struct {
 	// Systemd asks for the systemd driver (runc's --systemd-cgroup, where
 	// Path is "slice:prefix:name"). It is not supported yet: New fails.
 	Systemd bool
+	// CreatedParents are the parent cgroups that Create made for Path
+	// (Manager.Created, kept by the runtime from "create" to "delete"):
+	// Destroy removes each of them, deepest first, once it is empty, and
+	// leaves in place one that still holds a process or another cgroup.
+	// Default none: Destroy removes only the container's own cgroup. New
+	// refuses an entry that is not strictly between the caller's own
+	// cgroup (or the hierarchy's root) and the container's cgroup. A
+	// Manager whose Create made parents removes them without this.
+	CreatedParents []string
 }
 
 // ErrSystemd is returned by New for Config.Systemd.
@@ -92,9 +102,17 @@ type Manager interface {
 	OOM(ctx context.Context) (<-chan struct{}, error)
 	// Destroy waits until the cgroup is empty (until ctx ends, and no
 	// longer than DestroyTimeout) and removes it with every cgroup the
-	// container made below it. It does not kill: call Kill first. A
-	// cgroup that is already gone is not an error.
+	// container made below it, then the parents Create made
+	// (Config.CreatedParents) that are empty. It does not kill: call
+	// Kill first. A cgroup that is already gone is not an error. On v2
+	// it sleeps until cgroup.events says "populated 0"; on v1, which has
+	// no such file, it retries rmdir.
 	Destroy(ctx context.Context) error
+	// Created lists the parent directories (every hierarchy) that Create
+	// made above the container's cgroup, top first, with those from
+	// Config.CreatedParents: what a runtime keeps for Config.CreatedParents
+	// of the Manager that will Destroy.
+	Created() []string
 	// Paths maps each v1 controller to the cgroup's directory in its
 	// hierarchy, and "" to the cgroup2 directory: what the runtime binds
 	// at the container's /sys/fs/cgroup.
@@ -188,6 +206,89 @@ func mkdirAll(dir string) ([]string, error) {
 func removeDirs(dirs []string) {
 	for i := len(dirs) - 1; i >= 0; i-- {
 		os.Remove(dirs[i])
+	}
+}
+
+// parentsOf checks Config.CreatedParents against the container's cgroup
+// directories: each must lie strictly between a hierarchy's top (the
+// caller's own cgroup, or the mount point) and the container's directory
+// in it.
+func parentsOf(parents []string, dirs, tops []string) error {
+	var errs []error
+	for i, p := range parents {
+		p = filepath.Clean(p)
+		ok := false
+		for j, d := range dirs {
+			if strings.HasPrefix(d, p+"/") && strings.HasPrefix(p, tops[j]+"/") {
+				ok = true
+			}
+		}
+		if !ok {
+			errs = append(errs, fmt.Errorf("cgroups: CreatedParents[%d]: %s is not a cgroup between the caller's own and the container's", i, p))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeParents removes the parents the manager made, deepest first,
+// while they are empty: a parent that still holds a process or another
+// container's cgroup (EBUSY, ENOTEMPTY) stays, with its ancestors.
+func removeParents(parents []string) error {
+	sorted := slices.Clone(parents)
+	sort.Slice(sorted, func(i, j int) bool { return len(sorted[i]) > len(sorted[j]) })
+	var errs []error
+	for _, p := range sorted {
+		err := unix.Rmdir(p)
+		switch {
+		case err == nil, errors.Is(err, unix.ENOENT):
+		case errors.Is(err, unix.EBUSY), errors.Is(err, unix.ENOTEMPTY):
+			// In use: its ancestors are too, so their rmdir fails alike.
+		default:
+			errs = append(errs, &os.PathError{Op: "rmdir", Path: p, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// waitEmpty sleeps until the cgroup2 directory's cgroup.events says
+// "populated 0" (no process in it or below), or the cgroup is gone, or
+// ctx ends. The kernel notifies the file (fsnotify IN_MODIFY) whenever a
+// key changes, so an inotify watch wakes us; the watch is added before
+// the first read, so no change falls between them. cgroup.events is in
+// every non-root cgroup2 directory since Linux 4.5; without it the
+// caller falls back to retrying rmdir.
+func waitEmpty(ctx context.Context, dir string) error {
+	file := filepath.Join(dir, "cgroup.events")
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("inotify_init1", err)
+	}
+	f := os.NewFile(uintptr(fd), "inotify")
+	defer f.Close()
+	if _, err := unix.InotifyAddWatch(fd, file, unix.IN_MODIFY); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return &os.PathError{Op: "inotify_add_watch", Path: file, Err: err}
+	}
+	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Now()) })
+	defer stop()
+	buf := make([]byte, 4096)
+	for {
+		s := &statReader{dir: dir}
+		ev := s.keyed("cgroup.events")
+		if s.err != nil {
+			return s.err
+		}
+		if ev == nil || ev["populated"] == 0 {
+			return nil // gone, or empty
+		}
+		if _, err := f.Read(buf); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("wait for %s: %w", file, err)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +25,7 @@ type v1 struct {
 	paths     map[string]string // controller → directory; "" → cgroup2 directory
 	unified   *v2               // the cgroup2 side on a hybrid host
 	hugeSizes []string
+	created   []string // parents made by Create or given in Config.CreatedParents
 }
 
 func newV1(host *Host, cfg Config) (*v1, error) {
@@ -38,17 +40,33 @@ func newV1(host *Host, cfg Config) (*v1, error) {
 		}
 		m.paths[c] = dir
 	}
+	var dirs, tops []string
+	for c, d := range m.paths {
+		top := host.V1[c]
+		if self := host.SelfDir(c); strings.HasPrefix(d, self+"/") {
+			top = self
+		}
+		dirs, tops = append(dirs, d), append(tops, top)
+	}
 	if host.Unified != "" {
 		// The cgroup2 side is a bonus on a v1 host: when its mount
 		// cannot hold this cgroup (it shows another cgroup namespace's
 		// tree), do without it.
-		if u, err := newV2(host, cfg); err == nil {
+		u2 := Config{Path: cfg.Path}
+		if u, err := newV2(host, u2); err == nil {
 			m.unified = u
 			m.paths[""] = u.dir
+			dirs, tops = append(dirs, u.dir), append(tops, u.top)
 		}
 	}
+	if err := parentsOf(cfg.CreatedParents, dirs, tops); err != nil {
+		return nil, err
+	}
+	m.created = cfg.CreatedParents
 	return m, nil
 }
+
+func (m *v1) Created() []string { return slices.Clone(m.created) }
 
 func (m *v1) Paths() map[string]string {
 	out := make(map[string]string, len(m.paths))
@@ -83,6 +101,7 @@ func (m *v1) Create() error {
 		}
 		made = append(made, dirs...)
 	}
+
 	// A new cpuset cgroup starts with no CPUs and no memory nodes, and
 	// takes no task until it has both: copy them from the parent, top
 	// down, as cgroup.clone_children would.
@@ -104,6 +123,12 @@ func (m *v1) Create() error {
 					return fmt.Errorf("create cgroup: %s: %w", filepath.Join(d, f), err)
 				}
 			}
+		}
+	}
+	own := m.dirs()
+	for _, d := range made {
+		if !slices.Contains(own, d) && !slices.Contains(m.created, d) {
+			m.created = append(m.created, d)
 		}
 	}
 	return nil
@@ -277,5 +302,8 @@ func (m *v1) OOM(ctx context.Context) (<-chan struct{}, error) {
 }
 
 func (m *v1) Destroy(ctx context.Context) error {
-	return destroyDirs(ctx, m.dirs(), m.Pids)
+	if err := destroyDirs(ctx, m.dirs(), m.Pids); err != nil {
+		return err
+	}
+	return removeParents(m.created)
 }

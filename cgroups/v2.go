@@ -23,6 +23,7 @@ type v2 struct {
 	top       string
 	available []string
 	hugeSizes []string
+	created   []string // parents made by Create or given in Config.CreatedParents
 }
 
 func newV2(host *Host, cfg Config) (*v2, error) {
@@ -41,15 +42,27 @@ func newV2(host *Host, cfg Config) (*v2, error) {
 	if dir == m.top {
 		return nil, fmt.Errorf("linux.cgroupsPath: %q is the caller's own cgroup (or the root); the container needs a cgroup of its own", cfg.Path)
 	}
+	if err := parentsOf(cfg.CreatedParents, []string{dir}, []string{m.top}); err != nil {
+		return nil, err
+	}
+	m.created = cfg.CreatedParents
 	m.hugeSizes = probe(nil).HugePageSizes
 	return m, nil
 }
 
+func (m *v2) Created() []string { return slices.Clone(m.created) }
+
 func (m *v2) Paths() map[string]string { return map[string]string{"": m.dir} }
 
 func (m *v2) Create() error {
-	if _, err := mkdirAll(m.dir); err != nil {
+	made, err := mkdirAll(m.dir)
+	if err != nil {
 		return fmt.Errorf("create cgroup: %w", err)
+	}
+	for _, d := range made {
+		if d != m.dir && !slices.Contains(m.created, d) {
+			m.created = append(m.created, d)
+		}
 	}
 	return nil
 }
@@ -271,5 +284,14 @@ func (m *v2) Stats() (*Stats, error) { return statsV2(m.dir, m.hugeSizes) }
 func (m *v2) OOM(ctx context.Context) (<-chan struct{}, error) { return watchOOMv2(ctx, m.dir) }
 
 func (m *v2) Destroy(ctx context.Context) error {
-	return destroyDirs(ctx, []string{m.dir}, m.Pids)
+	ctx, cancel := context.WithTimeout(ctx, DestroyTimeout)
+	defer cancel()
+	if err := waitEmpty(ctx, m.dir); err != nil && ctx.Err() == nil {
+		return err
+	}
+	// Empty (or ctx has ended: then rmdir says EBUSY with the pids).
+	if err := destroyDirs(ctx, []string{m.dir}, m.Pids); err != nil {
+		return err
+	}
+	return removeParents(m.created)
 }
