@@ -51,10 +51,13 @@ func (m *VM) addVirtio() ([]acpi.MMIODevice, error) {
 		m.closers = append(m.closers, n.Close)
 		devs = append(devs, n)
 	}
+	layout := deviceLayout(m.cfg) // the same places Explain prints
+	if len(layout) != len(devs) {
+		return nil, fmt.Errorf("internal error: %d virtio devices, layout has %d", len(devs), len(layout))
+	}
 	var out []acpi.MMIODevice
 	for i, d := range devs {
-		base := uint64(virtioMMIOBase + i*virtioMMIOSize)
-		gsi := uint32(firstDeviceGSI + i)
+		base, gsi := layout[i].Base, layout[i].GSI
 		irq, err := m.irq(gsi)
 		if err != nil {
 			return nil, err

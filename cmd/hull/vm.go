@@ -31,19 +31,20 @@ tables, and emulates a serial console and virtio devices.`,
 }
 
 type vmRunFlags struct {
-	config string
-	kernel string
-	initrd string
-	append string
-	cpus   int
-	memory string
-	disks  []string
-	rng    bool
-	nets   []string
-	vsock  uint64
-	name   string
-	detach bool
-	daemon string // the VM process's configuration (hidden)
+	config  string
+	kernel  string
+	initrd  string
+	append  string
+	cpus    int
+	memory  string
+	disks   []string
+	rng     bool
+	nets    []string
+	vsock   uint64
+	name    string
+	detach  bool
+	explain bool
+	daemon  string // the VM process's configuration (hidden)
 }
 
 func newVMRunCommand(g *globalOptions) *cobra.Command {
@@ -70,6 +71,14 @@ the VM from the host.`,
 			if err != nil {
 				return err
 			}
+			if f.explain {
+				text, err := vmm.Explain(cfg)
+				if err != nil {
+					return err
+				}
+				_, err = io.WriteString(cmd.OutOrStdout(), text)
+				return err
+			}
 			if f.detach {
 				if err := kvm.ProbeHost(kvm.DefaultDevice).Err(); err != nil {
 					return err
@@ -92,6 +101,7 @@ the VM from the host.`,
 	fl.Uint64Var(&f.vsock, "vsock", 0, "add a virtio socket device with this guest CID (3 or more; host side: AF_VSOCK, vhost-vsock)")
 	fl.StringVar(&f.name, "name", "", "name of the VM (required with --detach)")
 	fl.BoolVar(&f.detach, "detach", false, "run the VM in the background; manage it with hull vm ls, inspect, console, stop, kill")
+	fl.BoolVar(&f.explain, "explain", false, "print the machine hull would build (memory layout, boot plan, devices) and exit")
 	fl.StringVar(&f.daemon, "daemon-config", "", "")
 	fl.MarkHidden("daemon-config")
 	return cmd

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -47,5 +51,48 @@ func TestVMRunFlags(t *testing.T) {
 	f = &vmRunFlags{cpus: 500}
 	if _, err := f.vmConfig(); err == nil || !strings.Contains(err.Error(), "kernel: required") || !strings.Contains(err.Error(), "cpus: 500") {
 		t.Errorf("invalid flags: %v", err)
+	}
+}
+
+// tinyELF is an x86-64 ELF executable with one PT_LOAD of code at 16 MiB.
+func tinyELF(code []byte) []byte {
+	le := binary.LittleEndian
+	b := make([]byte, 64+56)
+	copy(b, "\x7fELF\x02\x01\x01")
+	le.PutUint16(b[16:], 2)         // ET_EXEC
+	le.PutUint16(b[18:], 62)        // EM_X86_64
+	le.PutUint32(b[20:], 1)         // EV_CURRENT
+	le.PutUint64(b[24:], 0x1000000) // e_entry
+	le.PutUint64(b[32:], 64)        // e_phoff
+	le.PutUint16(b[52:], 64)        // e_ehsize
+	le.PutUint16(b[54:], 56)        // e_phentsize
+	le.PutUint16(b[56:], 1)         // e_phnum
+	ph := b[64:]
+	le.PutUint32(ph[0:], 1) // PT_LOAD
+	le.PutUint32(ph[4:], 5)
+	le.PutUint64(ph[8:], 120) // p_offset
+	le.PutUint64(ph[16:], 0x1000000)
+	le.PutUint64(ph[24:], 0x1000000)
+	le.PutUint64(ph[32:], uint64(len(code)))
+	le.PutUint64(ph[40:], uint64(len(code)))
+	return append(b, code...)
+}
+
+func TestVMRunExplain(t *testing.T) {
+	kernel := filepath.Join(t.TempDir(), "k.elf")
+	if err := os.WriteFile(kernel, tinyELF([]byte{0xf4}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := newVMRunCommand(&globalOptions{root: t.TempDir()})
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--kernel", kernel, "--cpus", "2", "--memory", "128M", "--disk", "root.img", "--explain"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"2 vCPU(s), 128 MiB", "entry     0x1000000 (64-bit)", "virtio    0xd0000000-0xd0000fff GSI 5  block root.img"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--explain output lacks %q:\n%s", want, out.String())
+		}
 	}
 }
