@@ -236,10 +236,24 @@ func TestImagePullKilled(t *testing.T) {
 	if ims, _ := os.ReadDir(filepath.Join(storeDir, "images")); len(ims) != 0 {
 		t.Errorf("an image record exists after the kill")
 	}
-	if out, err := exec.Command(hullBin, args...).CombinedOutput(); err != nil {
+	out, err := exec.Command(hullBin, args...).Output()
+	if err != nil {
 		t.Fatalf("pull after the kill: %v\n%s", err, out)
 	}
-	out, err := exec.Command(hullBin, "image", "--store", storeDir, "prune").CombinedOutput()
+	// It carries on from what the killed pull received.
+	resumed := false
+	sc = bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		var e pull.Event
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Kind == pull.Resumed && e.Digest == bd.String() && e.Current > 0 {
+			resumed = true
+			t.Logf("second pull resumed at byte %d of %d", e.Current, e.Total)
+		}
+	}
+	if !resumed {
+		t.Errorf("the second pull started the big layer over:\n%s", out)
+	}
+	out, err = exec.Command(hullBin, "image", "--store", storeDir, "prune").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "removed 0 layers, 0 blobs, ") || strings.Contains(string(out), " 0 leftovers") {
 		t.Errorf("prune after the kill: %v %s", err, out)
 	}

@@ -42,6 +42,10 @@ type blobReader struct {
 
 	onRead   func(off int64)
 	onResume func(off int64, err error)
+	// sink, when set, receives every byte from the network: the partial
+	// download a later pull can resume from. Best effort: it is dropped
+	// at its first write error.
+	sink io.Writer
 }
 
 func (b *blobs) open(ctx context.Context, digest string, size int64) *blobReader {
@@ -105,6 +109,11 @@ func (r *blobReader) Read(p []byte) (int, error) {
 			n, err = r.body.Read(p)
 			r.off += int64(n)
 			r.h.Write(p[:n])
+			if r.sink != nil && n > 0 {
+				if _, werr := r.sink.Write(p[:n]); werr != nil {
+					r.sink = nil
+				}
+			}
 			if n > 0 {
 				r.fails = 0
 				if r.onRead != nil {

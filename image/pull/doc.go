@@ -17,7 +17,9 @@
 //     no temporary tarball. When the connection drops, the download resumes
 //     where it stopped with an HTTP Range request, invisibly to the
 //     decoder. Only when both digests and the size match is the directory
-//     renamed into the store;
+//     renamed into the store. What an interrupted pull (Ctrl-C, a crash)
+//     received is kept in the store's tmp/ and replayed by the next pull
+//     of the same blob, which downloads only the rest;
 //  4. store the config, manifest and index blobs, then the image record
 //     and its name.
 //

@@ -240,6 +240,13 @@ func (p *puller) pullFrom(ctx context.Context, src source, origin name.Reference
 		release()
 		release = func() {}
 		p.st.Discard(p.created)
+		if ctx.Err() == nil {
+			// Not interrupted but failed: partial downloads of the
+			// layers cancelled alongside are not worth keeping either.
+			for _, l := range im.Layers {
+				p.st.RemovePartial(l.Digest)
+			}
+		}
 		return im, err
 	}
 	for d, b := range blobsToStore {
@@ -282,6 +289,26 @@ func (p *puller) layer(ctx context.Context, bl *blobs, l store.Layer, parent str
 	const every = 256 << 10
 	created, err := p.st.CreateLayer(ctx, info, func(ctx context.Context, dir string) (int64, error) {
 		r := bl.open(ctx, l.Digest, l.Size)
+		// What an interrupted pull (Ctrl-C, a crash) downloaded is kept in
+		// the store's partial file and replayed first; the network picks
+		// up after it. CreateLayer's lock makes this pull its only user.
+		part, err := p.st.Partial(l.Digest)
+		if err != nil {
+			return 0, err
+		}
+		defer part.Close()
+		var src io.Reader = r
+		if have, err := part.Seek(0, io.SeekEnd); err == nil && have > 0 && have < l.Size {
+			if _, err := part.Seek(0, io.SeekStart); err != nil {
+				return 0, err
+			}
+			r.off = have
+			src = io.MultiReader(io.TeeReader(io.LimitReader(part, have), r.h), r)
+			p.emit(Event{Kind: Resumed, Digest: l.Digest, Current: have, Total: l.Size, Err: "continuing an interrupted pull"})
+		} else if err := part.Truncate(0); err != nil {
+			return 0, err
+		}
+		r.sink = part
 		last := int64(-every)
 		r.onRead = func(off int64) {
 			if off-last >= every || off == l.Size {
@@ -292,21 +319,24 @@ func (p *puller) layer(ctx context.Context, bl *blobs, l store.Layer, parent str
 		r.onResume = func(off int64, err error) {
 			p.emit(Event{Kind: Resumed, Digest: l.Digest, Current: off, Total: l.Size, Err: err.Error()})
 		}
-		stats, err := layer.Unpack(ctx, dir, r, l.DiffID, p.o.unpack...)
+		stats, err := layer.Unpack(ctx, dir, src, l.DiffID, p.o.unpack...)
 		if err != nil && ctx.Err() == nil && !errors.Is(err, layer.ErrUnsafe) {
 			// A corrupted blob usually breaks the decoder before its digest
 			// can be checked: finish the download to name the real cause.
-			if _, cerr := io.Copy(io.Discard, r); cerr == nil {
+			if _, cerr := io.Copy(io.Discard, src); cerr == nil {
 				if verr := r.verify(); verr != nil {
 					err = fmt.Errorf("%w (unpacking failed: %v)", verr, err)
 				}
 			}
 		}
-		if err != nil {
-			r.close()
-			return 0, fmt.Errorf("layer %s: %w", l.Digest, err)
+		if err == nil {
+			err = r.verify()
 		}
-		if err := r.verify(); err != nil {
+		r.close()
+		if err == nil || errors.Is(err, layer.ErrDigestMismatch) || errors.Is(err, layer.ErrUnsafe) {
+			p.st.RemovePartial(l.Digest) // done, or not worth resuming
+		}
+		if err != nil {
 			return 0, fmt.Errorf("layer %s: %w", l.Digest, err)
 		}
 		return stats.Bytes, nil

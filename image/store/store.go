@@ -265,6 +265,30 @@ func syncfs(dir string) error {
 	return nil
 }
 
+// Partial opens (creating it empty) the file that keeps the partial
+// download of blob digest across pulls, tmp/partial-HEX. The caller must
+// hold the lock of the layer being created (call it from CreateLayer's
+// fill); Prune removes partial files with the rest of tmp/.
+func (s *Store) Partial(digest string) (*os.File, error) {
+	h, err := hexOf(digest)
+	if err != nil {
+		return nil, err
+	}
+	return os.OpenFile(s.dir("tmp", "partial-"+h), os.O_RDWR|os.O_CREATE, 0o600)
+}
+
+// RemovePartial removes the partial download of blob digest.
+func (s *Store) RemovePartial(digest string) error {
+	h, err := hexOf(digest)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(s.dir("tmp", "partial-"+h)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // --- images ---
 
 // Descriptor points at a blob, as in image-spec descriptor.md.
