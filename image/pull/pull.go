@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -286,60 +287,20 @@ func (p *puller) layers(ctx context.Context, bl *blobs, ls []store.Layer) error 
 
 func (p *puller) layer(ctx context.Context, bl *blobs, l store.Layer, parent string) error {
 	info := store.LayerInfo{ChainID: l.ChainID, DiffID: l.DiffID, Parent: parent, Digest: l.Digest}
-	const every = 256 << 10
 	created, err := p.st.CreateLayer(ctx, info, func(ctx context.Context, dir string) (int64, error) {
-		r := bl.open(ctx, l.Digest, l.Size)
-		// What an interrupted pull (Ctrl-C, a crash) downloaded is kept in
-		// the store's partial file and replayed first; the network picks
-		// up after it. CreateLayer's lock makes this pull its only user.
-		part, err := p.st.Partial(l.Digest)
-		if err != nil {
-			return 0, err
-		}
-		defer part.Close()
-		var src io.Reader = r
-		if have, err := part.Seek(0, io.SeekEnd); err == nil && have > 0 && have < l.Size {
-			if _, err := part.Seek(0, io.SeekStart); err != nil {
+		n, resumed, err := p.fetchLayer(ctx, bl, l, dir, true)
+		if resumed && errors.Is(err, layer.ErrDigestMismatch) {
+			// The kept bytes were bad (a host crash can leave a partial
+			// file with holes): start over, once, from nothing.
+			if err := os.RemoveAll(dir); err != nil {
 				return 0, err
 			}
-			r.off = have
-			src = io.MultiReader(io.TeeReader(io.LimitReader(part, have), r.h), r)
-			p.emit(Event{Kind: Resumed, Digest: l.Digest, Current: have, Total: l.Size, Err: "continuing an interrupted pull"})
-		} else if err := part.Truncate(0); err != nil {
-			return 0, err
-		}
-		r.sink = part
-		last := int64(-every)
-		r.onRead = func(off int64) {
-			if off-last >= every || off == l.Size {
-				last = off
-				p.emit(Event{Kind: Downloading, Digest: l.Digest, Current: off, Total: l.Size})
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				return 0, err
 			}
+			n, _, err = p.fetchLayer(ctx, bl, l, dir, false)
 		}
-		r.onResume = func(off int64, err error) {
-			p.emit(Event{Kind: Resumed, Digest: l.Digest, Current: off, Total: l.Size, Err: err.Error()})
-		}
-		stats, err := layer.Unpack(ctx, dir, src, l.DiffID, p.o.unpack...)
-		if err != nil && ctx.Err() == nil && !errors.Is(err, layer.ErrUnsafe) {
-			// A corrupted blob usually breaks the decoder before its digest
-			// can be checked: finish the download to name the real cause.
-			if _, cerr := io.Copy(io.Discard, src); cerr == nil {
-				if verr := r.verify(); verr != nil {
-					err = fmt.Errorf("%w (unpacking failed: %v)", verr, err)
-				}
-			}
-		}
-		if err == nil {
-			err = r.verify()
-		}
-		r.close()
-		if err == nil || errors.Is(err, layer.ErrDigestMismatch) || errors.Is(err, layer.ErrUnsafe) {
-			p.st.RemovePartial(l.Digest) // done, or not worth resuming
-		}
-		if err != nil {
-			return 0, fmt.Errorf("layer %s: %w", l.Digest, err)
-		}
-		return stats.Bytes, nil
+		return n, err
 	})
 	if err != nil {
 		return err
@@ -353,6 +314,63 @@ func (p *puller) layer(ctx context.Context, bl *blobs, l store.Layer, parent str
 		p.emit(Event{Kind: Exists, Digest: l.Digest, Total: l.Size})
 	}
 	return nil
+}
+
+// fetchLayer downloads blob l and unpacks it into dir as it arrives. With
+// resume, what an interrupted pull (Ctrl-C, a crash) kept in the store's
+// partial file is replayed first and the network picks up after it;
+// CreateLayer's lock makes this pull the partial file's only user.
+func (p *puller) fetchLayer(ctx context.Context, bl *blobs, l store.Layer, dir string, resume bool) (n int64, resumed bool, err error) {
+	const every = 256 << 10
+	r := bl.open(ctx, l.Digest, l.Size)
+	defer r.close()
+	part, err := p.st.Partial(l.Digest)
+	if err != nil {
+		return 0, false, err
+	}
+	defer part.Close()
+	var src io.Reader = r
+	if have, err := part.Seek(0, io.SeekEnd); resume && err == nil && have > 0 && have < l.Size {
+		if _, err := part.Seek(0, io.SeekStart); err != nil {
+			return 0, false, err
+		}
+		r.off, resumed = have, true
+		src = io.MultiReader(io.TeeReader(io.LimitReader(part, have), r.h), r)
+		p.emit(Event{Kind: Resumed, Digest: l.Digest, Current: have, Total: l.Size, Err: "continuing an interrupted pull"})
+	} else if err := part.Truncate(0); err != nil {
+		return 0, false, err
+	}
+	r.sink = part
+	last := int64(-every)
+	r.onRead = func(off int64) {
+		if off-last >= every || off == l.Size {
+			last = off
+			p.emit(Event{Kind: Downloading, Digest: l.Digest, Current: off, Total: l.Size})
+		}
+	}
+	r.onResume = func(off int64, err error) {
+		p.emit(Event{Kind: Resumed, Digest: l.Digest, Current: off, Total: l.Size, Err: err.Error()})
+	}
+	stats, err := layer.Unpack(ctx, dir, src, l.DiffID, p.o.unpack...)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, layer.ErrUnsafe) {
+		// A corrupted blob usually breaks the decoder before its digest
+		// can be checked: finish the download to name the real cause.
+		if _, cerr := io.Copy(io.Discard, src); cerr == nil {
+			if verr := r.verify(); verr != nil {
+				err = fmt.Errorf("%w (unpacking failed: %v)", verr, err)
+			}
+		}
+	}
+	if err == nil {
+		err = r.verify()
+	}
+	if err == nil || errors.Is(err, layer.ErrDigestMismatch) || errors.Is(err, layer.ErrUnsafe) {
+		p.st.RemovePartial(l.Digest) // done, or not worth resuming
+	}
+	if err != nil {
+		return 0, resumed, fmt.Errorf("layer %s: %w", l.Digest, err)
+	}
+	return stats.Bytes, resumed, nil
 }
 
 // choose picks the manifest for platform from an index: exact os, arch

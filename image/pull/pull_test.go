@@ -1,6 +1,7 @@
 package pull_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -445,5 +446,45 @@ func TestPullWrongDiffID(t *testing.T) {
 		if ents, _ := os.ReadDir(filepath.Join(st.Root(), sub)); len(ents) != 0 {
 			t.Errorf("%s/ holds %d entries after a rejected pull", sub, len(ents))
 		}
+	}
+}
+
+// TestPullPartialDownloads: a partial download kept by an interrupted pull
+// is resumed; one with bad bytes (as a host crash can leave) costs a
+// restart from nothing, not a failed pull.
+func TestPullPartialDownloads(t *testing.T) {
+	reg := registrytest.Start(t)
+	body := strings.Repeat("hull resumes partial downloads\n", 20000)
+	l := registrytest.NewLayer(t, registrytest.Gzip, true, registrytest.Tar(t, registrytest.File("f", 0o644, body)))
+	reg.Push(t, "partial:v1", registrytest.Image(t, true, pull.HostPlatform(), v1.Config{}, l))
+	d, _ := l.Digest()
+	for _, tc := range []struct {
+		name    string
+		partial []byte
+	}{
+		{"good", l.Blob[:len(l.Blob)/2]},
+		{"bad", bytes.Repeat([]byte{0}, len(l.Blob)/2)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := newStore(t)
+			if err := os.WriteFile(filepath.Join(st.Root(), "tmp", "partial-"+d.Hex), tc.partial, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var ev events
+			im, err := pull.Pull(context.Background(), st, reg.Addr+"/partial:v1", pull.WithProgress(ev.add), pull.WithUnpackOptions(layer.WithoutOwnership()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.count(pull.Resumed, d.String()) != 1 {
+				t.Errorf("%d resumed events, want 1", ev.count(pull.Resumed, d.String()))
+			}
+			dir, _ := st.LayerDir(im.TopLayer())
+			if b, err := os.ReadFile(filepath.Join(dir, "f")); string(b) != body {
+				t.Errorf("content after resuming from a %s partial: %d bytes, %v", tc.name, len(b), err)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(st.Root(), "tmp")); len(ents) != 0 {
+				t.Errorf("tmp/ holds %d entries after the pull", len(ents))
+			}
+		})
 	}
 }
