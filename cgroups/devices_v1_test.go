@@ -31,7 +31,7 @@ var exoticDeviceLists = []struct {
 		devRule(false, "a", -1, -1, "rwm"), devRule(true, "a", -1, -1, "r"), devRule(false, "c", 1, 5, "r")}, true},
 	{"mknod for all, a block device read-only", []specs.LinuxDeviceCgroup{
 		devRule(false, "a", -1, -1, "rwm"), devRule(true, "c", -1, -1, "m"), devRule(true, "b", -1, -1, "m"),
-		devRule(true, "c", 1, 3, "rwm"), devRule(true, "b", 7, 250, "r")}, true},
+		devRule(true, "c", 1, 3, "rwm"), devRule(true, "b", 240, 0, "r")}, true},
 	{"mknod for all but one device", []specs.LinuxDeviceCgroup{
 		devRule(false, "a", -1, -1, "rwm"), devRule(true, "c", -1, -1, "m"), devRule(true, "c", 1, 3, "rw"), devRule(false, "c", 1, 3, "m")}, false},
 	{"deny all then allow all", []specs.LinuxDeviceCgroup{
@@ -204,7 +204,7 @@ var deviceProbes = func() []deviceProbe {
 		name         string
 		typ          byte
 		major, minor int64
-	}{{"null", 'c', 1, 3}, {"zero", 'c', 1, 5}, {"blk", 'b', 7, 250}} {
+	}{{"null", 'c', 1, 3}, {"zero", 'c', 1, 5}, {"blk", 'b', 240, 0}} {
 		out = append(out,
 			deviceProbe{n.name + "-r", "true < %[1]s/" + n.name, devRequest{n.typ, n.major, n.minor, r}},
 			deviceProbe{n.name + "-w", "true > %[1]s/" + n.name, devRequest{n.typ, n.major, n.minor, w}},
@@ -215,9 +215,11 @@ var deviceProbes = func() []deviceProbe {
 	return out
 }()
 
-// deviceNodes makes null, zero and blk (b 7:250, whose open fails with
-// ENXIO where no such loop device exists, EPERM where denied) on a tmpfs
-// of the test's own: /tmp may be nodev, and /dev is not ours.
+// deviceNodes makes null, zero and blk on a tmpfs of the test's own
+// (/tmp may be nodev, and /dev is not ours). blk is b 240:0, a major for
+// local use that no driver here has: an open that the cgroup allows
+// fails with ENXIO and creates nothing (b 7:N would make loopN appear),
+// one it denies fails with EPERM.
 func deviceNodes(t *testing.T) string {
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID, "mode=0755"); err != nil {
