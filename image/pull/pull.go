@@ -236,17 +236,20 @@ func (p *puller) pullFrom(ctx context.Context, src source, origin name.Reference
 	}
 	defer func() { release() }()
 	if err := p.layers(ctx, bl, im.Layers); err != nil {
-		// Verified layers of a failed pull are not kept, unless another
-		// pull is running (it may share them): then Prune collects them.
+		if ctx.Err() != nil {
+			// Interrupted (Ctrl-C): the layers already stored and the
+			// partial downloads stay, for the next pull to build on.
+			return im, err
+		}
+		// Failed: a pull that fails stores nothing. Its verified layers
+		// go, unless another pull is running (it may share them; Prune
+		// collects them later), and so do the partial downloads of the
+		// layers cancelled alongside.
 		release()
 		release = func() {}
 		p.st.Discard(p.created)
-		if ctx.Err() == nil {
-			// Not interrupted but failed: partial downloads of the
-			// layers cancelled alongside are not worth keeping either.
-			for _, l := range im.Layers {
-				p.st.RemovePartial(l.Digest)
-			}
+		for _, l := range im.Layers {
+			p.st.RemovePartial(l.Digest)
 		}
 		return im, err
 	}

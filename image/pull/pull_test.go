@@ -488,3 +488,39 @@ func TestPullPartialDownloads(t *testing.T) {
 		})
 	}
 }
+
+// TestPullCancelled: an interrupted pull (Ctrl-C cancels the context)
+// records no image but keeps what it downloaded; the next pull resumes.
+func TestPullCancelled(t *testing.T) {
+	reg := registrytest.Start(t)
+	big := make([]byte, 32<<20)
+	rand.Read(big)
+	l := registrytest.NewLayer(t, registrytest.None, true, registrytest.Tar(t, registrytest.File("big", 0o644, string(big))))
+	reg.Push(t, "cancel:v1", registrytest.Image(t, true, pull.HostPlatform(), v1.Config{}, l))
+	d, _ := l.Digest()
+	st := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := pull.Pull(ctx, st, reg.Addr+"/cancel:v1", pull.WithUnpackOptions(layer.WithoutOwnership()), pull.WithProgress(func(e pull.Event) {
+		if e.Kind == pull.Downloading && e.Current > 4<<20 {
+			cancel()
+		}
+	}))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled pull = %v, want context.Canceled", err)
+	}
+	if ims, _ := st.Images(); len(ims) != 0 {
+		t.Errorf("a cancelled pull recorded %d images", len(ims))
+	}
+	fi, err := os.Stat(filepath.Join(st.Root(), "tmp", "partial-"+d.Hex))
+	if err != nil || fi.Size() < 4<<20 {
+		t.Fatalf("the partial download was not kept: %v", err)
+	}
+	var ev events
+	if _, err := pull.Pull(context.Background(), st, reg.Addr+"/cancel:v1", pull.WithProgress(ev.add), pull.WithUnpackOptions(layer.WithoutOwnership())); err != nil {
+		t.Fatal(err)
+	}
+	if ev.count(pull.Resumed, d.String()) != 1 {
+		t.Errorf("the second pull did not resume the kept download")
+	}
+}
