@@ -26,6 +26,8 @@
 // A digest or size mismatch anywhere fails the pull and stores nothing:
 // the failing layer never leaves tmp/, no record is written, and the
 // layers this pull did store are discarded again ([store.Store.Discard]),
-// unless another pull runs at that moment and might share them; then
-// [store.Store.Prune] collects them later.
+// with their partial downloads, unless another pull runs at that moment
+// and might share them; then [store.Store.Prune] collects them later.
+// An interrupted pull (its context cancelled) records no image either,
+// but keeps its complete layers and partial downloads for the next one.
 package pull
