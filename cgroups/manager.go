@@ -194,7 +194,7 @@ func mkdirAll(dir string) ([]string, error) {
 	for _, d := range missing {
 		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			removeDirs(made)
-			return nil, err
+			return nil, notDelegated(filepath.Dir(d), err)
 		}
 		made = append(made, d)
 	}
@@ -382,11 +382,17 @@ func writeFile(dir, file, value string) error {
 	p := filepath.Join(dir, file)
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_TRUNC|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return notDelegated(p, err)
 	}
 	_, err = f.WriteString(value)
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err != nil && file == "cgroup.procs" && errors.Is(err, unix.EACCES) {
+		// The file was writable: the kernel also wants the cgroup.procs
+		// of the closest cgroup above both the process's cgroup and this
+		// one to be.
+		return fmt.Errorf("write %q: moving a process also needs write access to cgroup.procs of the nearest common ancestor of its cgroup and %s, which for uid %d must lie inside the cgroup delegated to it: %w", value, dir, os.Geteuid(), err)
 	}
 	if err != nil {
 		// Keep the errno reachable (errors.Is(err, unix.EBUSY)) and say
@@ -394,6 +400,23 @@ func writeFile(dir, file, value string) error {
 		return fmt.Errorf("write %q: %w", value, err)
 	}
 	return nil
+}
+
+// notDelegated explains EACCES from a cgroup file or directory: the
+// caller (a rootless runtime) was not given that part of the tree.
+// cgroup v2 delegates a subtree to a user by making the user the owner of
+// its directory and of its cgroup.procs, cgroup.subtree_control and
+// cgroup.threads (Documentation/admin-guide/cgroup-v2.rst, "Delegation");
+// below it the user creates cgroups, enables the controllers its parent
+// gave it, and moves its own processes.
+func notDelegated(file string, err error) error {
+	if !errors.Is(err, unix.EACCES) {
+		return err
+	}
+	return fmt.Errorf("%s is not writable for uid %d: that cgroup is not delegated to this user "+
+		"(cgroup v2 delegates a cgroup by giving the user its directory and its cgroup.procs, cgroup.subtree_control "+
+		"and cgroup.threads, as systemd does for a unit with Delegate=yes; run hull inside such a cgroup, "+
+		"and name a cgroupsPath below it): %w", file, os.Geteuid(), err)
 }
 
 func readFile(dir, file string) (string, error) {
