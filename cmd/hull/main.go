@@ -73,6 +73,7 @@ and micro-VMs, and what to change when it cannot.`,
 		newCheckCommand(g),
 		newVMCommand(g),
 		newImageCommand(g),
+		newContainerCommand(g),
 	)
 	return root
 }

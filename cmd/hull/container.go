@@ -1,0 +1,578 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/hullrt/hull"
+	"github.com/hullrt/hull/image/pull"
+	"github.com/hullrt/hull/netns"
+)
+
+// containerOptions locate the engine's directories.
+type containerOptions struct {
+	g                   *globalOptions
+	data, registries    string
+	netRunDir, netState string
+	quietPull           bool
+}
+
+func (o *containerOptions) engine() (*hull.Engine, error) {
+	cfg, err := pull.LoadConfig(o.registries)
+	if err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	popts := []pull.Option{pull.WithConfig(cfg)}
+	if !o.quietPull {
+		popts = append(popts, pull.WithProgress(newProgressPrinter(os.Stderr).event))
+	}
+	return hull.NewEngine(
+		hull.WithDataDir(o.data),
+		hull.WithRunDir(filepath.Join(o.g.root, "containers")),
+		hull.WithNetworkDirs(o.netRunDir, o.netState),
+		hull.WithMonitor(exe, "container", "monitor"),
+		hull.WithPullOptions(popts...),
+		hull.WithEngineLogger(o.g.logger()),
+	)
+}
+
+func newContainerCommand(g *globalOptions) *cobra.Command {
+	o := &containerOptions{g: g}
+	cmd := &cobra.Command{
+		Use:     "container",
+		Aliases: []string{"ctr"},
+		Short:   "run containers from images, the way docker and podman do",
+		Long: `container runs containers from images, daemonless: each running container
+has a small monitor process of its own (hull re-executed, in a session of
+its own) that owns its log, records its exit and cleans up after it, even
+when the command that started it is long gone. All state is on disk
+(--data/containers/ID), so every hull process sees every container.
+
+  hull container run -d --name web -p 8080:80 IMAGE [CMD...]
+  hull container ps -a
+  hull container exec -it web sh
+  hull container logs -f web
+  hull container stop web; hull container start web
+  hull container rm -f web`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.data, "data", defaultImageStore(), "where images and containers are kept")
+	pf.StringVar(&o.registries, "registries", pull.DefaultConfigPath, "registry settings (JSON)")
+	pf.StringVar(&o.netRunDir, "network-run-dir", netns.DefaultRunDir, "where container network namespaces are persisted")
+	pf.StringVar(&o.netState, "network-state-dir", netns.DefaultStateDir, "where network attachments and leases are recorded")
+	_ = pf.MarkHidden("network-run-dir")
+	_ = pf.MarkHidden("network-state-dir")
+	cmd.AddCommand(
+		newContainerRunCommand(o),
+		newContainerCreateCommand(o),
+		newContainerStartCommand(o),
+		newContainerPsCommand(o),
+		newContainerLogsCommand(o),
+		newContainerStopCommand(o),
+		newContainerRmCommand(o),
+		newContainerExecCommand(o),
+		newContainerInspectCommand(o),
+		newContainerWaitCommand(o),
+		&cobra.Command{
+			Use:    "monitor",
+			Short:  "a container's monitor (started by hull itself)",
+			Hidden: true,
+			Args:   cobra.NoArgs,
+			Run:    func(*cobra.Command, []string) { hull.Monitor() },
+		},
+	)
+	return cmd
+}
+
+// runFlags are what "run" and "create" share.
+func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, entrypoint *string) {
+	f := cmd.Flags()
+	f.SetInterspersed(false) // flags after IMAGE belong to the command
+	f.StringVar(&c.Name, "name", "", "name of the container (default: a random friendly one)")
+	f.StringArrayVarP(&c.Env, "env", "e", nil, "set an environment variable KEY=VALUE")
+	f.StringVarP(&c.WorkingDir, "workdir", "w", "", "working directory inside the container")
+	f.StringVarP(&c.User, "user", "u", "", "user[:group] to run as (names from the image's /etc/passwd)")
+	f.StringVar(entrypoint, "entrypoint", "", "replace the image's entrypoint (and drop its cmd)")
+	// -h is --hostname, as in docker: help is --help only (cobra would
+	// otherwise claim -h for it).
+	f.StringVarP(&c.Hostname, "hostname", "h", "", "hostname (default: the short ID)")
+	f.Bool("help", false, "help for "+cmd.Name())
+	f.StringArrayVarP(&c.Volumes, "volume", "v", nil, "bind mount HOST:CONTAINER[:ro]")
+	f.StringVar(&c.Network, "network", "bridge", "network: none, host or bridge")
+	f.StringArrayVarP(&c.Ports, "publish", "p", nil, "publish [hostIP:]hostPort:containerPort[/tcp|udp]")
+	f.Var((*byteSize)(&c.Memory), "memory", "memory limit (e.g. 64m, 1g)")
+	f.Int64Var(&c.PidsLimit, "pids-limit", 0, "maximum number of processes")
+	f.StringVar(&c.StopSignal, "stop-signal", "", "signal that stops the container (default: the image's, else SIGTERM)")
+	f.BoolVar(&c.AutoRemove, "rm", false, "remove the container when it exits")
+	f.BoolVarP(&c.Interactive, "interactive", "i", false, "keep stdin open for the container")
+}
+
+func containerConfig(cmd *cobra.Command, c hull.ContainerConfig, entrypoint string, args []string) hull.ContainerConfig {
+	c.Image = args[0]
+	c.Cmd = args[1:]
+	if cmd.Flags().Changed("entrypoint") {
+		c.Entrypoint = []string{entrypoint}
+		if entrypoint == "" {
+			c.Entrypoint = []string{}
+		}
+	}
+	return c
+}
+
+func newContainerRunCommand(o *containerOptions) *cobra.Command {
+	var c hull.ContainerConfig
+	var entrypoint string
+	var detach bool
+	cmd := &cobra.Command{
+		Use:   "run [flags] IMAGE [COMMAND [ARG...]]",
+		Short: "create and start a container (pulling its image when missing)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			cfg := containerConfig(cmd, c, entrypoint, args)
+			ctr, err := e.Create(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			so := hull.StartOptions{}
+			if cfg.Interactive {
+				so.Stdin = os.Stdin
+			}
+			if detach {
+				if err := e.Start(ctx, ctr.ID, so); err != nil {
+					// A run that failed leaves nothing behind.
+					_ = e.Remove(context.WithoutCancel(ctx), ctr.ID, true)
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), ctr.ID)
+				return nil
+			}
+			return attach(ctx, e, ctr, so, cmd.OutOrStdout())
+		}),
+	}
+	runFlags(cmd, &c, &entrypoint)
+	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run in the background and print the container ID")
+	return cmd
+}
+
+// attach starts the container in the foreground: its output is followed
+// from the log, signals are passed on, and its exit code becomes ours.
+func attach(ctx context.Context, e *hull.Engine, ctr *hull.Container, so hull.StartOptions, out io.Writer) error {
+	type result struct {
+		code int
+		err  error
+	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
+	defer signal.Stop(sigs)
+	if err := e.Start(ctx, ctr.ID, so); err != nil {
+		_ = e.Remove(context.WithoutCancel(ctx), ctr.ID, true)
+		return err
+	}
+	logsDone := make(chan error, 1)
+	go func() { logsDone <- e.Logs(ctx, ctr.ID, out, hull.LogsOptions{Follow: true}) }()
+	done := make(chan result, 1)
+	go func() {
+		code, err := e.Wait(ctx, ctr.ID)
+		done <- result{code, err}
+	}()
+	for {
+		select {
+		case s := <-sigs:
+			_ = e.Runtime().Kill(ctx, ctr.ID, s.(unix.Signal), false)
+		case r := <-done:
+			<-logsDone
+			if r.err != nil {
+				return r.err
+			}
+			if r.code != 0 {
+				return &exitError{code: r.code}
+			}
+			return nil
+		}
+	}
+}
+
+func newContainerCreateCommand(o *containerOptions) *cobra.Command {
+	var c hull.ContainerConfig
+	var entrypoint string
+	cmd := &cobra.Command{
+		Use:   "create [flags] IMAGE [COMMAND [ARG...]]",
+		Short: "create a container without starting it",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			ctr, err := e.Create(ctx, containerConfig(cmd, c, entrypoint, args))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), ctr.ID)
+			return nil
+		}),
+	}
+	runFlags(cmd, &c, &entrypoint)
+	return cmd
+}
+
+// eachContainer runs fn for each argument, reports each failure and fails
+// when one did, as docker's multi-container verbs do.
+func eachContainer(cmd *cobra.Command, args []string, fn func(ref string) error) error {
+	var failed int
+	for _, ref := range args {
+		if err := fn(ref); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "hull: %s: %v\n", ref, err)
+			failed++
+			continue
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), ref)
+	}
+	if failed > 0 {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+func newContainerStartCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "start CONTAINER...",
+		Short: "start created or stopped containers (their writes are kept)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			return eachContainer(cmd, args, func(ref string) error { return e.Start(ctx, ref, hull.StartOptions{}) })
+		}),
+	}
+}
+
+func newContainerStopCommand(o *containerOptions) *cobra.Command {
+	var seconds int
+	cmd := &cobra.Command{
+		Use:   "stop [-t SECONDS] CONTAINER...",
+		Short: "stop containers: their stop signal, then SIGKILL after a grace period",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			return eachContainer(cmd, args, func(ref string) error {
+				return e.Stop(ctx, ref, time.Duration(seconds)*time.Second)
+			})
+		}),
+	}
+	cmd.Flags().IntVarP(&seconds, "time", "t", 10, "seconds to wait before SIGKILL")
+	return cmd
+}
+
+func newContainerRmCommand(o *containerOptions) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rm [-f] CONTAINER...",
+		Short: "remove containers, their writes and logs",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			return eachContainer(cmd, args, func(ref string) error { return e.Remove(ctx, ref, force) })
+		}),
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill a running container first")
+	return cmd
+}
+
+func newContainerWaitCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait CONTAINER...",
+		Short: "wait for containers to exit and print their exit codes",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			for _, ref := range args {
+				code, err := e.Wait(ctx, ref)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), code)
+			}
+			return nil
+		}),
+	}
+}
+
+func newContainerLogsCommand(o *containerOptions) *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs [-f] CONTAINER",
+		Short: "print a container's output",
+		Args:  cobra.ExactArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, unix.SIGTERM)
+			defer cancel()
+			err = e.Logs(ctx, args[0], cmd.OutOrStdout(), hull.LogsOptions{Follow: follow})
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		}),
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the container exits")
+	return cmd
+}
+
+func newContainerInspectCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect CONTAINER...",
+		Short: "print containers' records as JSON",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			var out []*hull.Container
+			for _, ref := range args {
+				c, err := e.Inspect(ctx, ref)
+				if err != nil {
+					return err
+				}
+				out = append(out, c)
+			}
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(out)
+		}),
+	}
+}
+
+func newContainerExecCommand(o *containerOptions) *cobra.Command {
+	var c hull.ExecConfig
+	var interactive bool
+	cmd := &cobra.Command{
+		Use:   "exec [-it] [-u USER] [-w DIR] [-e K=V] CONTAINER COMMAND [ARG...]",
+		Short: "run a process in a running container",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			c.Cmd = args[1:]
+			c.Stdout, c.Stderr = os.Stdout, os.Stderr
+			if interactive {
+				c.Stdin = os.Stdin
+			}
+			var tty *consoleProxy
+			if c.Tty {
+				if tty, err = newConsoleProxy(); err != nil {
+					return err
+				}
+				defer tty.Close()
+				c.ConsoleSocket = tty.path
+			}
+			// Signals go to the process; a window change resizes its
+			// terminal.
+			sigs := make(chan os.Signal, 8)
+			signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGWINCH)
+			defer signal.Stop(sigs)
+			fwd := make(chan os.Signal, 8)
+			go func() {
+				for s := range sigs {
+					if s == unix.SIGWINCH {
+						if tty != nil {
+							tty.resize()
+						}
+						continue
+					}
+					fwd <- s
+				}
+			}()
+			code, err := e.Exec(ctx, args[0], c, fwd)
+			if tty != nil {
+				<-tty.done
+			}
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.SetInterspersed(false)
+	f.BoolVarP(&interactive, "interactive", "i", false, "keep stdin open")
+	f.BoolVarP(&c.Tty, "tty", "t", false, "allocate a terminal")
+	f.StringVarP(&c.User, "user", "u", "", "user[:group] to run as")
+	f.StringVarP(&c.WorkingDir, "workdir", "w", "", "working directory")
+	f.StringArrayVarP(&c.Env, "env", "e", nil, "set an environment variable KEY=VALUE")
+	return cmd
+}
+
+func newContainerPsCommand(o *containerOptions) *cobra.Command {
+	var all, quiet bool
+	var format string
+	cmd := &cobra.Command{
+		Use:     "ps [-a] [-q] [--format table|json]",
+		Aliases: []string{"ls"},
+		Short:   "list containers (running ones; -a: all)",
+		Args:    cobra.NoArgs,
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			list, err := e.List(ctx)
+			if err != nil {
+				return err
+			}
+			var shown []*hull.Container
+			for _, c := range list {
+				if all || c.State.Status == hull.ContainerRunning || c.State.Status == hull.ContainerDead {
+					shown = append(shown, c)
+				}
+			}
+			out := cmd.OutOrStdout()
+			switch {
+			case format == "json":
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if shown == nil {
+					shown = []*hull.Container{}
+				}
+				return enc.Encode(shown)
+			case format != "" && format != "table":
+				return fmt.Errorf("--format %q: want table or json", format)
+			case quiet:
+				for _, c := range shown {
+					fmt.Fprintln(out, c.ID[:12])
+				}
+				return nil
+			}
+			now := time.Now()
+			tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tPORTS\tNAMES")
+			for _, c := range shown {
+				var ports []string
+				for _, p := range c.Ports {
+					ports = append(ports, p.String())
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", c.ID[:12], c.Config.Image,
+					truncate(strings.Join(c.Command, " "), 20), ago(now, c.Created), statusText(now, c), strings.Join(ports, ", "), c.Name)
+			}
+			return tw.Flush()
+		}),
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&all, "all", "a", false, "show all containers, not only running ones")
+	f.BoolVarP(&quiet, "quiet", "q", false, "print only IDs")
+	f.StringVar(&format, "format", "table", "table or json")
+	return cmd
+}
+
+// statusText is docker's STATUS column: "Up 3 minutes", "Exited (0) 2
+// hours ago", "Created", and hull's "Dead (monitor gone)".
+func statusText(now time.Time, c *hull.Container) string {
+	switch c.State.Status {
+	case hull.ContainerRunning:
+		return "Up " + duration(now.Sub(c.State.StartedAt))
+	case hull.ContainerExited:
+		return fmt.Sprintf("Exited (%d) %s", c.State.ExitCode, ago(now, c.State.FinishedAt))
+	case hull.ContainerDead:
+		return "Dead (monitor gone)"
+	}
+	return "Created"
+}
+
+func ago(now, t time.Time) string { return duration(now.Sub(t)) + " ago" }
+
+// duration is docker's human duration: "Less than a second", "5 seconds",
+// "About a minute", "3 hours".
+func duration(d time.Duration) string {
+	switch s := int(d.Seconds()); {
+	case s < 1:
+		return "Less than a second"
+	case s == 1:
+		return "1 second"
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	case d.Minutes() < 2:
+		return "About a minute"
+	case d.Minutes() < 60:
+		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+	case d.Hours() < 2:
+		return "About an hour"
+	case d.Hours() < 48:
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "…"
+}
+
+// byteSize is a flag value like docker's --memory: 64m, 1g, 512k, bytes.
+type byteSize int64
+
+func (b *byteSize) String() string { return fmt.Sprint(int64(*b)) }
+func (b *byteSize) Type() string   { return "bytes" }
+func (b *byteSize) Set(s string) error {
+	mult := int64(1)
+	num := strings.ToLower(s)
+	num = strings.TrimSuffix(num, "b")
+	if n := len(num); n > 0 {
+		switch num[n-1] {
+		case 'k':
+			mult, num = 1<<10, num[:n-1]
+		case 'm':
+			mult, num = 1<<20, num[:n-1]
+		case 'g':
+			mult, num = 1<<30, num[:n-1]
+		}
+	}
+	var v int64
+	if _, err := fmt.Sscanf(num, "%d", &v); err != nil || fmt.Sprint(v) != num || v < 0 {
+		return fmt.Errorf("%q is not a size like 64m or 1g", s)
+	}
+	*b = byteSize(v * mult)
+	return nil
+}

@@ -1,0 +1,260 @@
+package hull
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hullrt/hull/netns"
+)
+
+// ContainerConfig is what to build: the options of "hull container run".
+// Stored in container.json; decoded with unknown fields rejected.
+type ContainerConfig struct {
+	// Image is the reference to run ("busybox", "127.0.0.1:5000/app:v1").
+	Image string `json:"image"`
+	// Name is the container's name; empty: a random friendly one.
+	Name string `json:"name,omitempty"`
+	// Cmd replaces the image's Cmd when not empty.
+	Cmd []string `json:"cmd,omitempty"`
+	// Entrypoint replaces the image's Entrypoint (and drops its Cmd) when
+	// not nil.
+	Entrypoint []string `json:"entrypoint,omitempty"`
+	// Env adds KEY=VALUE pairs, replacing the image's of the same name.
+	Env []string `json:"env,omitempty"`
+	// WorkingDir replaces the image's.
+	WorkingDir string `json:"workingDir,omitempty"`
+	// User is "name", "uid", "name:group" or "uid:gid", resolved in the
+	// image's /etc/passwd and /etc/group.
+	User string `json:"user,omitempty"`
+	// Hostname; default: the first 12 characters of the ID.
+	Hostname string `json:"hostname,omitempty"`
+	// Volumes are bind mounts "HOST:CONTAINER[:ro|:rw]"; a missing host
+	// directory is created.
+	Volumes []string `json:"volumes,omitempty"`
+	// Network is none, host or bridge (default).
+	Network string `json:"network,omitempty"`
+	// Ports are published ports, as -p spells them ("8080:80/tcp").
+	Ports []string `json:"ports,omitempty"`
+	// Memory is the memory limit in bytes (0: none).
+	Memory int64 `json:"memory,omitempty"`
+	// PidsLimit caps the number of processes (0: none).
+	PidsLimit int64 `json:"pidsLimit,omitempty"`
+	// AutoRemove removes the container when it exits (--rm).
+	AutoRemove bool `json:"autoRemove,omitempty"`
+	// Interactive gives the container the stdin passed to Start (-i).
+	Interactive bool `json:"interactive,omitempty"`
+	// StopSignal replaces the image's (default SIGTERM).
+	StopSignal string `json:"stopSignal,omitempty"`
+}
+
+// ContainerStatus is where a container is in its life.
+type ContainerStatus string
+
+// Statuses, as "hull container ps" shows them.
+const (
+	ContainerCreated ContainerStatus = "created" // made, never started
+	ContainerRunning ContainerStatus = "running" // its monitor and process run
+	ContainerExited  ContainerStatus = "exited"  // stopped; Start runs it again
+	// ContainerDead: the record says running but its monitor is gone (killed, or
+	// the machine rebooted). Stop or Remove cleans up after it.
+	ContainerDead ContainerStatus = "dead"
+)
+
+// ContainerState is the part of a record that changes as the container runs.
+type ContainerState struct {
+	Status     ContainerStatus `json:"status"`
+	Pid        int             `json:"pid,omitempty"`        // of the container's init
+	MonitorPid int             `json:"monitorPid,omitempty"` // while it runs
+	ExitCode   int             `json:"exitCode"`
+	StartedAt  time.Time       `json:"startedAt,omitzero"`
+	FinishedAt time.Time       `json:"finishedAt,omitzero"`
+	// Error says why the container is dead, or why it failed to start.
+	Error string `json:"error,omitempty"`
+}
+
+// Container is a container's record: what "hull container inspect" prints.
+type Container struct {
+	ID          string              `json:"id"`
+	Name        string              `json:"name"`
+	Created     time.Time           `json:"created"`
+	ImageDigest string              `json:"imageDigest"`
+	Command     []string            `json:"command"` // the process's argv
+	Config      ContainerConfig     `json:"config"`
+	Ports       []netns.PortMapping `json:"ports,omitempty"`
+	StopSignal  string              `json:"stopSignal"`
+	Dir         string              `json:"dir"`
+	LogPath     string              `json:"logPath"`
+	State       ContainerState      `json:"state"`
+	Network     *netns.Attachment   `json:"network,omitempty"`
+}
+
+// ErrNoSuchContainer is wrapped when no container has the ID or name.
+var ErrNoSuchContainer = errors.New("no such container")
+
+const (
+	recordFile  = "container.json"
+	logFile     = "ctr.log"
+	monitorLock = "monitor.lock"
+	opLock      = "lock"
+	waitLock    = "wait.lock"
+)
+
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// readRecord reads dir's container.json.
+func readRecord(dir string) (*Container, error) {
+	b, err := os.ReadFile(filepath.Join(dir, recordFile))
+	if err != nil {
+		return nil, err
+	}
+	c := &Container{}
+	if err := json.Unmarshal(b, c); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, recordFile), err)
+	}
+	return c, nil
+}
+
+// writeRecord replaces container.json atomically: a reader sees the old or
+// the new record, never half of one.
+func writeRecord(c *Container) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(c.Dir, recordFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(c.Dir, recordFile))
+}
+
+// flock opens dir/name and takes a lock on it (how: unix.LOCK_EX or
+// LOCK_SH, maybe |LOCK_NB). The lock lives as long as the returned file.
+func flock(dir, name string, how int) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "flock", Path: f.Name(), Err: err}
+	}
+	return f, nil
+}
+
+// monitorAlive reports whether a monitor holds dir's monitor.lock.
+func monitorAlive(dir string) bool {
+	f, err := flock(dir, monitorLock, unix.LOCK_SH|unix.LOCK_NB)
+	if err != nil {
+		return errors.Is(err, unix.EWOULDBLOCK)
+	}
+	f.Close()
+	return false
+}
+
+// observe fills in what the record cannot know: a running container whose
+// monitor is gone is dead.
+func observe(c *Container) {
+	if c.State.Status == ContainerRunning && !monitorAlive(c.Dir) {
+		c.State.Status = ContainerDead
+		c.State.Error = fmt.Sprintf("monitor %d is gone: the container is no longer supervised", c.State.MonitorPid)
+	}
+}
+
+// Inspect returns the record of the container named by ref: an ID, a unique
+// prefix of one, or a name.
+func (e *Engine) Inspect(ctx context.Context, ref string) (*Container, error) {
+	id, err := e.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	c, err := readRecord(e.dir(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", ref, ErrNoSuchContainer)
+	}
+	if err != nil {
+		return nil, err
+	}
+	observe(c)
+	return c, nil
+}
+
+// List returns every container, newest first.
+func (e *Engine) List(ctx context.Context) ([]*Container, error) {
+	ents, err := os.ReadDir(e.containersDir())
+	if err != nil {
+		return nil, err
+	}
+	var out []*Container
+	for _, ent := range ents {
+		if !ent.IsDir() {
+			continue
+		}
+		c, err := readRecord(filepath.Join(e.containersDir(), ent.Name()))
+		if err != nil {
+			continue // being created or removed
+		}
+		observe(c)
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// resolve finds the ID of a container by ID, ID prefix or name.
+func (e *Engine) resolve(ref string) (string, error) {
+	if ref == "" {
+		return "", fmt.Errorf("empty container reference: %w", ErrNoSuchContainer)
+	}
+	if _, err := os.Stat(filepath.Join(e.dir(ref), recordFile)); err == nil && !strings.Contains(ref, "/") {
+		return ref, nil
+	}
+	ents, err := os.ReadDir(e.containersDir())
+	if err != nil {
+		return "", err
+	}
+	var byPrefix []string
+	for _, ent := range ents {
+		if !ent.IsDir() {
+			continue
+		}
+		c, err := readRecord(filepath.Join(e.containersDir(), ent.Name()))
+		if err != nil {
+			continue
+		}
+		if c.Name == ref {
+			return c.ID, nil
+		}
+		if strings.HasPrefix(c.ID, ref) {
+			byPrefix = append(byPrefix, c.ID)
+		}
+	}
+	switch len(byPrefix) {
+	case 1:
+		return byPrefix[0], nil
+	case 0:
+		return "", fmt.Errorf("%s: %w", ref, ErrNoSuchContainer)
+	}
+	return "", fmt.Errorf("%s: ambiguous: %d containers have IDs starting so", ref, len(byPrefix))
+}

@@ -1,0 +1,302 @@
+package hull
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hullrt/hull/image/bundle"
+	"github.com/hullrt/hull/runtime"
+)
+
+// Run creates a container and starts it: "hull container run -d". When it
+// cannot start, the container is removed again.
+func (e *Engine) Run(ctx context.Context, cfg ContainerConfig, o StartOptions) (*Container, error) {
+	c, err := e.Create(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.Start(ctx, c.ID, o); err != nil {
+		// A run that failed leaves nothing behind.
+		_ = e.Remove(context.WithoutCancel(ctx), c.ID, true)
+		return nil, err
+	}
+	return e.Inspect(ctx, c.ID)
+}
+
+// pollInterval is how often Wait and Stop look at a container's record.
+const pollInterval = 50 * time.Millisecond
+
+// Wait waits until the container is no longer running and returns its exit
+// code. It also works for a container started with AutoRemove: the monitor
+// removes it only after every Wait has read the code.
+func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
+	id, err := e.resolve(ref)
+	if err != nil {
+		return -1, err
+	}
+	dir := e.dir(id)
+	var wl *os.File
+	for {
+		wl, err = flock(dir, waitLock, unix.LOCK_SH|unix.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			// The directory is gone: removed meanwhile.
+			return -1, fmt.Errorf("%s: %w", ref, ErrNoSuchContainer)
+		}
+		// The monitor is removing the container right now.
+		if err := sleep(ctx, pollInterval); err != nil {
+			return -1, err
+		}
+	}
+	defer wl.Close()
+	for {
+		c, err := readRecord(dir)
+		if err != nil {
+			return -1, fmt.Errorf("%s: %w", ref, ErrNoSuchContainer)
+		}
+		observe(c)
+		switch c.State.Status {
+		case ContainerExited:
+			return c.State.ExitCode, nil
+		case ContainerDead:
+			return -1, fmt.Errorf("container %s: %s", c.Name, c.State.Error)
+		}
+		if err := sleep(ctx, pollInterval); err != nil {
+			return -1, err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Stop sends the container its stop signal and, when it has not exited
+// after timeout, SIGKILL; it returns once the monitor has recorded the exit.
+// Stopping a dead container (its monitor gone) kills what is left of it
+// and cleans up as the monitor would have.
+func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) error {
+	c, err := e.Inspect(ctx, ref)
+	if err != nil {
+		return err
+	}
+	switch c.State.Status {
+	case ContainerCreated, ContainerExited:
+		return nil
+	case ContainerDead:
+		lk, err := flock(c.Dir, opLock, unix.LOCK_EX)
+		if err != nil {
+			return err
+		}
+		defer lk.Close()
+		return e.cleanup(ctx, c)
+	}
+	sig, err := parseSignal(c.StopSignal)
+	if err != nil {
+		return err
+	}
+	if err := e.rt.Kill(ctx, c.ID, sig, false); err != nil && !errors.Is(err, runtime.ErrNotRunning) && !errors.Is(err, runtime.ErrNotExist) {
+		return err
+	}
+	if e.waitStopped(ctx, c, timeout) {
+		return nil
+	}
+	// cgroup-wide: what the init left behind goes too.
+	if err := e.rt.Kill(ctx, c.ID, unix.SIGKILL, true); err != nil && !errors.Is(err, runtime.ErrNotRunning) && !errors.Is(err, runtime.ErrNotExist) {
+		return err
+	}
+	if !e.waitStopped(ctx, c, 30*time.Second) {
+		return fmt.Errorf("container %s did not exit after SIGKILL", c.Name)
+	}
+	return nil
+}
+
+// waitStopped waits up to d for the monitor to have finished.
+func (e *Engine) waitStopped(ctx context.Context, c *Container, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if !monitorAlive(c.Dir) {
+			return true
+		}
+		if time.Now().After(deadline) || sleep(ctx, pollInterval) != nil {
+			return false
+		}
+	}
+}
+
+// cleanup does for a dead container what its monitor would have: kill what
+// is left of it, release its runtime state, mount and network, and record it
+// exited. Called with the container's operation lock held.
+func (e *Engine) cleanup(ctx context.Context, c *Container) error {
+	err := e.release(ctx, c)
+	c.State.Status = ContainerExited
+	c.State.ExitCode = 137
+	c.State.FinishedAt = time.Now().UTC()
+	c.State.MonitorPid = 0
+	if err != nil {
+		return err
+	}
+	return writeRecord(c)
+}
+
+// Remove removes a container that is not running (with force: after
+// killing it), its writes and its log.
+func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+	c, err := e.Inspect(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if c.State.Status == ContainerRunning || c.State.Status == ContainerDead {
+		if !force {
+			return fmt.Errorf("container %s is %s: stop it first, or remove with force", c.Name, c.State.Status)
+		}
+		if err := e.Stop(ctx, c.ID, 0); err != nil {
+			return err
+		}
+	}
+	lk, err := flock(c.Dir, opLock, unix.LOCK_EX)
+	if err != nil {
+		return err
+	}
+	defer lk.Close()
+	if monitorAlive(c.Dir) {
+		return fmt.Errorf("container %s was started again meanwhile", c.Name)
+	}
+	return e.removeDir(c)
+}
+
+// removeDir removes the container's directory, after making sure that
+// nothing is mounted on its rootfs: removing through a mounted overlay would
+// write whiteouts, not free anything.
+func (e *Engine) removeDir(c *Container) error {
+	if err := e.release(context.Background(), c); err != nil {
+		return err
+	}
+	if mounted, err := isMountPoint(filepath.Join(c.Dir, "rootfs")); err != nil || mounted {
+		return fmt.Errorf("container %s: rootfs is still mounted (%v)", c.Name, err)
+	}
+	return os.RemoveAll(c.Dir)
+}
+
+// LogsOptions say what Logs copies.
+type LogsOptions struct {
+	// Follow keeps copying what the container writes until it exits.
+	Follow bool
+}
+
+// Logs copies the container's output (stdout and stderr, interleaved as
+// written) to w.
+func (e *Engine) Logs(ctx context.Context, ref string, w io.Writer, o LogsOptions) error {
+	c, err := e.Inspect(ctx, ref)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(c.LogPath)
+	if errors.Is(err, os.ErrNotExist) {
+		if !o.Follow {
+			return nil
+		}
+		// Not started yet: the monitor creates it.
+		for errors.Is(err, os.ErrNotExist) {
+			if err := sleep(ctx, pollInterval); err != nil {
+				return err
+			}
+			f, err = os.Open(c.LogPath)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for {
+		if _, err := io.Copy(w, f); err != nil {
+			return err
+		}
+		if !o.Follow {
+			return nil
+		}
+		// Once the monitor is gone, nothing writes any more but what
+		// it left: copy that, then stop.
+		if !monitorAlive(c.Dir) {
+			_, err := io.Copy(w, f)
+			return err
+		}
+		if err := sleep(ctx, pollInterval); err != nil {
+			return err
+		}
+	}
+}
+
+// ExecConfig is a process to run in a running container.
+type ExecConfig struct {
+	Cmd        []string
+	Env        []string
+	WorkingDir string
+	// User is "uid[:gid]" or a name of the image's /etc/passwd.
+	User string
+	// Tty gives the process a terminal, whose master is sent to
+	// ConsoleSocket (runc's protocol).
+	Tty           bool
+	ConsoleSocket string
+	// Stdio of the process without a terminal; nil: /dev/null.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Exec runs a process in every namespace and the cgroup of a running
+// container, as the container's own process runs (its user, environment and
+// capabilities, changed by cfg), and returns its exit code.
+func (e *Engine) Exec(ctx context.Context, ref string, cfg ExecConfig, sigs <-chan os.Signal) (int, error) {
+	c, err := e.Inspect(ctx, ref)
+	if err != nil {
+		return -1, err
+	}
+	if c.State.Status != ContainerRunning {
+		return -1, fmt.Errorf("container %s is %s, not running", c.Name, c.State.Status)
+	}
+	if len(cfg.Cmd) == 0 {
+		return -1, errors.New("exec: no command")
+	}
+	s, err := e.rt.Config(ctx, c.ID)
+	if err != nil {
+		return -1, err
+	}
+	p := *s.Process
+	p.Args = cfg.Cmd
+	p.Terminal = cfg.Tty
+	p.ConsoleSize = nil
+	p.Env = mergeEnv(p.Env, cfg.Env)
+	if cfg.WorkingDir != "" {
+		p.Cwd = cfg.WorkingDir
+	}
+	if cfg.User != "" {
+		u, err := bundle.ResolveUser(filepath.Join(c.Dir, "rootfs"), cfg.User)
+		if err != nil {
+			return -1, err
+		}
+		p.User = u
+	}
+	proc, err := e.rt.Exec(ctx, c.ID, runtime.ExecOptions{
+		Process: &p, ConsoleSocket: cfg.ConsoleSocket,
+		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr,
+	})
+	if err != nil {
+		return -1, err
+	}
+	return proc.Wait(sigs)
+}

@@ -1,0 +1,384 @@
+package hull_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/hullrt/hull"
+	"github.com/hullrt/hull/image/pull"
+	"github.com/hullrt/hull/image/registrytest"
+	"github.com/hullrt/hull/integration/testvm"
+)
+
+// cli runs the hull binary against one test's directories: its own data,
+// runtime state and network directories, so nothing it does is shared with
+// other tests or the machine's own containers.
+type cli struct {
+	t                           *testing.T
+	bin, data, run, netRun, net string
+	image                       string
+}
+
+func (c *cli) cmd(args ...string) *exec.Cmd {
+	full := append([]string{"--root", c.run, "container", "--data", c.data,
+		"--network-run-dir", c.netRun, "--network-state-dir", c.net}, args...)
+	return exec.Command(c.bin, full...)
+}
+
+// ok runs hull and returns its stdout, failing the test on an error.
+func (c *cli) ok(args ...string) string {
+	c.t.Helper()
+	out, err := c.try(args...)
+	if err != nil {
+		c.t.Fatalf("hull container %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// try runs hull; the error carries its exit status and stderr.
+func (c *cli) try(args ...string) (string, error) {
+	cmd := c.cmd(args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String(), &cliError{err: err, stderr: stderr.String()}
+	}
+	return stdout.String(), nil
+}
+
+type cliError struct {
+	err    error
+	stderr string
+}
+
+func (e *cliError) Error() string { return e.err.Error() + ": " + strings.TrimSpace(e.stderr) }
+
+func (e *cliError) code() int {
+	var ee *exec.ExitError
+	if errors.As(e.err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+func (c *cli) inspect(ref string) *hull.Container {
+	c.t.Helper()
+	var out []*hull.Container
+	if err := json.Unmarshal([]byte(c.ok("inspect", ref)), &out); err != nil || len(out) != 1 {
+		c.t.Fatalf("inspect %s: %v", ref, err)
+	}
+	return out[0]
+}
+
+// newCLI pushes a busybox image to a loopback registry and returns a cli
+// whose directories are the test's.
+func newCLI(t *testing.T) *cli {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	reg := registrytest.Start(t)
+	// Two layers: busybox, then the applets the tests call by name.
+	var applets []registrytest.Entry
+	for _, a := range []string{"cat", "sleep", "touch", "echo", "hostname", "id", "rm"} {
+		applets = append(applets, registrytest.Symlink("bin/"+a, "busybox"))
+	}
+	base := registrytest.NewLayer(t, registrytest.Gzip, true, registrytest.Tar(t, registrytest.Busybox(t)...))
+	top := registrytest.NewLayer(t, registrytest.Gzip, true, registrytest.Tar(t, applets...))
+	img := registrytest.Image(t, true, pull.HostPlatform(), v1.Config{
+		Cmd: []string{"sh"},
+		Env: []string{"PATH=/bin", "FROM_IMAGE=yes"},
+	}, base, top)
+	reg.Push(t, "test/busybox:1", img)
+	dir := t.TempDir()
+	c := &cli{
+		t: t, bin: testvm.Hull(t), image: reg.Addr + "/test/busybox:1",
+		data: filepath.Join(dir, "data"), run: filepath.Join(dir, "run"),
+		netRun: filepath.Join(dir, "netns"), net: filepath.Join(dir, "network"),
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(c.netRun, syscall.MNT_DETACH) })
+	t.Cleanup(func() {
+		// Whatever a failed test left running goes.
+		out, _ := c.try("ps", "-aq")
+		for _, id := range strings.Fields(out) {
+			_, _ = c.try("rm", "-f", id)
+		}
+	})
+	return c
+}
+
+// leftovers lists what a removed container id could have left behind:
+// mounts under the test's directories, its cgroups, its network namespace,
+// and processes (its monitor, its init and their children).
+func (c *cli) leftovers(ids ...string) []string {
+	var left []string
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, l := range strings.Split(string(mi), "\n") {
+		// The netns package makes its run directory a shared mount
+		// point of its own, as "ip netns" does with /run/netns: that
+		// one stays.
+		if f := strings.Fields(l); len(f) > 4 && f[4] == c.netRun {
+			continue
+		}
+		if strings.Contains(l, c.data) || strings.Contains(l, c.netRun) {
+			left = append(left, "mount: "+l)
+		}
+	}
+	for _, id := range ids {
+		cg, _ := filepath.Glob("/sys/fs/cgroup/*/hull-" + id)
+		for _, p := range cg {
+			left = append(left, "cgroup: "+p)
+		}
+		if m, _ := filepath.Glob(filepath.Join(c.netRun, "*"+id+"*")); len(m) > 0 {
+			left = append(left, "netns: "+strings.Join(m, " "))
+		}
+		if _, err := os.Stat(filepath.Join(c.data, "containers", id)); err == nil {
+			left = append(left, "directory of "+id)
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		env, _ := os.ReadFile(p + "/environ")
+		cg, _ := os.ReadFile(p + "/cgroup")
+		if bytes.Contains(env, []byte(c.data)) {
+			left = append(left, "monitor process "+p)
+		}
+		for _, id := range ids {
+			if bytes.Contains(cg, []byte("hull-"+id)) {
+				left = append(left, "container process "+p)
+			}
+		}
+	}
+	return left
+}
+
+func (c *cli) assertClean(ids ...string) {
+	c.t.Helper()
+	// The monitor of a --rm container may still be removing it when the
+	// foreground run returns: give it a moment, without timing anything.
+	var left []string
+	for range 100 {
+		if left = c.leftovers(ids...); len(left) == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Errorf("left behind:\n%s", strings.Join(left, "\n"))
+}
+
+func TestContainerCLI(t *testing.T) {
+	c := newCLI(t)
+
+	t.Run("DetachedExecStopRm", func(t *testing.T) {
+		c.t = t
+		id := strings.TrimSpace(c.ok("run", "-d", "--name", "web", "--network", "none", "-e", "GREETING=hello",
+			c.image, "sh", "-c", "echo $GREETING from $FROM_IMAGE; while true; do sleep 1; done"))
+		if len(id) != 64 {
+			t.Fatalf("run -d printed %q, want a 64-digit ID", id)
+		}
+		ps := c.ok("ps")
+		if !strings.Contains(ps, id[:12]) || !strings.Contains(ps, "web") || !strings.Contains(ps, "Up ") {
+			t.Errorf("ps does not show web running:\n%s", ps)
+		}
+		if got := strings.TrimSpace(c.ok("exec", "web", "hostname")); got != id[:12] {
+			t.Errorf("hostname in the container = %q, want %q", got, id[:12])
+		}
+		// exec by ID prefix, as another user and in another directory.
+		if got := strings.TrimSpace(c.ok("exec", "-u", "www", "-w", "/var/www", id[:8], "sh", "-c", "id -u; pwd")); got != "33\n/var/www" {
+			t.Errorf("exec -u www -w /var/www: %q", got)
+		}
+		// Its PID namespace is its own: the shell is PID 1.
+		if got := strings.TrimSpace(c.ok("exec", "web", "cat", "/proc/1/cmdline")); !strings.HasPrefix(got, "sh") {
+			t.Errorf("/proc/1/cmdline in the container = %q", got)
+		}
+		if _, err := c.try("exec", "web", "sh", "-c", "exit 7"); err == nil || err.(*cliError).code() != 7 {
+			t.Errorf("exec exit 7: %v", err)
+		}
+		if logs := c.ok("logs", "web"); !strings.Contains(logs, "hello from yes") {
+			t.Errorf("logs = %q", logs)
+		}
+		if _, err := c.try("rm", "web"); err == nil {
+			t.Errorf("rm of a running container succeeded")
+		}
+		// sh as PID 1 ignores SIGTERM: stop must fall back to SIGKILL.
+		c.ok("stop", "-t", "1", "web")
+		if st := c.inspect("web").State; st.Status != hull.ContainerExited || st.ExitCode != 137 {
+			t.Errorf("after stop: %+v, want exited 137", st)
+		}
+		if ps := c.ok("ps"); strings.Contains(ps, "web") {
+			t.Errorf("ps lists a stopped container:\n%s", ps)
+		}
+		if ps := c.ok("ps", "-a"); !strings.Contains(ps, "Exited (137)") {
+			t.Errorf("ps -a:\n%s", ps)
+		}
+		c.ok("rm", "web")
+		if _, err := c.try("inspect", "web"); err == nil {
+			t.Errorf("inspect after rm succeeded")
+		}
+		c.assertClean(id)
+	})
+
+	t.Run("RmRemovesItself", func(t *testing.T) {
+		c.t = t
+		out, err := c.try("run", "--rm", "--network", "none", c.image, "sh", "-c", "echo bye; exit 3")
+		if err == nil || err.(*cliError).code() != 3 {
+			t.Fatalf("run --rm ... exit 3: %v", err)
+		}
+		if out != "bye\n" {
+			t.Errorf("foreground output %q, want %q", out, "bye\n")
+		}
+		if ps := strings.TrimSpace(c.ok("ps", "-aq")); ps != "" {
+			t.Errorf("ps -a after --rm: %q", ps)
+		}
+		ents, _ := os.ReadDir(filepath.Join(c.data, "containers"))
+		for _, e := range ents {
+			if e.IsDir() {
+				t.Errorf("container directory %s left", e.Name())
+			}
+		}
+		c.assertClean()
+	})
+
+	t.Run("Volume", func(t *testing.T) {
+		c.t = t
+		host := t.TempDir()
+		if err := os.WriteFile(filepath.Join(host, "in.txt"), []byte("from the host\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ro := t.TempDir()
+		c.ok("run", "--rm", "--network", "none", "-v", host+":/data", "-v", ro+":/ro:ro", c.image,
+			"sh", "-c", "cat /data/in.txt > /data/out.txt; echo and back >> /data/out.txt; touch /ro/x 2>/dev/null && echo ro writable; true")
+		b, err := os.ReadFile(filepath.Join(host, "out.txt"))
+		if err != nil || string(b) != "from the host\nand back\n" {
+			t.Errorf("out.txt on the host = %q, %v", b, err)
+		}
+		if _, err := os.Stat(filepath.Join(ro, "x")); err == nil {
+			t.Errorf("a read-only volume was written")
+		}
+		c.assertClean()
+	})
+
+	t.Run("LogsFollow", func(t *testing.T) {
+		c.t = t
+		id := strings.TrimSpace(c.ok("run", "-d", "--network", "none", c.image,
+			"sh", "-c", "echo one; sleep 1; echo two; sleep 1; echo three"))
+		// Started while the container runs, logs -f ends when it exits,
+		// with everything it wrote.
+		if got := c.ok("logs", "-f", id); got != "one\ntwo\nthree\n" {
+			t.Errorf("logs -f = %q", got)
+		}
+		if code := strings.TrimSpace(c.ok("wait", id)); code != "0" {
+			t.Errorf("wait = %q", code)
+		}
+		c.ok("rm", id)
+		c.assertClean(id)
+	})
+
+	t.Run("StopStartKeepsChanges", func(t *testing.T) {
+		c.t = t
+		id := strings.TrimSpace(c.ok("run", "-d", "--name", "keep", "--network", "none", c.image,
+			"sh", "-c", "echo run >> /runs; while true; do sleep 1; done"))
+		c.ok("exec", "keep", "sh", "-c", "echo changed > /etc/motd; rm /bin/id")
+		c.ok("stop", "-t", "0", "keep")
+		if st := c.inspect("keep").State; st.Status != hull.ContainerExited {
+			t.Fatalf("after stop: %+v", st)
+		}
+		c.assertCleanMounts()
+		c.ok("start", "keep")
+		got := c.ok("exec", "keep", "sh", "-c", "cat /etc/motd /runs; test -e /bin/id || echo no id")
+		if got != "changed\nrun\nrun\nno id\n" {
+			t.Errorf("after stop and start: %q", got)
+		}
+		c.ok("rm", "-f", "keep")
+		c.assertClean(id)
+	})
+
+	t.Run("MonitorKilled", func(t *testing.T) {
+		c.t = t
+		id := strings.TrimSpace(c.ok("run", "-d", "--name", "orphan", "--network", "none", c.image,
+			"sh", "-c", "while true; do sleep 1; done"))
+		// A new hull process sees what the monitor recorded.
+		ins := c.inspect("orphan")
+		if ins.State.Status != hull.ContainerRunning || ins.State.MonitorPid == 0 || ins.State.Pid == 0 {
+			t.Fatalf("inspect: %+v", ins.State)
+		}
+		if err := syscall.Kill(ins.State.MonitorPid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		var st hull.ContainerState
+		for range 100 {
+			if st = c.inspect("orphan").State; st.Status == hull.ContainerDead {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if st.Status != hull.ContainerDead || !strings.Contains(st.Error, strconv.Itoa(ins.State.MonitorPid)) {
+			t.Errorf("after kill -9 of the monitor: %+v", st)
+		}
+		if ps := c.ok("ps"); !strings.Contains(ps, "Dead") {
+			t.Errorf("ps:\n%s", ps)
+		}
+		c.ok("rm", "-f", "orphan")
+		if alive(ins.State.Pid) {
+			t.Errorf("the container's init %d survived rm -f", ins.State.Pid)
+		}
+		c.assertClean(id)
+	})
+
+	t.Run("BadInput", func(t *testing.T) {
+		c.t = t
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"run", "-d", "--network", "none", "-v", "relative:/x", c.image}, "must be absolute"},
+			{[]string{"run", "-d", "--network", "none", "-p", "80:80", c.image}, "publishing needs network bridge"},
+			{[]string{"run", "-d", "--network", "mars", c.image}, "mars"},
+			{[]string{"run", "-d", "--network", "none", "--name", "bad/name", c.image}, "only [a-zA-Z0-9]"},
+			{[]string{"run", "-d", "--network", "none", "-u", "nosuchuser", c.image}, "nosuchuser"},
+			{[]string{"run", "-d", "--network", "none", c.image, "/no/such/program"}, "/no/such/program"},
+			{[]string{"run", "-d", "--network", "none", strings.TrimSuffix(c.image, ":1") + ":missing"}, "missing"},
+		} {
+			_, err := c.try(tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("hull container %s: %v, want an error with %q", strings.Join(tc.args, " "), err, tc.want)
+			}
+		}
+		if ps := strings.TrimSpace(c.ok("ps", "-aq")); ps != "" {
+			t.Errorf("failed runs left containers:\n%s\n%s", c.ok("ps", "-a"), c.ok("inspect", strings.Fields(ps)[0]))
+		}
+		c.assertClean()
+	})
+}
+
+// assertCleanMounts checks that a stopped container's rootfs is unmounted.
+func (c *cli) assertCleanMounts() {
+	c.t.Helper()
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if bytes.Contains(mi, []byte(c.data)) {
+		c.t.Errorf("a stopped container's rootfs is still mounted")
+	}
+}
+
+// alive reports whether pid runs: a zombie waiting for the process it was
+// reparented to (init) to reap it does not.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
