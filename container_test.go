@@ -382,3 +382,62 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
 }
+
+// TestEngine drives the Go API in-process, this test binary serving as
+// the monitor (TestMain), with resource limits checked from inside.
+func TestEngine(t *testing.T) {
+	c := newCLI(t)
+	ctx := t.Context()
+	e, err := hull.NewEngine(hull.WithDataDir(c.data), hull.WithRunDir(c.run), hull.WithNetworkDirs(c.netRun, c.net))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := e.Run(ctx, hull.ContainerConfig{
+		Image: c.image, Network: "none", PidsLimit: 42, Memory: 64 << 20,
+		Cmd: []string{"sh", "-c", "echo started; while true; do sleep 1; done"},
+	}, hull.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctr.State.Status != hull.ContainerRunning || ctr.Name == "" {
+		t.Errorf("Run returned %+v, %q", ctr.State, ctr.Name)
+	}
+	// The limits are the kernel's: read from the container's own cgroup
+	// (its cgroup namespace makes it the root).
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := e.Exec(ctx, ctr.Name, hull.ExecConfig{
+		Cmd:    []string{"sh", "-c", "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/memory.max"},
+		Stdout: out,
+	}, nil)
+	if err != nil || code != 0 {
+		t.Fatalf("exec: %d, %v", code, err)
+	}
+	if b, _ := os.ReadFile(out.Name()); string(b) != "42\n67108864\n" {
+		t.Errorf("limits seen in the container: %q, want 42 and 67108864", b)
+	}
+	list, err := e.List(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != ctr.ID {
+		t.Errorf("List = %v, %v", list, err)
+	}
+	if err := e.Stop(ctx, ctr.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if code, err := e.Wait(ctx, ctr.ID); err != nil || code != 137 {
+		t.Errorf("Wait after Stop = %d, %v; want 137", code, err)
+	}
+	var logs bytes.Buffer
+	if err := e.Logs(ctx, ctr.ID, &logs, hull.LogsOptions{}); err != nil || logs.String() != "started\n" {
+		t.Errorf("Logs = %q, %v", logs.String(), err)
+	}
+	if err := e.Remove(ctx, ctr.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Inspect(ctx, ctr.ID); !errors.Is(err, hull.ErrNoSuchContainer) {
+		t.Errorf("Inspect after Remove: %v", err)
+	}
+	c.t = t
+	c.assertClean(ctr.ID)
+}
