@@ -34,6 +34,11 @@ func testDelegation(t *testing.T, h *Host, controller string) {
 	self := h.SelfDir("")
 	name := fmt.Sprintf("hulltest-delegation-%x", rand.Uint32())
 	delegated, refused := filepath.Join(self, name), filepath.Join(self, name+"-root")
+	if controller != "" {
+		// Registered first, so run last: a controller cannot be turned
+		// off while a cgroup below still has it on.
+		restoreSubtreeControl(t, self)
+	}
 	t.Cleanup(func() {
 		for _, d := range []string{delegated, refused} {
 			if err := removeTree(d); err != nil {
@@ -45,7 +50,6 @@ func testDelegation(t *testing.T, h *Host, controller string) {
 		}
 	})
 	if controller != "" {
-		restoreSubtreeControl(t, self)
 		if err := writeFile(self, "cgroup.subtree_control", "+"+controller); err != nil {
 			t.Fatal(err)
 		}
