@@ -28,11 +28,17 @@ type cli struct {
 	t                           *testing.T
 	bin, data, run, netRun, net string
 	image                       string
+	// wrap runs hull under another command (nsenter into a network
+	// namespace).
+	wrap []string
 }
 
 func (c *cli) cmd(args ...string) *exec.Cmd {
 	full := append([]string{"--root", c.run, "container", "--data", c.data,
 		"--network-run-dir", c.netRun, "--network-state-dir", c.net}, args...)
+	if len(c.wrap) > 0 {
+		return exec.Command(c.wrap[0], append(append(c.wrap[1:], c.bin), full...)...)
+	}
 	return exec.Command(c.bin, full...)
 }
 
@@ -91,9 +97,10 @@ func newCLI(t *testing.T) *cli {
 	reg := registrytest.Start(t)
 	// Two layers: busybox, then the applets the tests call by name.
 	var applets []registrytest.Entry
-	for _, a := range []string{"cat", "sleep", "touch", "echo", "hostname", "id", "rm"} {
+	for _, a := range []string{"cat", "sleep", "touch", "echo", "hostname", "id", "rm", "httpd"} {
 		applets = append(applets, registrytest.Symlink("bin/"+a, "busybox"))
 	}
+	applets = append(applets, registrytest.Dir("www/", 0o755), registrytest.File("www/index.html", 0o644, "hello from hull\n"))
 	base := registrytest.NewLayer(t, registrytest.Gzip, true, registrytest.Tar(t, registrytest.Busybox(t)...))
 	top := registrytest.NewLayer(t, registrytest.Gzip, true, registrytest.Tar(t, applets...))
 	img := registrytest.Image(t, true, pull.HostPlatform(), v1.Config{
@@ -440,4 +447,46 @@ func TestEngine(t *testing.T) {
 	}
 	c.t = t
 	c.assertClean(ctr.ID)
+}
+
+// TestContainerPublish runs busybox httpd on the bridge network with a
+// published port, and fetches a page through it. hull runs in a network
+// namespace of the test's own, standing in for the host, so that the bridge
+// and hull's nftables table are the test's alone.
+func TestContainerPublish(t *testing.T) {
+	c := newCLI(t)
+	ns := "hulltest-" + strconv.Itoa(os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v: %s", err, out)
+	}
+	// The image comes from the loopback registry of the real host.
+	if out, err := exec.Command(c.bin, "image", "--store", c.data, "pull", "-q", c.image).CombinedOutput(); err != nil {
+		t.Fatalf("image pull: %v: %s", err, out)
+	}
+	c.wrap = []string{"nsenter", "--net=/run/netns/" + ns}
+	id := strings.TrimSpace(c.ok("run", "-d", "--name", "web", "-p", "127.0.0.1:8080:80", c.image, "httpd", "-f", "-p", "80", "-h", "/www"))
+	if ps := c.ok("ps"); !strings.Contains(ps, "127.0.0.1:8080->80/tcp") {
+		t.Errorf("ps does not show the published port:\n%s", ps)
+	}
+	var page []byte
+	var err error
+	for range 100 { // until httpd listens
+		page, err = exec.Command("nsenter", "--net=/run/netns/"+ns, "/bin/busybox", "wget", "-qO-", "http://127.0.0.1:8080/").Output()
+		if err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if string(page) != "hello from hull\n" {
+		t.Errorf("GET http://127.0.0.1:8080/ = %q, %v", page, err)
+	}
+	c.ok("rm", "-f", "web")
+	c.assertClean(id)
+	if ents, _ := os.ReadDir(filepath.Join(c.net, "attachments")); len(ents) > 0 {
+		t.Errorf("network attachments left: %v", ents)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -489,7 +490,7 @@ func newContainerPsCommand(o *containerOptions) *cobra.Command {
 			for _, c := range shown {
 				var ports []string
 				for _, p := range c.Ports {
-					ports = append(ports, p.String())
+					ports = append(ports, portText(p))
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", c.ID[:12], c.Config.Image,
 					truncate(strings.Join(c.Command, " "), 20), ago(now, c.Created), statusText(now, c), strings.Join(ports, ", "), c.Name)
@@ -516,6 +517,15 @@ func statusText(now time.Time, c *hull.Container) string {
 		return "Dead (monitor gone)"
 	}
 	return "Created"
+}
+
+// portText is docker's PORTS entry: 0.0.0.0:8080->80/tcp.
+func portText(p netns.PortMapping) string {
+	host := netip.IPv4Unspecified()
+	if p.HostIP.IsValid() {
+		host = p.HostIP
+	}
+	return fmt.Sprintf("%s->%d/%s", netip.AddrPortFrom(host, p.HostPort), p.ContainerPort, p.Protocol)
 }
 
 func ago(now, t time.Time) string { return duration(now.Sub(t)) + " ago" }
