@@ -86,6 +86,10 @@ func testTool(t *testing.T, tool string, binaries []string, setup setupFunc) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runtimes := []struct{ name, path string }{{"runc", "runc"}, {"hull", testvm.Hull(t)}}
+	if p, err := exec.LookPath("runc"); err == nil {
+		runtimes[0].path = p
+	}
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "hull-highertools-")
 	if err != nil {
@@ -107,10 +111,6 @@ func testTool(t *testing.T, tool string, binaries []string, setup setupFunc) {
 		t.Fatal(err)
 	}
 	h.env = env
-	runtimes := []struct{ name, path string }{{"runc", "runc"}, {"hull", testvm.Hull(t)}}
-	if p, err := exec.LookPath("runc"); err == nil {
-		runtimes[0].path = p
-	}
 
 	var runcOK, hullOK, applicable int
 	var nowPassing []string
