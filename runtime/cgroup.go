@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -88,6 +89,10 @@ func (r *Runtime) destroyCgroup(ctx context.Context, rec *record) error {
 	if rec.NoCgroup {
 		return nil
 	}
+	// A v1 freeze can wait forever on a task that never freezes: bound
+	// every cgroup operation of a cleanup.
+	ctx, cancel := context.WithTimeout(ctx, cgroupOpTimeout)
+	defer cancel()
 	m, err := r.manager(rec)
 	if err != nil {
 		return err
@@ -105,6 +110,11 @@ func (r *Runtime) destroyCgroup(ctx context.Context, rec *record) error {
 	}
 	return nil
 }
+
+// cgroupOpTimeout bounds freezer-based operations (kill --all on v1,
+// pause, cleanup) so that no command hangs on a cgroup that cannot
+// freeze.
+const cgroupOpTimeout = 30 * time.Second
 
 var errNoCgroup = errors.New("the container has no cgroup: this host delegates no cgroup to its user (rootless)")
 

@@ -129,7 +129,7 @@ func ExecPlan(s *specs.Spec, initPid int, proc *specs.Process, preserveFDs int) 
 // cgroup, with the process's credentials, capabilities and seccomp
 // profile. It returns once the process runs its program.
 func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (_ *Process, err error) {
-	lk, rec, err := r.open(id, unix.LOCK_SH)
+	lk, rec, err := r.open(id, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +213,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (_ *Proces
 			return nil, err
 		}
 	}
+	waitExecve(ctx, cmd.Process.Pid)
 	return &Process{Pid: cmd.Process.Pid, cmd: cmd, rec: rec}, nil
 }
 

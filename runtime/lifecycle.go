@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -64,6 +66,10 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err := os.Remove(fifo); err != nil {
 		return err
 	}
+	// Return once the program runs: a v1 freezer that catches the init
+	// inside execve (which waits for its other threads to die) can stay
+	// FREEZING forever, so a pause right after start must find it done.
+	waitExecve(ctx, rec.Pid)
 	st := r.stateOf(rec).OCI()
 	if err := runHooks(rec.Spec.Hooks, "poststart", st); err != nil {
 		// The program runs already; the spec makes a failed poststart
@@ -76,7 +82,7 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 // Kill sends sig to the container's init, or with all to every process
 // in its cgroup.
 func (r *Runtime) Kill(ctx context.Context, id string, sig unix.Signal, all bool) error {
-	lk, rec, err := r.open(id, unix.LOCK_SH)
+	lk, rec, err := r.open(id, 0)
 	if err != nil {
 		return err
 	}
@@ -87,6 +93,8 @@ func (r *Runtime) Kill(ctx context.Context, id string, sig unix.Signal, all bool
 		if err != nil {
 			return err
 		}
+		ctx, cancel := context.WithTimeout(ctx, cgroupOpTimeout)
+		defer cancel()
 		return m.Kill(ctx, sig)
 	}
 	if status == Stopped {
@@ -167,10 +175,12 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 // init to be gone.
 func (r *Runtime) killAndWait(ctx context.Context, rec *record) error {
 	if m, err := r.manager(rec); err == nil {
+		cctx, cancel := context.WithTimeout(ctx, cgroupOpTimeout)
 		if st, _ := m.State(); st != cgroups.Thawed {
-			_ = m.Thaw(ctx)
+			_ = m.Thaw(cctx)
 		}
-		_ = m.Kill(ctx, unix.SIGKILL)
+		_ = m.Kill(cctx, unix.SIGKILL)
+		cancel()
 	}
 	pfd, err := unix.PidfdOpen(rec.Pid, 0)
 	if err != nil {
@@ -240,6 +250,8 @@ func (r *Runtime) freezer(ctx context.Context, id string, freeze bool) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(ctx, cgroupOpTimeout)
+	defer cancel()
 	if freeze {
 		if st != Running {
 			return fmt.Errorf("container %s is not running", id)
@@ -254,7 +266,7 @@ func (r *Runtime) freezer(ctx context.Context, id string, freeze bool) error {
 
 // Pids lists the host pids of the container's processes.
 func (r *Runtime) Pids(ctx context.Context, id string) ([]int, error) {
-	lk, rec, err := r.open(id, unix.LOCK_SH)
+	lk, rec, err := r.open(id, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +305,7 @@ func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResourc
 
 // Stats reads the container's cgroup counters.
 func (r *Runtime) Stats(ctx context.Context, id string) (*cgroups.Stats, error) {
-	lk, rec, err := r.open(id, unix.LOCK_SH)
+	lk, rec, err := r.open(id, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +323,7 @@ func (r *Runtime) Stats(ctx context.Context, id string) (*cgroups.Stats, error) 
 // OOM reports the container's OOM kills on the returned channel until ctx
 // ends or the container goes.
 func (r *Runtime) OOM(ctx context.Context, id string) (<-chan struct{}, error) {
-	lk, rec, err := r.open(id, unix.LOCK_SH)
+	lk, rec, err := r.open(id, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -375,3 +387,20 @@ func (r *Runtime) wait(ctx context.Context, c *created, sigs <-chan os.Signal) (
 }
 
 type exitErrorT = exec.ExitError
+
+// waitExecve waits until pid no longer runs hull's sealed copy (it has
+// exec'd its program) or is gone, or ctx ends.
+func waitExecve(ctx context.Context, pid int) {
+	exe := "/proc/" + strconv.Itoa(pid) + "/exe"
+	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
+		l, err := os.Readlink(exe)
+		if err != nil || !strings.HasPrefix(l, "/memfd:hull") {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}

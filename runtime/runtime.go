@@ -10,7 +10,6 @@ import (
 	"sort"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 )
 
 // Runtime manages the containers whose state lives under one root
@@ -69,9 +68,24 @@ func (r *Runtime) dir(id string) string { return filepath.Join(r.root, id) }
 
 // open locks a container's directory and reads its state.json. A missing
 // directory or state file is ErrNotExist.
+//
+// how is LOCK_EX for commands that change the container, or 0 for those
+// that only read it: state.json is replaced atomically (rename), so a
+// reader needs no lock and never waits for a create that runs hooks.
 func (r *Runtime) open(id string, how int) (*lockedDir, *record, error) {
 	if err := checkID(id); err != nil {
 		return nil, nil, err
+	}
+	if how == 0 {
+		d := &lockedDir{path: r.dir(id)}
+		rec, err := d.read()
+		if isNotExist(err) {
+			return nil, nil, fmt.Errorf("container %s %w", id, ErrNotExist)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		return d, rec, nil
 	}
 	lk, err := lockDir(r.dir(id), how)
 	if err != nil {
@@ -129,7 +143,7 @@ func (r *Runtime) stateOf(rec *record) *State {
 
 // State returns a container's state.
 func (r *Runtime) State(ctx context.Context, id string) (*State, error) {
-	lk, rec, err := r.open(id, unix.LOCK_SH)
+	lk, rec, err := r.open(id, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +176,7 @@ func (r *Runtime) List(ctx context.Context) ([]*State, error) {
 
 // Config returns the spec a container was created from.
 func (r *Runtime) Config(ctx context.Context, id string) (*specs.Spec, error) {
-	lk, rec, err := r.open(id, unix.LOCK_SH)
+	lk, rec, err := r.open(id, 0)
 	if err != nil {
 		return nil, err
 	}
