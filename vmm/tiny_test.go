@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hullrt/hull/integration/testvm"
 )
@@ -113,6 +116,26 @@ func TestBootTinyGuests(t *testing.T) {
 	}
 }
 
+// RAM beyond the 32-bit MMIO hole: 4 GiB become two memory slots, below
+// 3 GiB and from 4 GiB, both registered with KVM, and the guest still
+// boots and powers off.
+func TestBootLargeMemory(t *testing.T) {
+	testvm.Require(t, testvm.KVM)
+	kernel := filepath.Join(t.TempDir(), "kernel.elf")
+	os.WriteFile(kernel, elfKernel(tinyGuests[0].code), 0o644)
+	var out bytes.Buffer
+	vm, err := Start(context.Background(), Config{Kernel: kernel, MemoryMiB: 4096}, WithConsole(&out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(vm.mem.Regions()); n != 2 {
+		t.Errorf("4 GiB of RAM in %d regions, want 2", n)
+	}
+	if res := vm.Wait(); res.Reason != PowerOff || out.String() != "OK\n" {
+		t.Errorf("run ended with %v (%s), console %q", res.Reason, res.Detail, out.String())
+	}
+}
+
 // A context cancelled while the guest spins ends the run as Stopped: the
 // kick reaches a vCPU in KVM_RUN.
 func TestBootStopRunningGuest(t *testing.T) {
@@ -198,5 +221,38 @@ func TestBootDetached(t *testing.T) {
 	}
 	if out := run("vm", "ls"); strings.Contains(out, "spin1") {
 		t.Errorf("vm ls after kill = %q", out)
+	}
+}
+
+// SIGTERM to a foreground hull vm run presses the power button; a guest
+// that ignores it (this one spins) is stopped by a second signal, and
+// hull exits 0: the host ended the run.
+func TestBootCLISignal(t *testing.T) {
+	testvm.Require(t, testvm.KVM)
+	hull := testvm.Hull(t)
+	kernel := filepath.Join(t.TempDir(), "spin.elf")
+	os.WriteFile(kernel, elfKernel(concat(serialOut("up\n"), []byte{0xeb, 0xfe})), 0o644)
+	cmd := exec.Command(hull, "vm", "run", "--kernel", kernel, "--memory", "64M")
+	stdout, _ := cmd.StdoutPipe()
+	stderr := &console{t: t} // a locked buffer that also logs
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 3)
+	if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "up\n" {
+		t.Fatalf("console = %q, %v", line, err)
+	}
+	cmd.Process.Signal(unix.SIGTERM)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "power button"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no power-button message after SIGTERM; stderr %q", stderr.String())
+		}
+	}
+	cmd.Process.Signal(unix.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("hull vm run after two SIGTERMs: %v\n%s", err, stderr.String())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -217,12 +218,33 @@ func runVM(ctx context.Context, cfg vmm.Config, stdout, stderr io.Writer) error 
 	if err := kvm.ProbeHost(kvm.DefaultDevice).Err(); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, unix.SIGTERM)
-	defer stop()
+	// SIGINT or SIGTERM press the guest's power button, as a host
+	// shutting down asks a VM to; a second signal, or stopTimeout
+	// without a power-off, stops the vCPUs. The handler is installed
+	// before the guest runs, so no signal finds hull undefended.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, unix.SIGTERM)
+	defer signal.Stop(sigs)
 	vm, err := vmm.Start(ctx, cfg, vmm.WithConsole(stdout))
 	if err != nil {
 		return err
 	}
+	go func() {
+		select {
+		case <-sigs:
+		case <-vm.Done():
+			return
+		}
+		fmt.Fprintf(stderr, "hull: pressing the guest's power button (again to stop it now)\r\n")
+		vm.PowerButton()
+		select {
+		case <-sigs:
+		case <-time.After(stopTimeout):
+		case <-vm.Done():
+			return
+		}
+		vm.Stop()
+	}()
 	stdin := int(os.Stdin.Fd())
 	if term.IsTerminal(stdin) {
 		old, err := term.MakeRaw(stdin)
