@@ -56,6 +56,22 @@ type ContainerConfig struct {
 	Interactive bool `json:"interactive,omitempty"`
 	// StopSignal replaces the image's (default SIGTERM).
 	StopSignal string `json:"stopSignal,omitempty"`
+	// CPUs is the CPU time allowed, in CPUs (1.5: 150 ms every 100 ms).
+	CPUs float64 `json:"cpus,omitempty"`
+	// ReadOnly mounts the root filesystem read-only.
+	ReadOnly bool `json:"readOnly,omitempty"`
+	// Tmpfs mounts a tmpfs at each "PATH[:OPTIONS]".
+	Tmpfs []string `json:"tmpfs,omitempty"`
+	// CapAdd and CapDrop change docker's default capability set; "ALL"
+	// names every capability. Names may omit the CAP_ prefix.
+	CapAdd  []string `json:"capAdd,omitempty"`
+	CapDrop []string `json:"capDrop,omitempty"`
+	// Privileged gives every capability and unmasks /proc and /sys.
+	Privileged bool `json:"privileged,omitempty"`
+	// NoNewPrivileges sets no_new_privs: setuid binaries do not gain.
+	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
+	// Labels become annotations of the container's config.json.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // ContainerStatus is where a container is in its life.

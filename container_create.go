@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/hullrt/hull/image/store"
 	"github.com/hullrt/hull/netns"
 	"github.com/hullrt/hull/runtime"
+	"github.com/hullrt/hull/runtime/capability"
 )
 
 // Pull returns the stored image ref names, pulling it first when the store
@@ -161,9 +163,14 @@ func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigF
 		"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
 		"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 	}
+	caps, err := capabilities(caps, cfg)
+	if err != nil {
+		return nil, err
+	}
 	base.Process.Capabilities = &specs.LinuxCapabilities{
 		Bounding: caps, Effective: caps, Permitted: caps,
 	}
+	base.Process.NoNewPrivileges = cfg.NoNewPrivileges
 	// As docker's: the open files limit is what the monitor may give, in
 	// full.
 	var nofile unix.Rlimit
@@ -171,7 +178,16 @@ func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigF
 		return nil, os.NewSyscallError("getrlimit", err)
 	}
 	base.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: nofile.Max, Soft: nofile.Max}}
-	base.Root = &specs.Root{Path: filepath.Join(dir, "rootfs")}
+	base.Root = &specs.Root{Path: filepath.Join(dir, "rootfs"), Readonly: cfg.ReadOnly}
+	if cfg.Privileged {
+		base.Linux.MaskedPaths = nil
+		base.Linux.ReadonlyPaths = nil
+		for i, m := range base.Mounts {
+			if m.Destination == "/sys" {
+				base.Mounts[i].Options = slices.DeleteFunc(slices.Clone(m.Options), func(o string) bool { return o == "ro" })
+			}
+		}
+	}
 	base.Hostname = id[:12]
 	if cfg.Hostname != "" {
 		base.Hostname = cfg.Hostname
@@ -213,13 +229,24 @@ func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigF
 	}
 	s.Process.Env = mergeEnv(s.Process.Env, cfg.Env)
 	s.Mounts = append(s.Mounts, volumes...)
+	for _, t := range cfg.Tmpfs {
+		dst, opts, _ := strings.Cut(t, ":")
+		o := []string{"nosuid", "nodev"}
+		if opts != "" {
+			o = append(o, strings.Split(opts, ",")...)
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs", Options: o})
+	}
+	for k, v := range cfg.Labels {
+		s.Annotations[k] = v
+	}
 
 	if s.Linux == nil {
 		s.Linux = &specs.Linux{}
 	}
 	// Below the monitor's own cgroup (relative path), one per container.
 	s.Linux.CgroupsPath = "hull-" + id
-	if cfg.Memory > 0 || cfg.PidsLimit > 0 {
+	if cfg.Memory > 0 || cfg.PidsLimit > 0 || cfg.CPUs > 0 {
 		if s.Linux.Resources == nil {
 			s.Linux.Resources = &specs.LinuxResources{}
 		}
@@ -228,6 +255,11 @@ func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigF
 		}
 		if cfg.PidsLimit > 0 {
 			s.Linux.Resources.Pids = &specs.LinuxPids{Limit: &cfg.PidsLimit}
+		}
+		if cfg.CPUs > 0 {
+			period := uint64(100000)
+			quota := int64(cfg.CPUs * float64(period))
+			s.Linux.Resources.CPU = &specs.LinuxCPU{Period: &period, Quota: &quota}
 		}
 	}
 	// The network namespace is the monitor's to fill in at each start
@@ -244,6 +276,54 @@ func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigF
 		return nil, err
 	}
 	return s, nil
+}
+
+// capabilities is base changed by cfg's Privileged, CapAdd and CapDrop
+// (dropped first, then added, so that "--cap-drop ALL --cap-add X" leaves
+// X, as with docker), in the kernel's order.
+func capabilities(base []string, cfg ContainerConfig) ([]string, error) {
+	set, err := capability.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Privileged {
+		set = capability.All()
+	}
+	var errs []error
+	change := func(field string, names []string, add bool) {
+		for i, n := range names {
+			var c capability.Set
+			if strings.EqualFold(n, "ALL") {
+				c = capability.All()
+			} else {
+				name := strings.ToUpper(n)
+				if !strings.HasPrefix(name, "CAP_") {
+					name = "CAP_" + name
+				}
+				one, err := capability.ParseCap(name)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s[%d]: %w", field, i, err))
+					continue
+				}
+				c = capability.Of(one)
+			}
+			if add {
+				set |= c
+			} else {
+				set &^= c
+			}
+		}
+	}
+	change("capDrop", cfg.CapDrop, false)
+	change("capAdd", cfg.CapAdd, true)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, c := range set.Caps() {
+		out = append(out, c.String())
+	}
+	return out, nil
 }
 
 // mergeEnv returns base with each KEY=VALUE of add replacing base's KEY.

@@ -190,8 +190,12 @@ func monitor(o monitorOrders) int {
 	pid, err := e.run(ctx, c)
 	if err != nil {
 		log.Error("start", "err", err)
+		c.Network = nil
 		c.State = ContainerState{Status: ContainerExited, ExitCode: 127, FinishedAt: time.Now().UTC(), Error: err.Error()}
 		_ = writeRecord(c)
+		// Done before the word goes out: whoever removes the container
+		// next finds no monitor.
+		ml.Close()
 		say(monitorReport{Error: err.Error()})
 		return 1
 	}
@@ -220,6 +224,7 @@ func monitor(o monitorOrders) int {
 	c.State.ExitCode = code
 	c.State.FinishedAt = time.Now().UTC()
 	c.State.MonitorPid = 0
+	c.Network = nil
 	if cerr != nil {
 		c.State.Error = cerr.Error()
 	}

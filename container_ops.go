@@ -175,7 +175,8 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 		return err
 	}
 	defer lk.Close()
-	if monitorAlive(c.Dir) {
+	// A monitor that has recorded the exit may still be on its way out.
+	if !e.waitStopped(ctx, c, 10*time.Second) {
 		return fmt.Errorf("container %s was started again meanwhile", c.Name)
 	}
 	return e.removeDir(c)

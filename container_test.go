@@ -343,6 +343,33 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id)
 	})
 
+	t.Run("Options", func(t *testing.T) {
+		c.t = t
+		envFile := filepath.Join(t.TempDir(), "env")
+		if err := os.WriteFile(envFile, []byte("A=1\n# a comment\nB=two\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		id := strings.TrimSpace(c.ok("run", "-d", "--network", "none", "--read-only", "--tmpfs", "/scratch:size=1m",
+			"--cap-drop", "ALL", "--cap-add", "chown", "--cap-add", "CAP_KILL", "--cpus", "0.5", "-l", "team=kernel",
+			"--env-file", envFile, "-e", "B=three", "--security-opt", "no-new-privileges", "-h", "box", c.image, "sh", "-c",
+			"touch /x 2>/dev/null && echo rw || echo ro; touch /scratch/y && echo tmpfs; grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status; "+
+				"cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/cpu.max; echo $A $B; hostname"))
+		if code := strings.TrimSpace(c.ok("wait", id)); code != "0" {
+			t.Errorf("exit code %s", code)
+		}
+		// CAP_CHOWN is bit 0, CAP_KILL bit 5.
+		want := "ro\ntmpfs\nCapBnd:\t0000000000000021\nNoNewPrivs:\t1\n50000\n1 three\nbox\n"
+		if got := c.ok("logs", id); got != want && got != strings.Replace(want, "50000\n", "50000 100000\n", 1) {
+			t.Errorf("inside the container:\n%s\nwant:\n%s", got, want)
+		}
+		b, err := os.ReadFile(filepath.Join(c.data, "containers", id, "bundle", "config.json"))
+		if err != nil || !strings.Contains(string(b), `"team": "kernel"`) {
+			t.Errorf("label team=kernel is not an annotation of config.json (%v)", err)
+		}
+		c.ok("rm", id)
+		c.assertClean(id)
+	})
+
 	t.Run("BadInput", func(t *testing.T) {
 		c.t = t
 		for _, tc := range []struct {
@@ -354,6 +381,7 @@ func TestContainerCLI(t *testing.T) {
 			{[]string{"run", "-d", "--network", "mars", c.image}, "mars"},
 			{[]string{"run", "-d", "--network", "none", "--name", "bad/name", c.image}, "only [a-zA-Z0-9]"},
 			{[]string{"run", "-d", "--network", "none", "-u", "nosuchuser", c.image}, "nosuchuser"},
+			{[]string{"run", "-d", "--network", "none", "--cap-add", "CAP_FLY", c.image}, "capAdd[0]"},
 			{[]string{"run", "-d", "--network", "none", c.image, "/no/such/program"}, "/no/such/program"},
 			{[]string{"run", "-d", "--network", "none", strings.TrimSuffix(c.image, ":1") + ":missing"}, "missing"},
 		} {

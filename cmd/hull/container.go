@@ -101,15 +101,31 @@ when the command that started it is long gone. All state is on disk
 	return cmd
 }
 
+// runOptions are the flags of "run" and "create" that are not fields of
+// ContainerConfig as they are.
+type runOptions struct {
+	entrypoint                   string
+	envFiles, labels, securityOp []string
+}
+
 // runFlags are what "run" and "create" share.
-func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, entrypoint *string) {
+func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f := cmd.Flags()
+	f.StringArrayVar(&ro.envFiles, "env-file", nil, "read KEY=VALUE lines from a file")
+	f.StringArrayVarP(&ro.labels, "label", "l", nil, "set a label KEY=VALUE (an annotation of config.json)")
+	f.StringArrayVar(&ro.securityOp, "security-opt", nil, "no-new-privileges[:true|false]")
+	f.Float64Var(&c.CPUs, "cpus", 0, "CPU time allowed, in CPUs (e.g. 1.5)")
+	f.BoolVar(&c.ReadOnly, "read-only", false, "mount the root filesystem read-only")
+	f.StringArrayVar(&c.Tmpfs, "tmpfs", nil, "mount a tmpfs at PATH[:OPTIONS]")
+	f.StringArrayVar(&c.CapAdd, "cap-add", nil, "add a capability (ALL: every one)")
+	f.StringArrayVar(&c.CapDrop, "cap-drop", nil, "drop a capability (ALL: every one)")
+	f.BoolVar(&c.Privileged, "privileged", false, "every capability; /proc and /sys unmasked")
 	f.SetInterspersed(false) // flags after IMAGE belong to the command
 	f.StringVar(&c.Name, "name", "", "name of the container (default: a random friendly one)")
 	f.StringArrayVarP(&c.Env, "env", "e", nil, "set an environment variable KEY=VALUE")
 	f.StringVarP(&c.WorkingDir, "workdir", "w", "", "working directory inside the container")
 	f.StringVarP(&c.User, "user", "u", "", "user[:group] to run as (names from the image's /etc/passwd)")
-	f.StringVar(entrypoint, "entrypoint", "", "replace the image's entrypoint (and drop its cmd)")
+	f.StringVar(&ro.entrypoint, "entrypoint", "", "replace the image's entrypoint (and drop its cmd)")
 	// -h is --hostname, as in docker: help is --help only (cobra would
 	// otherwise claim -h for it).
 	f.StringVarP(&c.Hostname, "hostname", "h", "", "hostname (default: the short ID)")
@@ -124,21 +140,56 @@ func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, entrypoint *string) {
 	f.BoolVarP(&c.Interactive, "interactive", "i", false, "keep stdin open for the container")
 }
 
-func containerConfig(cmd *cobra.Command, c hull.ContainerConfig, entrypoint string, args []string) hull.ContainerConfig {
+func containerConfig(cmd *cobra.Command, c hull.ContainerConfig, ro runOptions, args []string) (hull.ContainerConfig, error) {
 	c.Image = args[0]
 	c.Cmd = args[1:]
 	if cmd.Flags().Changed("entrypoint") {
-		c.Entrypoint = []string{entrypoint}
-		if entrypoint == "" {
+		c.Entrypoint = []string{ro.entrypoint}
+		if ro.entrypoint == "" {
 			c.Entrypoint = []string{}
 		}
 	}
-	return c
+	var env []string
+	for _, name := range ro.envFiles {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return c, fmt.Errorf("--env-file: %w", err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			l = strings.TrimSpace(l)
+			if l == "" || strings.HasPrefix(l, "#") {
+				continue
+			}
+			if !strings.Contains(l, "=") { // NAME alone: from our environment
+				l += "=" + os.Getenv(l)
+			}
+			env = append(env, l)
+		}
+	}
+	c.Env = append(env, c.Env...)
+	for _, l := range ro.labels {
+		k, v, _ := strings.Cut(l, "=")
+		if c.Labels == nil {
+			c.Labels = map[string]string{}
+		}
+		c.Labels[k] = v
+	}
+	for _, o := range ro.securityOp {
+		switch o {
+		case "no-new-privileges", "no-new-privileges:true", "no-new-privileges=true":
+			c.NoNewPrivileges = true
+		case "no-new-privileges:false", "no-new-privileges=false":
+			c.NoNewPrivileges = false
+		default:
+			return c, fmt.Errorf("--security-opt %q: hull knows no-new-privileges (seccomp profiles are not implemented yet)", o)
+		}
+	}
+	return c, nil
 }
 
 func newContainerRunCommand(o *containerOptions) *cobra.Command {
 	var c hull.ContainerConfig
-	var entrypoint string
+	var ro runOptions
 	var detach bool
 	cmd := &cobra.Command{
 		Use:   "run [flags] IMAGE [COMMAND [ARG...]]",
@@ -149,7 +200,10 @@ func newContainerRunCommand(o *containerOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg := containerConfig(cmd, c, entrypoint, args)
+			cfg, err := containerConfig(cmd, c, ro, args)
+			if err != nil {
+				return err
+			}
 			ctr, err := e.Create(ctx, cfg)
 			if err != nil {
 				return err
@@ -170,7 +224,7 @@ func newContainerRunCommand(o *containerOptions) *cobra.Command {
 			return attach(ctx, e, ctr, so, cmd.OutOrStdout())
 		}),
 	}
-	runFlags(cmd, &c, &entrypoint)
+	runFlags(cmd, &c, &ro)
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "run in the background and print the container ID")
 	return cmd
 }
@@ -215,7 +269,7 @@ func attach(ctx context.Context, e *hull.Engine, ctr *hull.Container, so hull.St
 
 func newContainerCreateCommand(o *containerOptions) *cobra.Command {
 	var c hull.ContainerConfig
-	var entrypoint string
+	var ro runOptions
 	cmd := &cobra.Command{
 		Use:   "create [flags] IMAGE [COMMAND [ARG...]]",
 		Short: "create a container without starting it",
@@ -225,7 +279,11 @@ func newContainerCreateCommand(o *containerOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctr, err := e.Create(ctx, containerConfig(cmd, c, entrypoint, args))
+			cfg, err := containerConfig(cmd, c, ro, args)
+			if err != nil {
+				return err
+			}
+			ctr, err := e.Create(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -233,7 +291,7 @@ func newContainerCreateCommand(o *containerOptions) *cobra.Command {
 			return nil
 		}),
 	}
-	runFlags(cmd, &c, &entrypoint)
+	runFlags(cmd, &c, &ro)
 	return cmd
 }
 
