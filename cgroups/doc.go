@@ -73,10 +73,11 @@
 //	cpu.realtimeRuntime/Period    error                                  cpu.rt_runtime_us, cpu.rt_period_us
 //	cpu.cpus, cpu.mems            cpuset.cpus, cpuset.mems               cpuset.cpus, cpuset.mems
 //	pids.limit                    pids.max (≤0: "max")                   pids.max
-//	blockIO.weight                io.bfq.weight (BFQ), else io.weight    blkio.weight (blkio.bfq.weight)
-//	                              = 1+(weight−10)·9999/990
+//	blockIO.weight                io.bfq.weight (BFQ) and/or io.weight   blkio.weight (blkio.bfq.weight)
+//	                              = 1+(weight−10)·9999/990 (blk-iocost)
 //	blockIO.leafWeight            error                                  blkio.leaf_weight
-//	blockIO.weightDevice          io.bfq.weight / io.weight "MAJ:MIN W"  blkio.weight_device
+//	blockIO.weightDevice          "MAJ:MIN W" to io.bfq.weight for a     blkio.weight_device
+//	                              disk on BFQ, else io.weight
 //	blockIO.throttle*Device       io.max "MAJ:MIN rbps|wbps|riops|wiops=N" blkio.throttle.*_device
 //	                              (rate 0: "max")
 //	hugepageLimits                hugetlb.SIZE.max (+ .rsvd.max)         hugetlb.SIZE.limit_in_bytes (+ rsvd)

@@ -90,6 +90,14 @@ type Features struct {
 	BFQ bool
 	// BFQDevice: io.bfq.weight takes per-device weights (Linux 5.4).
 	BFQDevice bool
+	// IOCost: io.weight exists (blk-iocost, Linux 5.4): with BFQ too,
+	// the default weight goes to both, for the disks each schedules.
+	IOCost bool
+	// BFQDisks are the disks ("MAJ:MIN") whose I/O scheduler is BFQ: a
+	// per-device weight goes to io.bfq.weight for them and to io.weight
+	// (blk-iocost) for the others, as the kernel refuses a BFQ weight
+	// for a disk that BFQ does not schedule (EOPNOTSUPP).
+	BFQDisks []string
 	// HugetlbRsvd: hugetlb.<size>.rsvd.* files exist (Linux 5.7): the
 	// spec's hugepage limits then also limit reservations.
 	HugetlbRsvd bool
@@ -117,12 +125,14 @@ func probe(paths map[string]string) Features {
 		return err == nil
 	}
 	f.Swap = exists("", "memory.swap.max") || exists("memory", "memory.memsw.limit_in_bytes")
+	f.IOCost = exists("", "io.weight")
 	f.BFQ = exists("", "io.bfq.weight") || exists("blkio", "blkio.bfq.weight") && !exists("blkio", "blkio.weight")
 	if f.BFQ && paths[""] != "" {
 		// Before Linux 5.4 io.bfq.weight reads back a bare number; since,
 		// "default N" followed by per-device lines.
 		b, _ := os.ReadFile(filepath.Join(paths[""], "io.bfq.weight"))
 		f.BFQDevice = strings.HasPrefix(string(b), "default")
+		f.BFQDisks = bfqDisks("/sys/block")
 	}
 	entries, _ := os.ReadDir("/sys/kernel/mm/hugepages")
 	for _, e := range entries {
@@ -138,6 +148,24 @@ func probe(paths map[string]string) Features {
 		f.HugetlbRsvd = exists("", "hugetlb."+sz+".rsvd.max") || exists("hugetlb", "hugetlb."+sz+".rsvd.limit_in_bytes")
 	}
 	return f
+}
+
+// bfqDisks lists the disks below sysBlock whose queue/scheduler shows
+// "[bfq]" as the one in use, by their dev numbers.
+func bfqDisks(sysBlock string) []string {
+	var out []string
+	entries, _ := os.ReadDir(sysBlock)
+	for _, e := range entries {
+		sched, err := os.ReadFile(filepath.Join(sysBlock, e.Name(), "queue", "scheduler"))
+		if err != nil || !strings.Contains(string(sched), "[bfq]") {
+			continue
+		}
+		if dev, err := os.ReadFile(filepath.Join(sysBlock, e.Name(), "dev")); err == nil {
+			out = append(out, strings.TrimSpace(string(dev)))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // hugeName spells a page size in KiB the way mm/hugetlb_cgroup.c does:

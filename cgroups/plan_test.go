@@ -76,7 +76,7 @@ func TestPlanGolden(t *testing.T) {
 			return PlanV2(loadResources(t, "resources-v2.json"), allV2, Features{Swap: true, HugetlbRsvd: true, HugePageSizes: huge})
 		}},
 		{"v2-bfq", func() (*Plan, error) {
-			return PlanV2(loadResources(t, "resources-v2.json"), allV2, Features{Swap: true, BFQ: true, BFQDevice: true, HugePageSizes: huge})
+			return PlanV2(loadResources(t, "resources-v2.json"), allV2, Features{Swap: true, BFQ: true, BFQDevice: true, BFQDisks: []string{"8:0"}, HugePageSizes: huge})
 		}},
 		{"v1-legacy", func() (*Plan, error) {
 			return PlanV1(loadResources(t, "resources-v1.json"), legacy, Features{Swap: true, HugetlbRsvd: true, HugePageSizes: huge})
@@ -215,5 +215,28 @@ func BenchmarkPlanV2(b *testing.B) {
 		if _, err := PlanV2(&r, allV2, f); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestPlanWeightDeviceScheduler: with BFQ in the kernel, a per-device
+// weight goes to io.bfq.weight only for a disk that BFQ schedules; the
+// default weight goes to both files where blk-iocost is there too.
+func TestPlanWeightDeviceScheduler(t *testing.T) {
+	r := &specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{Weight: ptr(uint16(500)), WeightDevice: []specs.LinuxWeightDevice{
+		{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 0}, Weight: ptr(uint16(300))},
+		{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 254, Minor: 0}, Weight: ptr(uint16(300))},
+	}}}
+	p, err := PlanV2(r, allV2, Features{BFQ: true, BFQDevice: true, IOCost: true, BFQDisks: []string{"8:0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`echo "500" > io.bfq.weight`, `echo "4950" > io.weight`, `echo "8:0 300" > io.bfq.weight`, `echo "254:0 2930" > io.weight`}
+	for i, w := range p.Writes {
+		if i >= len(want) || w.String() != want[i] {
+			t.Errorf("write %d = %s, want %q", i, w, want)
+		}
+	}
+	if len(p.Writes) != len(want) {
+		t.Errorf("%d writes, want %d", len(p.Writes), len(want))
 	}
 }

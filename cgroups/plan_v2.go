@@ -210,7 +210,8 @@ func (p *planner) ioV2(b *specs.LinuxBlockIO) {
 	if b.Weight != nil && *b.Weight != 0 {
 		if p.features.BFQ {
 			p.write("io", f+".weight", "io.bfq.weight", strconv.FormatUint(uint64(*b.Weight), 10))
-		} else {
+		}
+		if !p.features.BFQ || p.features.IOCost {
 			p.write("io", f+".weight", "io.weight", strconv.FormatUint(BlkioWeightToIOWeight(*b.Weight), 10))
 		}
 	}
@@ -221,7 +222,7 @@ func (p *planner) ioV2(b *specs.LinuxBlockIO) {
 		field := fmt.Sprintf("%s.weightDevice[%d]", f, i)
 		if d.Weight != nil {
 			dev := fmt.Sprintf("%d:%d", d.Major, d.Minor)
-			if p.features.BFQDevice {
+			if p.features.BFQDevice && slices.Contains(p.features.BFQDisks, dev) {
 				p.write("io", field+".weight", "io.bfq.weight", dev+" "+strconv.FormatUint(uint64(*d.Weight), 10))
 			} else {
 				p.write("io", field+".weight", "io.weight", dev+" "+strconv.FormatUint(BlkioWeightToIOWeight(*d.Weight), 10))
