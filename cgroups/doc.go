@@ -24,7 +24,10 @@
 //	st, err := m.Stats()                             // "hull events --stats"
 //	ooms, err := m.OOM(ctx)                          // "hull events"
 //	err = m.Kill(ctx, unix.SIGKILL)                  // "hull kill --all", delete --force
-//	err = m.Destroy(ctx)                             // "hull delete"
+//	parents := m.Created()                           // keep in the state: the parents Create made
+//	...
+//	m, err = cgroups.New(host, cgroups.Config{Path: p, CreatedParents: parents})
+//	err = m.Destroy(ctx)                             // "hull delete": waits, removes, and the empty parents
 //
 // New picks the driver: v2 on a unified host; v1 on hybrid and legacy
 // hosts, where the v1 driver also makes the container's cgroup in the

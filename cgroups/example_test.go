@@ -160,3 +160,32 @@ func ExampleSwapToV2() {
 	fmt.Println(swap>>20, "MiB of swap", err)
 	// Output: 256 MiB of swap <nil>
 }
+
+// On v1 the device rules become the state that the devices controller
+// must reach (a default and exceptions) and only the writes that get
+// there from what devices.list shows now: here the container had null
+// read-write and gets null read-only and zero read-write. Zero's access,
+// split across two rules, becomes one exception: the kernel allows an
+// O_RDWR open only if a single exception has both r and w.
+func ExamplePlanV1_devices() {
+	host, err := cgroups.DetectHost("testdata/hosts/legacy")
+	if err != nil {
+		log.Fatal(err)
+	}
+	one, three, five := int64(1), int64(3), int64(5)
+	current := "c 1:3 rw\n" // devices.list of the container's cgroup
+	plan, err := cgroups.PlanV1(&specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{
+		{Allow: false, Access: "rwm"},
+		{Allow: true, Type: "c", Major: &one, Minor: &three, Access: "r"},
+		{Allow: true, Type: "c", Major: &one, Minor: &five, Access: "r"},
+		{Allow: true, Type: "c", Major: &one, Minor: &five, Access: "w"},
+	}}, host, cgroups.Features{DevicesList: &current})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Print(plan)
+	// Output:
+	// # linux.resources.devices
+	// echo "c 1:3 w" > devices:devices.deny
+	// echo "c 1:5 rw" > devices:devices.allow
+}
