@@ -33,14 +33,14 @@ const nobody = 65534
 func testDelegation(t *testing.T, h *Host, controller string) {
 	self := h.SelfDir("")
 	name := fmt.Sprintf("hulltest-delegation-%x", rand.Uint32())
-	delegated, refused := filepath.Join(self, name), filepath.Join(self, name+"-root")
+	delegated, refused, partial := filepath.Join(self, name), filepath.Join(self, name+"-root"), filepath.Join(self, name+"-partial")
 	if controller != "" {
 		// Registered first, so run last: a controller cannot be turned
 		// off while a cgroup below still has it on.
 		restoreSubtreeControl(t, self)
 	}
 	t.Cleanup(func() {
-		for _, d := range []string{delegated, refused} {
+		for _, d := range []string{delegated, refused, partial} {
 			if err := removeTree(d); err != nil {
 				t.Errorf("remove %s: %v", d, err)
 			}
@@ -54,10 +54,14 @@ func testDelegation(t *testing.T, h *Host, controller string) {
 			t.Fatal(err)
 		}
 	}
-	for _, d := range []string{delegated, refused} {
+	for _, d := range []string{delegated, refused, partial} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Half a delegation: the directory, not its control files.
+	if err := os.Chown(partial, nobody, nobody); err != nil {
+		t.Fatal(err)
 	}
 	for _, f := range []string{"", "cgroup.procs", "cgroup.subtree_control", "cgroup.threads"} {
 		if err := os.Chown(filepath.Join(delegated, f), nobody, nobody); err != nil {
@@ -83,6 +87,7 @@ func testDelegation(t *testing.T, h *Host, controller string) {
 	cmd.Env = append(os.Environ(),
 		"HULL_TEST_DELEGATED="+cg+"/ctr",
 		"HULL_TEST_REFUSED="+cg+"-root/ctr",
+		"HULL_TEST_PARTIAL="+cg+"-partial/ctr",
 		"HULL_TEST_CONTROLLER="+controller)
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Credential:  &syscall.Credential{Uid: nobody, Gid: nobody},
@@ -178,6 +183,27 @@ func TestDelegationHelper(t *testing.T) {
 		t.Fatalf("Create in a cgroup not delegated: %v", err)
 	}
 	t.Log(err)
+
+	// The directory is ours but its cgroup.subtree_control is not: the
+	// cgroup can be made, the controller cannot be enabled for it.
+	if os.Getenv("HULL_TEST_CONTROLLER") != "pids" {
+		return
+	}
+	if m, err = New(h, Config{Path: os.Getenv("HULL_TEST_PARTIAL")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Create(); err != nil {
+		t.Fatal(err)
+	}
+	err = m.Set(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: ptr(int64(10))}})
+	file := filepath.Join(filepath.Dir(m.Paths()[""]), "cgroup.subtree_control")
+	if err == nil || !strings.Contains(err.Error(), file+" is not writable") {
+		t.Errorf("Set with %s not delegated: %v", file, err)
+	}
+	t.Log(err)
+	if err := m.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestV2CoreDelegation(t *testing.T) { testDelegation(t, hostV2Core(t), "") }
