@@ -36,7 +36,14 @@ func withDeviceRules(s *specs.Spec) *specs.LinuxResources {
 	out := *res
 	out.Devices = append(append([]specs.LinuxDeviceCgroup(nil), res.Devices...), defaultDeviceRules...)
 	for _, d := range s.Linux.Devices {
-		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
+		typ := d.Type
+		switch typ {
+		case "p":
+			continue // a fifo is no device: the cgroup has no rule for it
+		case "u":
+			typ = "c" // unbuffered character device
+		}
+		out.Devices = append(out.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: i64(d.Major), Minor: i64(d.Minor), Access: "rwm"})
 	}
 	return &out
 }

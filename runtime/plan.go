@@ -357,10 +357,18 @@ func (h RunHook) String() string {
 // root is needed inside the image.
 type PivotRoot struct {
 	Rootfs string `json:"rootfs"`
+	// Propagation is linux.rootfsPropagation when it asks for a shared
+	// root: pivot_root refuses shared mounts, so the root is made
+	// private for the call and given this propagation after it.
+	Propagation MountFlags `json:"propagation,omitempty"`
 }
 
 func (p PivotRoot) String() string {
-	return fmt.Sprintf("chdir(%q); pivot_root(\".\", \".\"); mount(NULL, \".\", NULL, MS_SLAVE|MS_REC, NULL); umount2(\".\", MNT_DETACH); chdir(\"/\")", p.Rootfs)
+	s := fmt.Sprintf("chdir(%q); pivot_root(\".\", \".\"); mount(NULL, \".\", NULL, MS_SLAVE|MS_REC, NULL); umount2(\".\", MNT_DETACH); chdir(\"/\")", p.Rootfs)
+	if p.Propagation != 0 {
+		s = fmt.Sprintf("mount(NULL, %q, NULL, MS_PRIVATE, NULL); %s; mount(NULL, \"/\", NULL, %s, NULL)", p.Rootfs, s, p.Propagation)
+	}
+	return s
 }
 
 // MoveRoot is --no-pivot: the rootfs is moved over "/" and chrooted into,

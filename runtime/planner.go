@@ -170,7 +170,11 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 	if o.NoPivot {
 		add(&MoveRoot{Rootfs: p.Rootfs})
 	} else {
-		add(&PivotRoot{Rootfs: p.Rootfs})
+		pr := &PivotRoot{Rootfs: p.Rootfs}
+		if prop := rootfsPropagation[l.RootfsPropagation]; prop&unix.MS_SHARED != 0 {
+			pr.Propagation = prop
+		}
+		add(pr)
 	}
 	// The pty comes from the container's own devpts instance (mounted
 	// above), so that ttyname(3) inside the container names it.

@@ -431,6 +431,23 @@ func (s *Symlink) run(c *initContext) error {
 }
 
 func (p *PivotRoot) run(c *initContext) error {
+	// pivot_root(2) fails with EINVAL when the mount holding the new
+	// root is shared (rootfsPropagation "shared"): make that one mount
+	// private first, as runc does. The rootfs mount keeps its own
+	// propagation.
+	if parent, shared := parentMount(p.Rootfs); shared {
+		if err := mount("", parent, "", unix.MS_PRIVATE, "", parent); err != nil {
+			return err
+		}
+	}
+	shared := p.Propagation&unix.MS_SHARED != 0
+	if shared {
+		// Neither may new_root itself be shared: private now, shared
+		// again once it is "/".
+		if err := mount("", p.Rootfs, "", unix.MS_PRIVATE, "", p.Rootfs); err != nil {
+			return err
+		}
+	}
 	if err := unix.Chdir(p.Rootfs); err != nil {
 		return &os.PathError{Op: "chdir", Path: p.Rootfs, Err: err}
 	}
@@ -444,6 +461,11 @@ func (p *PivotRoot) run(c *initContext) error {
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return &os.PathError{Op: "umount2", Path: "old root", Err: err}
+	}
+	if shared {
+		if err := mount("", "/", "", uintptr(p.Propagation), "", "/"); err != nil {
+			return err
+		}
 	}
 	return c.afterRootChange()
 }
@@ -515,4 +537,56 @@ func (r *ReadonlyPath) run(c *initContext) error {
 
 func (ReadonlyRoot) run(c *initContext) error {
 	return mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|lockedFlags("/"), "", "/")
+}
+
+// parentMount returns the mount point that holds dir's own mount (the
+// longest mount point above dir, dir's mount excluded) and whether it is
+// shared, from /proc/self/mountinfo.
+func parentMount(dir string) (string, bool) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", false
+	}
+	best, shared := "", false
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 {
+			continue
+		}
+		mp := unescapeMountinfo(f[4])
+		if mp == dir || !(mp == "/" || strings.HasPrefix(dir, mp+"/")) {
+			continue
+		}
+		if len(mp) >= len(best) {
+			best, shared = mp, false
+			for _, opt := range f[6:] {
+				if opt == "-" {
+					break
+				}
+				if strings.HasPrefix(opt, "shared:") {
+					shared = true
+				}
+			}
+		}
+	}
+	return best, shared
+}
+
+// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, "\\") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
