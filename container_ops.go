@@ -301,3 +301,46 @@ func (e *Engine) Exec(ctx context.Context, ref string, cfg ExecConfig, sigs <-ch
 	}
 	return proc.Wait(sigs)
 }
+
+// Kill sends sig to the container's init (all: to every process of it).
+func (e *Engine) Kill(ctx context.Context, ref string, sig unix.Signal, all bool) error {
+	c, err := e.Inspect(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if c.State.Status != ContainerRunning && c.State.Status != ContainerDead {
+		return fmt.Errorf("container %s is %s, not running", c.Name, c.State.Status)
+	}
+	return e.rt.Kill(ctx, c.ID, sig, all)
+}
+
+// Restart stops the container (as Stop) and starts it again.
+func (e *Engine) Restart(ctx context.Context, ref string, timeout time.Duration) error {
+	if err := e.Stop(ctx, ref, timeout); err != nil {
+		return err
+	}
+	return e.Start(ctx, ref, StartOptions{})
+}
+
+// Prune removes every container that is not running, dead ones (whose
+// monitor is gone) included after cleaning up after them, and returns
+// their IDs.
+func (e *Engine) Prune(ctx context.Context) ([]string, error) {
+	list, err := e.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, c := range list {
+		if c.State.Status == ContainerRunning {
+			continue
+		}
+		if err := e.Remove(ctx, c.ID, c.State.Status == ContainerDead); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, c.ID)
+	}
+	return removed, errors.Join(errs...)
+}

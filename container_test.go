@@ -307,7 +307,15 @@ func TestContainerCLI(t *testing.T) {
 		if got != "changed\nrun\nrun\nno id\n" {
 			t.Errorf("after stop and start: %q", got)
 		}
-		c.ok("rm", "-f", "keep")
+		c.ok("restart", "-t", "0", "keep")
+		if got := c.ok("exec", "keep", "cat", "/runs"); got != "run\nrun\nrun\n" {
+			t.Errorf("after restart: /runs = %q", got)
+		}
+		c.ok("kill", "-s", "KILL", "keep")
+		if code := strings.TrimSpace(c.ok("wait", "keep")); code != "137" {
+			t.Errorf("wait after kill = %s, want 137", code)
+		}
+		c.ok("rm", "keep")
 		c.assertClean(id)
 	})
 
@@ -336,7 +344,10 @@ func TestContainerCLI(t *testing.T) {
 		if ps := c.ok("ps"); !strings.Contains(ps, "Dead") {
 			t.Errorf("ps:\n%s", ps)
 		}
-		c.ok("rm", "-f", "orphan")
+		// prune cleans up after the dead monitor.
+		if got := strings.TrimSpace(c.ok("prune")); got != id {
+			t.Errorf("prune removed %q, want %s", got, id)
+		}
 		if alive(ins.State.Pid) {
 			t.Errorf("the container's init %d survived rm -f", ins.State.Pid)
 		}
@@ -499,6 +510,9 @@ func TestContainerPublish(t *testing.T) {
 	id := strings.TrimSpace(c.ok("run", "-d", "--name", "web", "-p", "127.0.0.1:8080:80", c.image, "httpd", "-f", "-p", "80", "-h", "/www"))
 	if ps := c.ok("ps"); !strings.Contains(ps, "127.0.0.1:8080->80/tcp") {
 		t.Errorf("ps does not show the published port:\n%s", ps)
+	}
+	if got := c.ok("port", "web"); got != "80/tcp -> 127.0.0.1:8080\n" {
+		t.Errorf("port web = %q", got)
 	}
 	var page []byte
 	var err error

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -90,6 +91,10 @@ when the command that started it is long gone. All state is on disk
 		newContainerExecCommand(o),
 		newContainerInspectCommand(o),
 		newContainerWaitCommand(o),
+		newContainerKillCommand(o),
+		newContainerRestartCommand(o),
+		newContainerPruneCommand(o),
+		newContainerPortCommand(o),
 		&cobra.Command{
 			Use:    "monitor",
 			Short:  "a container's monitor (started by hull itself)",
@@ -643,4 +648,106 @@ func (b *byteSize) Set(s string) error {
 	}
 	*b = byteSize(v * mult)
 	return nil
+}
+
+func newContainerKillCommand(o *containerOptions) *cobra.Command {
+	var sig string
+	cmd := &cobra.Command{
+		Use:   "kill [-s SIGNAL] CONTAINER...",
+		Short: "send a signal to containers (default SIGKILL)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			s, err := parseSignalFlag(sig)
+			if err != nil {
+				return err
+			}
+			return eachContainer(cmd, args, func(ref string) error { return e.Kill(ctx, ref, s, false) })
+		}),
+	}
+	cmd.Flags().StringVarP(&sig, "signal", "s", "KILL", "signal to send (name or number)")
+	return cmd
+}
+
+// parseSignalFlag reads "KILL", "SIGKILL" or "9".
+func parseSignalFlag(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("--signal %q: unknown signal", s)
+}
+
+func newContainerRestartCommand(o *containerOptions) *cobra.Command {
+	var seconds int
+	cmd := &cobra.Command{
+		Use:   "restart [-t SECONDS] CONTAINER...",
+		Short: "stop and start containers again",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			return eachContainer(cmd, args, func(ref string) error {
+				return e.Restart(ctx, ref, time.Duration(seconds)*time.Second)
+			})
+		}),
+	}
+	cmd.Flags().IntVarP(&seconds, "time", "t", 10, "seconds to wait before SIGKILL")
+	return cmd
+}
+
+func newContainerPruneCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "prune",
+		Short: "remove every container that is not running (and clean up dead ones)",
+		Args:  cobra.NoArgs,
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			ids, err := e.Prune(ctx)
+			for _, id := range ids {
+				fmt.Fprintln(cmd.OutOrStdout(), id)
+			}
+			return err
+		}),
+	}
+}
+
+func newContainerPortCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "port CONTAINER",
+		Short: "list a container's published ports",
+		Args:  cobra.ExactArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			c, err := e.Inspect(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			for _, p := range c.Ports {
+				host := netip.IPv4Unspecified()
+				if p.HostIP.IsValid() {
+					host = p.HostIP
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%d/%s -> %s\n", p.ContainerPort, p.Protocol, netip.AddrPortFrom(host, p.HostPort))
+			}
+			return nil
+		}),
+	}
 }
