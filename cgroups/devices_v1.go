@@ -144,8 +144,11 @@ func (s *v1DeviceState) write(r deviceRule) {
 // allows is the kernel's check of one open or mknod asking for access
 // (a set of BPF_DEVCG_ACC_* bits).
 func (s *v1DeviceState) allows(typ byte, major, minor int64, access uint32) bool {
-	for k, acc := range s.exceptions {
-		if !k.covers(typ, major, minor) {
+	// The exceptions that cover a device are those with its numbers or
+	// wildcards in their place: four patterns at most.
+	for _, k := range [...]v1DevKey{{typ, major, minor}, {typ, major, -1}, {typ, -1, minor}, {typ, -1, -1}} {
+		acc, ok := s.exceptions[k]
+		if !ok {
 			continue
 		}
 		if s.defaultAllow && acc&access != 0 {
@@ -166,15 +169,20 @@ func (s *v1DeviceState) rules(allow bool) []deviceRule {
 		out = append(out, deviceRule{allow: allow, typ: k.typ, major: k.major, minor: k.minor, access: acc})
 	}
 	slices.SortFunc(out, func(a, b deviceRule) int {
-		if a.typ != b.typ {
-			return int(a.typ) - int(b.typ)
-		}
-		if a.major != b.major {
-			return int(a.major - b.major)
-		}
-		return int(a.minor - b.minor)
+		return cmpKeys(v1DevKey{a.typ, a.major, a.minor}, v1DevKey{b.typ, b.major, b.minor})
 	})
 	return out
+}
+
+// cmpKeys orders patterns by type, then numbers, wildcards first.
+func cmpKeys(a, b v1DevKey) int {
+	if a.typ != b.typ {
+		return int(a.typ) - int(b.typ)
+	}
+	if a.major != b.major {
+		return int(a.major - b.major)
+	}
+	return int(a.minor - b.minor)
 }
 
 // transition returns the writes that take the cgroup from state s to
@@ -340,17 +348,31 @@ func buildV1State(rules []deviceRule, classes []deviceClass, defaultAllow bool) 
 			s.exceptions[c.key()] = acc
 		}
 	}
-	// correct reports the first class (among those k covers, or all)
-	// that the state gets wrong, for any combination of accesses.
-	wrong := func(only *v1DevKey) error {
-		for i, c := range classes {
-			if only != nil && !only.covers(c.typ, c.major, c.minor) {
-				continue
+	// check reports whether the state answers class i right, for any
+	// combination of accesses; wrong checks the classes a pattern covers
+	// (a pattern without wildcards covers only its own), or all.
+	check := func(i int) error {
+		c := classes[i]
+		for acc := uint32(1); acc <= accessAll; acc++ {
+			if s.allows(c.typ, c.major, c.minor, acc) != (acc&^want[i] == 0) {
+				return fmt.Errorf("the rules allow %s %q, but the exceptions that other devices need answer an access of %q wrongly", c,
+					deviceRule{typ: 'a', access: want[i]}.accessString(), deviceRule{typ: 'a', access: acc}.accessString())
 			}
-			for acc := uint32(1); acc <= accessAll; acc++ {
-				if s.allows(c.typ, c.major, c.minor, acc) != (acc&^want[i] == 0) {
-					return fmt.Errorf("the rules allow %s %q, but the exceptions that other devices need answer an access of %q wrongly", c,
-						deviceRule{typ: 'a', access: want[i]}.accessString(), deviceRule{typ: 'a', access: acc}.accessString())
+		}
+		return nil
+	}
+	index := make(map[v1DevKey]int, len(classes))
+	for i, c := range classes {
+		index[c.key()] = i
+	}
+	wrong := func(only *v1DevKey) error {
+		if only != nil && only.major >= 0 && only.minor >= 0 {
+			return check(index[*only])
+		}
+		for i, c := range classes {
+			if only == nil || only.covers(c.typ, c.major, c.minor) {
+				if err := check(i); err != nil {
+					return err
 				}
 			}
 		}
@@ -369,7 +391,7 @@ func buildV1State(rules []deviceRule, classes []deviceClass, defaultAllow bool) 
 		if d := wild(a) - wild(b); d != 0 {
 			return d
 		}
-		return strings.Compare(a.String(), b.String())
+		return cmpKeys(a, b)
 	})
 	for _, k := range keys {
 		acc := s.exceptions[k]

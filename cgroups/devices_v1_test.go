@@ -320,3 +320,26 @@ func testDeviceLists(t *testing.T, h *Host, v2 bool) {
 func TestV1DeviceLists(t *testing.T)     { testDeviceLists(t, hostV1(t), false) }
 func TestV2CoreDeviceLists(t *testing.T) { testDeviceLists(t, hostV2Core(t), true) }
 func TestV2DeviceLists(t *testing.T)     { testDeviceLists(t, hostV2(t), true) }
+
+// BenchmarkV1DeviceWrites emulates runc's usual list (deny all, mknod for
+// all, a dozen devices) plus 32 GPU-like nodes, from a known devices.list.
+func BenchmarkV1DeviceWrites(b *testing.B) {
+	spec := []specs.LinuxDeviceCgroup{devRule(false, "a", -1, -1, "rwm"), devRule(true, "c", -1, -1, "m"), devRule(true, "b", -1, -1, "m")}
+	for _, d := range [][2]int64{{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}, {136, -1}, {10, 200}} {
+		spec = append(spec, devRule(true, "c", d[0], d[1], "rwm"))
+	}
+	for i := int64(0); i < 32; i++ {
+		spec = append(spec, devRule(true, "c", 195, i, "rw"))
+	}
+	rules, err := parseDeviceRules(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	current := "c 1:3 rwm\n"
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := v1DeviceWrites(rules, &current); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
