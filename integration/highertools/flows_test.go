@@ -285,10 +285,11 @@ func flowKillAll(ctx context.Context, e engine) error {
 	if err != nil {
 		return err
 	}
-	// Wait for the child shell and its sleep before signalling.
-	if err := eventually(ctx, 20*time.Second, "the container's child shell", func() (bool, error) {
+	// Wait for both shells and their sleeps: the init forks its first
+	// sleep only after setting its trap.
+	if err := eventually(ctx, 20*time.Second, "the container's four processes", func() (bool, error) {
 		procs, err := pidsInCgroupOf(pid)
-		return len(procs) >= 3, err
+		return len(procs) >= 4, err
 	}); err != nil {
 		return err
 	}
