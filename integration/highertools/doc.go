@@ -23,6 +23,20 @@
 // asserts that no container, process, mount, cgroup or runtime state of
 // the flow is left behind.
 //
+// What ctr 1.6 cannot say is not held against either runtime: it has no
+// update verb (CRI's UpdateContainerResources is containerd's only
+// caller of the runtime's update) and no pids limit flag, so for
+// containerd the update flow is reported as not applicable and the limits
+// flow checks memory only. ctr gives a container no /sys/fs/cgroup, so
+// the tests mount a cgroup filesystem there as CRI does.
+//
+// Two things the tools write outside the test's directories on their
+// own: podman records layer digests in the host-wide blob-info cache
+// /var/lib/containers/cache/blob-info-cache-v1.boltdb (a cache, not a
+// container resource), and the run directories /run/containers/networks
+// and /run/containerd/{fifo,s,runc}, which the test removes when it
+// created them and finds them empty.
+//
 // The tests need root, a cgroup v1 (hybrid) host, and the Debian packages
-// podman, containerd, runc and busybox-static.
+// podman (with conmon), containerd, runc and busybox-static.
 package highertools
