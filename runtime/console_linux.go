@@ -43,8 +43,11 @@ func (cs *Console) run(c *initContext) error {
 			return &os.SyscallError{Syscall: "ioctl(TIOCSWINSZ)", Err: err}
 		}
 	}
-	// /dev/console is the slave, as on a real machine.
-	if t, err := mkdirInRoot(c.root, "/dev/console", true); err == nil {
+	// /dev/console is the slave, as on a real machine (for the
+	// container's init; an exec'd process leaves it alone).
+	if c.root == nil {
+		// exec: nothing to bind.
+	} else if t, err := mkdirInRoot(c.root, "/dev/console", true); err == nil {
 		err = mount(slavePath, procFD(t), "", unix.MS_BIND, "", "/dev/console")
 		t.Close()
 		if err != nil {

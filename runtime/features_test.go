@@ -303,15 +303,15 @@ func TestSeccompDeniesWithErrno(t *testing.T) {
 	}
 }
 
-func TestTerminalThroughConsoleSocket(t *testing.T) {
-	e := newTestEnv(t)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "console.sock")
+// consoleSocket listens on a new console socket and returns its path and
+// a channel that delivers the pty master sent to it (nil on failure).
+func consoleSocket(t *testing.T) (string, <-chan *os.File) {
+	sock := filepath.Join(t.TempDir(), "console.sock")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	got := make(chan *os.File, 1)
 	go func() {
 		conn, err := ln.AcceptUnix()
@@ -330,6 +330,26 @@ func TestTerminalThroughConsoleSocket(t *testing.T) {
 		fds, _ := unix.ParseUnixRights(&cms[0])
 		got <- os.NewFile(uintptr(fds[0]), "pty-master")
 	}()
+	return sock, got
+}
+
+// readUntil reads from a pty master until want appears or it closes.
+func readUntil(master *os.File, want string) string {
+	var out strings.Builder
+	buf := make([]byte, 1024)
+	for !strings.Contains(out.String(), want) {
+		n, err := master.Read(buf)
+		out.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return out.String()
+}
+
+func TestTerminalThroughConsoleSocket(t *testing.T) {
+	e := newTestEnv(t)
+	sock, got := consoleSocket(t)
 	s := e.spec("sh", "-c", "tty; stty size; echo done")
 	s.Process.Terminal = true
 	s.Process.ConsoleSize = &specs.Box{Height: 33, Width: 111}
@@ -346,17 +366,34 @@ func TestTerminalThroughConsoleSocket(t *testing.T) {
 	if err := e.rt.Start(ctx, "tty"); err != nil {
 		t.Fatal(err)
 	}
-	var out strings.Builder
-	buf := make([]byte, 1024)
-	for !strings.Contains(out.String(), "done") {
-		n, err := master.Read(buf)
-		out.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	if out := readUntil(master, "done"); !strings.Contains(out, "/dev/pts/0") || !strings.Contains(out, "33 111") {
+		t.Errorf("through the pty: %q, want the tty /dev/pts/0 of size 33 111", out)
 	}
-	if !strings.Contains(out.String(), "/dev/pts/0") || !strings.Contains(out.String(), "33 111") {
-		t.Errorf("through the pty: %q, want the tty /dev/pts/0 of size 33 111", out.String())
+}
+
+func TestExecWithTerminal(t *testing.T) {
+	e := newTestEnv(t)
+	e.start("exectty", e.spec("sleep", "1000"))
+	sock, got := consoleSocket(t)
+	s, _ := e.rt.Config(context.Background(), "exectty")
+	proc := *s.Process
+	proc.Terminal = true
+	proc.Args = []string{"sh", "-c", "tty; echo done; exit 4"}
+	p, err := e.rt.Exec(context.Background(), "exectty", ExecOptions{Process: &proc, ConsoleSocket: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := <-got
+	if master == nil {
+		t.Fatal("no pty master arrived")
+	}
+	defer master.Close()
+	out := readUntil(master, "done")
+	if code, err := p.Wait(nil); code != 4 || err != nil {
+		t.Errorf("exec -t exit = %d, %v; want 4", code, err)
+	}
+	if !strings.Contains(out, "/dev/pts/") {
+		t.Errorf("exec -t printed %q, want a /dev/pts tty", out)
 	}
 }
 
