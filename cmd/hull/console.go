@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
@@ -98,8 +99,14 @@ func (p *consoleProxy) resize() {
 	}
 }
 
+// Close stops the proxy once the container's output is drained: the copy
+// from the master ends when the last holder of the slave has exited.
 func (p *consoleProxy) Close() {
 	p.ln.Close()
+	select {
+	case <-p.done:
+	case <-time.After(2 * time.Second):
+	}
 	p.mu.Lock()
 	if p.restore != nil {
 		_ = term.Restore(int(os.Stdin.Fd()), p.restore)
