@@ -54,6 +54,9 @@ type ContainerConfig struct {
 	AutoRemove bool `json:"autoRemove,omitempty"`
 	// Interactive gives the container the stdin passed to Start (-i).
 	Interactive bool `json:"interactive,omitempty"`
+	// Tty gives the container a terminal, held by its monitor: Attach
+	// reaches it, and its output goes to the log too (-t).
+	Tty bool `json:"tty,omitempty"`
 	// StopSignal replaces the image's (default SIGTERM).
 	StopSignal string `json:"stopSignal,omitempty"`
 	// CPUs is the CPU time allowed, in CPUs (1.5: 150 ms every 100 ms).

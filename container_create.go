@@ -156,7 +156,7 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 // terminal), then the image config (bundle.Spec), then cfg.
 func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigFile, layers []string, volumes []specs.Mount) (*specs.Spec, error) {
 	base := runtime.DefaultSpec(false)
-	base.Process.Terminal = false
+	base.Process.Terminal = cfg.Tty
 	base.Process.NoNewPrivileges = false
 	caps := []string{
 		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -36,6 +37,9 @@ type monitorOrders struct {
 	RunDir    string `json:"runDir"`
 	NetRunDir string `json:"netRunDir"`
 	NetState  string `json:"netState"`
+	// WaitAttach: a client will attach to the terminal; hold the
+	// container's first output back for it.
+	WaitAttach bool `json:"waitAttach,omitempty"`
 }
 
 // monitorReport is the one line a monitor writes on fd 3 once the
@@ -54,6 +58,10 @@ type StartOptions struct {
 	// Stdin becomes the container's stdin when its config is interactive;
 	// nil: /dev/null.
 	Stdin *os.File
+	// Attach announces that the caller will Attach to the container's
+	// terminal right after Start: until it does (for up to 30 s), what the
+	// container writes first waits for it.
+	Attach bool
 }
 
 // Start runs a created or exited container under a new monitor and returns
@@ -82,7 +90,7 @@ func (e *Engine) Start(ctx context.Context, ref string, o StartOptions) error {
 			return err
 		}
 	}
-	orders, err := json.Marshal(monitorOrders{Dir: dir, DataDir: e.dataDir, RunDir: e.runDir, NetRunDir: e.netRunDir, NetState: e.netState})
+	orders, err := json.Marshal(monitorOrders{Dir: dir, DataDir: e.dataDir, RunDir: e.runDir, NetRunDir: e.netRunDir, NetState: e.netState, WaitAttach: o.Attach && c.Config.Tty})
 	if err != nil {
 		return err
 	}
@@ -187,7 +195,7 @@ func monitor(o monitorOrders) int {
 		return 1
 	}
 	ctx := context.Background()
-	pid, err := e.run(ctx, c)
+	pid, tty, err := e.run(ctx, c)
 	if err != nil {
 		log.Error("start", "err", err)
 		c.Network = nil
@@ -214,8 +222,21 @@ func monitor(o monitorOrders) int {
 			_ = e.rt.Kill(ctx, c.ID, s.(unix.Signal), false)
 		}
 	}()
+	if tty != nil {
+		go tty.serve(o.WaitAttach)
+	}
 	code := waitExit(pid)
 	log.Info("exited", "code", code)
+	if tty != nil {
+		// The last output is still in the pty: let the pump drain it
+		// (it ends on EIO once no slave is open).
+		select {
+		case <-tty.done:
+		case <-time.After(2 * time.Second):
+		}
+		tty.master.Close()
+		tty.log.Close()
+	}
 	cerr := e.release(ctx, c)
 	if cerr != nil {
 		log.Error("cleanup", "err", cerr)
@@ -267,7 +288,7 @@ func waitExit(pid int) int {
 // run gives the container its network and root filesystem, writes the
 // final config.json and creates and starts it; it returns the init's pid.
 // On error everything it did is undone.
-func (e *Engine) run(ctx context.Context, c *Container) (pid int, err error) {
+func (e *Engine) run(ctx context.Context, c *Container) (pid int, tty *ttyServer, err error) {
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -279,11 +300,11 @@ func (e *Engine) run(ctx context.Context, c *Container) (pid int, err error) {
 	bundleDir := filepath.Join(c.Dir, "bundle")
 	b, err := os.ReadFile(filepath.Join(bundleDir, "config.json"))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	spec, err := runtime.ParseSpec(b)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	mode := c.Config.Network
 	if mode == "" {
@@ -292,11 +313,11 @@ func (e *Engine) run(ctx context.Context, c *Container) (pid int, err error) {
 	if mode != netns.ModeHost {
 		nm, err := e.network()
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		att, err := nm.Setup(ctx, netns.Config{ID: c.ID, Mode: mode, Ports: c.Ports, Hostname: spec.Hostname})
 		if err != nil {
-			return 0, fmt.Errorf("network: %w", err)
+			return 0, nil, fmt.Errorf("network: %w", err)
 		}
 		undo = append(undo, func() { _ = nm.Teardown(context.WithoutCancel(ctx), c.ID) })
 		c.Network = att
@@ -310,46 +331,93 @@ func (e *Engine) run(ctx context.Context, c *Container) (pid int, err error) {
 
 	layers, err := e.layerDirs(c)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	m, err := rootfs.Overlay(layers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work"))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	merged := filepath.Join(c.Dir, "rootfs")
 	if err := m.Mount(merged); err != nil {
-		return 0, fmt.Errorf("root filesystem: %w", err)
+		return 0, nil, fmt.Errorf("root filesystem: %w", err)
 	}
 	undo = append(undo, func() { _ = rootfs.Unmount(merged) })
 
 	b, err = json.MarshalIndent(spec, "", "  ")
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if err := os.WriteFile(filepath.Join(bundleDir, "config.json"), b, 0o600); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	logw, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	defer logw.Close()
 	co := runtime.CreateOptions{Bundle: bundleDir, Stdout: logw, Stderr: logw}
 	if c.Config.Interactive {
 		co.Stdin = os.Stdin
 	}
+	var master chan consoleResult
+	if c.Config.Tty {
+		// The init sends the pty master to a console socket of ours
+		// during Create.
+		co = runtime.CreateOptions{Bundle: bundleDir}
+		tmp, err := os.MkdirTemp("", "hull-console-")
+		if err != nil {
+			logw.Close()
+			return 0, nil, err
+		}
+		defer os.RemoveAll(tmp)
+		co.ConsoleSocket = filepath.Join(tmp, "console.sock")
+		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: co.ConsoleSocket, Net: "unix"})
+		if err != nil {
+			logw.Close()
+			return 0, nil, err
+		}
+		defer ln.Close()
+		master = make(chan consoleResult, 1)
+		go func() {
+			f, err := recvConsole(ln)
+			master <- consoleResult{f, err}
+		}()
+	} else {
+		defer logw.Close()
+	}
 	if err := e.rt.Create(ctx, c.ID, co); err != nil {
-		return 0, err
+		if master != nil {
+			logw.Close()
+		}
+		return 0, nil, err
 	}
 	undo = append(undo, func() { _ = e.rt.Delete(context.WithoutCancel(ctx), c.ID, true) })
+	if master != nil {
+		r := <-master
+		if r.err == nil {
+			tty, r.err = newTTYServer(c.Dir, r.f, logw)
+		}
+		if r.err != nil {
+			logw.Close()
+			if r.f != nil {
+				r.f.Close()
+			}
+			return 0, nil, fmt.Errorf("terminal: %w", r.err)
+		}
+		undo = append(undo, func() { tty.ln.Close(); tty.master.Close(); tty.log.Close() })
+	}
 	st, err := e.rt.State(ctx, c.ID)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if err := e.rt.Start(ctx, c.ID); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return st.Pid, nil
+	return st.Pid, tty, nil
+}
+
+type consoleResult struct {
+	f   *os.File
+	err error
 }
 
 // withEtcFiles binds the network's /etc/hosts, hostname and resolv.conf

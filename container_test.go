@@ -381,6 +381,40 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id)
 	})
 
+	t.Run("Terminal", func(t *testing.T) {
+		c.t = t
+		out := c.ok("run", "--rm", "--network", "none", "-t", c.image, "sh", "-c", "test -t 0 && test -t 1 && echo on a terminal; tty")
+		// The pty's line discipline turns \n into \r\n.
+		if !strings.Contains(out, "on a terminal\r\n/dev/pts/0\r\n") {
+			t.Errorf("run -t printed %q", out)
+		}
+		// -it: what we type reaches the shell through the monitor.
+		cmd := c.cmd("run", "--rm", "--network", "none", "-it", c.image, "sh")
+		cmd.Stdin = strings.NewReader("echo $((6*7))\nexit 5\n")
+		b, err := cmd.Output()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 5 {
+			t.Errorf("run -it ... exit 5: %v", err)
+		}
+		if !strings.Contains(string(b), "\r\n42\r\n") {
+			t.Errorf("run -it printed %q, want 42 on a line", b)
+		}
+		// -dt: nobody attached, the output still goes to the log.
+		id := strings.TrimSpace(c.ok("run", "-dt", "--network", "none", c.image, "sh", "-c", "echo ready; exec sleep 1000"))
+		var logs string
+		for range 100 {
+			if logs = c.ok("logs", id); strings.Contains(logs, "ready") {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if logs != "ready\r\n" {
+			t.Errorf("logs of a -dt container = %q", logs)
+		}
+		c.ok("rm", "-f", id)
+		c.assertClean(id)
+	})
+
 	t.Run("BadInput", func(t *testing.T) {
 		c.t = t
 		for _, tc := range []struct {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/hullrt/hull"
 	"github.com/hullrt/hull/image/pull"
@@ -95,6 +96,7 @@ when the command that started it is long gone. All state is on disk
 		newContainerRestartCommand(o),
 		newContainerPruneCommand(o),
 		newContainerPortCommand(o),
+		newContainerAttachCommand(o),
 		&cobra.Command{
 			Use:    "monitor",
 			Short:  "a container's monitor (started by hull itself)",
@@ -143,6 +145,7 @@ func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f.StringVar(&c.StopSignal, "stop-signal", "", "signal that stops the container (default: the image's, else SIGTERM)")
 	f.BoolVar(&c.AutoRemove, "rm", false, "remove the container when it exits")
 	f.BoolVarP(&c.Interactive, "interactive", "i", false, "keep stdin open for the container")
+	f.BoolVarP(&c.Tty, "tty", "t", false, "give the container a terminal (held by its monitor: attach reaches it)")
 }
 
 func containerConfig(cmd *cobra.Command, c hull.ContainerConfig, ro runOptions, args []string) (hull.ContainerConfig, error) {
@@ -214,9 +217,10 @@ func newContainerRunCommand(o *containerOptions) *cobra.Command {
 				return err
 			}
 			so := hull.StartOptions{}
-			if cfg.Interactive {
+			if cfg.Interactive && !cfg.Tty {
 				so.Stdin = os.Stdin
 			}
+			so.Attach = cfg.Tty && !detach
 			if detach {
 				if err := e.Start(ctx, ctr.ID, so); err != nil {
 					// A run that failed leaves nothing behind.
@@ -249,7 +253,11 @@ func attach(ctx context.Context, e *hull.Engine, ctr *hull.Container, so hull.St
 		return err
 	}
 	logsDone := make(chan error, 1)
-	go func() { logsDone <- e.Logs(ctx, ctr.ID, out, hull.LogsOptions{Follow: true}) }()
+	if ctr.Config.Tty {
+		go func() { logsDone <- attachTTY(ctx, e, ctr.ID, ctr.Config.Interactive, out) }()
+	} else {
+		go func() { logsDone <- e.Logs(ctx, ctr.ID, out, hull.LogsOptions{Follow: true}) }()
+	}
 	done := make(chan result, 1)
 	go func() {
 		code, err := e.Wait(ctx, ctr.ID)
@@ -260,9 +268,12 @@ func attach(ctx context.Context, e *hull.Engine, ctr *hull.Container, so hull.St
 		case s := <-sigs:
 			_ = e.Runtime().Kill(ctx, ctr.ID, s.(unix.Signal), false)
 		case r := <-done:
-			<-logsDone
+			lerr := <-logsDone
 			if r.err != nil {
 				return r.err
+			}
+			if lerr != nil {
+				return lerr
 			}
 			if r.code != 0 {
 				return &exitError{code: r.code}
@@ -748,6 +759,52 @@ func newContainerPortCommand(o *containerOptions) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%d/%s -> %s\n", p.ContainerPort, p.Protocol, netip.AddrPortFrom(host, p.HostPort))
 			}
 			return nil
+		}),
+	}
+}
+
+// attachTTY connects hull's stdio to the terminal of container id (stdin
+// only when interactive), in raw mode when stdin is a terminal, until the
+// container's side closes.
+func attachTTY(ctx context.Context, e *hull.Engine, id string, interactive bool, out io.Writer) error {
+	conn, err := e.Attach(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if interactive {
+		if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+			if st, err := term.MakeRaw(fd); err == nil {
+				defer term.Restore(fd, st)
+			}
+		}
+		go func() {
+			_, _ = io.Copy(conn, os.Stdin)
+			_ = conn.CloseWrite()
+		}()
+	}
+	_, err = io.Copy(out, conn)
+	return err
+}
+
+func newContainerAttachCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "attach CONTAINER",
+		Short: "connect to a running container's terminal (or follow its output)",
+		Args:  cobra.ExactArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			c, err := e.Inspect(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if !c.Config.Tty {
+				return e.Logs(ctx, c.ID, cmd.OutOrStdout(), hull.LogsOptions{Follow: true})
+			}
+			return attachTTY(ctx, e, c.ID, true, cmd.OutOrStdout())
 		}),
 	}
 }
