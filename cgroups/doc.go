@@ -139,7 +139,8 @@
 // the cgroup and below, and thaws. Destroy waits, bounded by ctx and
 // DestroyTimeout, for the cgroup to empty: on v2 it sleeps on an inotify
 // watch of cgroup.events until "populated 0" (the kernel notifies the file
-// when a key changes); v1 has no such file, so it retries rmdir. Then it
+// when a key changes); v1 has no such file, so it retries rmdir (on a
+// hybrid host after waiting on the cgroup2 side's cgroup.events). Then it
 // removes the cgroup, every cgroup the container made below it, and the
 // parents that Create made (Manager.Created, carried to another process
 // in Config.CreatedParents) as long as they are empty. It never removes

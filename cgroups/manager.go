@@ -105,8 +105,9 @@ type Manager interface {
 	// container made below it, then the parents Create made
 	// (Config.CreatedParents) that are empty. It does not kill: call
 	// Kill first. A cgroup that is already gone is not an error. On v2
-	// it sleeps until cgroup.events says "populated 0"; on v1, which has
-	// no such file, it retries rmdir.
+	// (and on hybrid hosts, in the cgroup2 directory) it sleeps until
+	// cgroup.events says "populated 0"; v1 alone has no such file, so
+	// it retries rmdir.
 	Destroy(ctx context.Context) error
 	// Created lists the parent directories (every hierarchy) that Create
 	// made above the container's cgroup, top first, with those from

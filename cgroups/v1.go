@@ -301,7 +301,17 @@ func (m *v1) OOM(ctx context.Context) (<-chan struct{}, error) {
 	return watchOOMv1(ctx, dir)
 }
 
+// Destroy retries rmdir: v1 has no cgroup.events. On a hybrid host the
+// container's processes are in its cgroup2 directory too, whose
+// cgroup.events says when they have all gone.
 func (m *v1) Destroy(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, DestroyTimeout)
+	defer cancel()
+	if m.unified != nil {
+		if err := waitEmpty(ctx, m.unified.dir); err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
 	if err := destroyDirs(ctx, m.dirs(), m.Pids); err != nil {
 		return err
 	}
