@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,11 +42,27 @@ func loopDevice(t *testing.T) (dev string, major, minor int64) {
 		t.Skipf("no loop devices: %v", err)
 	}
 	defer ctl.Close()
+	existed, _ := filepath.Glob("/sys/block/loop*")
 	n, err := unix.IoctlRetInt(int(ctl.Fd()), unix.LOOP_CTL_GET_FREE)
 	if err != nil {
 		t.Fatalf("LOOP_CTL_GET_FREE: %v", err)
 	}
 	dev = fmt.Sprintf("/dev/loop%d", n)
+	if !slices.Contains(existed, fmt.Sprintf("/sys/block/loop%d", n)) {
+		// GET_FREE made a new loop device: take it away again (this
+		// cleanup runs after the detach below).
+		t.Cleanup(func() {
+			ctl, err := os.OpenFile("/dev/loop-control", os.O_RDWR|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer ctl.Close()
+			if err := unix.IoctlSetInt(int(ctl.Fd()), unix.LOOP_CTL_REMOVE, n); err != nil {
+				t.Errorf("LOOP_CTL_REMOVE %d: %v", n, err)
+			}
+		})
+	}
 	loop, err := os.OpenFile(dev, os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
