@@ -234,9 +234,9 @@ func boolInt(b bool) int {
 // alike: a type, and for major and minor either one number some rule
 // names or "any other" (rep is then a number no rule names).
 type deviceClass struct {
-	typ                  byte
-	major, minor         int64 // representative numbers
-	otherMajor, otherMin bool
+	typ                    byte
+	major, minor           int64 // representative numbers
+	otherMajor, otherMinor bool
 }
 
 func (c deviceClass) key() v1DevKey {
@@ -244,7 +244,7 @@ func (c deviceClass) key() v1DevKey {
 	if c.otherMajor {
 		k.major = -1
 	}
-	if c.otherMin {
+	if c.otherMinor {
 		k.minor = -1
 	}
 	return k
@@ -255,7 +255,7 @@ func (c deviceClass) String() string {
 	if c.otherMajor {
 		major = "(other)"
 	}
-	if c.otherMin {
+	if c.otherMinor {
 		minor = "(other)"
 	}
 	return fmt.Sprintf("%c %s:%s", c.typ, major, minor)
@@ -294,7 +294,7 @@ func deviceClasses(rules []deviceRule) []deviceClass {
 					c.major, c.otherMajor = oMaj, true
 				}
 				if mi < 0 {
-					c.minor, c.otherMin = oMin, true
+					c.minor, c.otherMinor = oMin, true
 				}
 				out = append(out, c)
 			}
