@@ -187,10 +187,11 @@ func cmpKeys(a, b v1DevKey) int {
 
 // transition returns the writes that take the cgroup from state s to
 // state to. A change of default, or a source whose exceptions cannot be
-// read, starts with the disruptive "a *:* rwm" (which the kernel refuses
-// with EINVAL once the cgroup has children); otherwise only the
-// differences are written, the access taken away first, so that the
-// cgroup never allows more on the way than before or after.
+// read (any default-allow one), starts with the disruptive "a *:* rwm"
+// (which the kernel refuses with EINVAL once the cgroup has children).
+// Otherwise both are default deny and only the differences are written,
+// the access taken away first, so that the cgroup never allows more on
+// the way than before or after.
 func (s *v1DeviceState) transition(to *v1DeviceState) []deviceRule {
 	var out []deviceRule
 	from := s.exceptions
@@ -212,13 +213,6 @@ func (s *v1DeviceState) transition(to *v1DeviceState) []deviceRule {
 			r.access = gain
 			out = append(out, r)
 		}
-	}
-	// For a default-allow target the taking away (removing denials) and
-	// the adding (new denials) are the other way round: add first.
-	if to.defaultAllow && !(s.unknown || s.defaultAllow != to.defaultAllow) {
-		slices.SortStableFunc(out, func(a, b deviceRule) int {
-			return boolInt(a.allow) - boolInt(b.allow) // deny writes first
-		})
 	}
 	return out
 }
