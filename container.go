@@ -54,6 +54,9 @@ type ContainerConfig struct {
 	AutoRemove bool `json:"autoRemove,omitempty"`
 	// Interactive gives the container the stdin passed to Start (-i).
 	Interactive bool `json:"interactive,omitempty"`
+	// Restart is the restart policy: no (default), on-failure[:N] (at
+	// most N restarts), always or unless-stopped. Stop ends any of them.
+	Restart string `json:"restart,omitempty"`
 	// Tty gives the container a terminal, held by its monitor: Attach
 	// reaches it, and its output goes to the log too (-t).
 	Tty bool `json:"tty,omitempty"`
@@ -100,6 +103,8 @@ type ContainerState struct {
 	FinishedAt time.Time       `json:"finishedAt,omitzero"`
 	// Error says why the container is dead, or why it failed to start.
 	Error string `json:"error,omitempty"`
+	// RestartCount is how often the restart policy has run it again.
+	RestartCount int `json:"restartCount,omitempty"`
 }
 
 // Container is a container's record: what "hull container inspect" prints.

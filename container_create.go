@@ -62,6 +62,9 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 	default:
 		perrs = append(perrs, fmt.Errorf("network: %q is not none, host or bridge", cfg.Network))
 	}
+	if _, err := parseRestart(cfg.Restart); err != nil {
+		perrs = append(perrs, err)
+	}
 	if err := errors.Join(append([]error{verr}, perrs...)...); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -195,74 +198,165 @@ func monitor(o monitorOrders) int {
 		return 1
 	}
 	ctx := context.Background()
-	pid, tty, err := e.run(ctx, c)
-	if err != nil {
-		log.Error("start", "err", err)
-		c.Network = nil
-		c.State = ContainerState{Status: ContainerExited, ExitCode: 127, FinishedAt: time.Now().UTC(), Error: err.Error()}
-		_ = writeRecord(c)
-		// Done before the word goes out: whoever removes the container
-		// next finds no monitor.
-		ml.Close()
-		say(monitorReport{Error: err.Error()})
-		return 1
-	}
-	c.State = ContainerState{Status: ContainerRunning, Pid: pid, MonitorPid: os.Getpid(), StartedAt: time.Now().UTC()}
-	if err := writeRecord(c); err != nil {
-		log.Error("record", "err", err)
-	}
-	say(monitorReport{Pid: pid})
-	log.Info("running", "pid", pid)
-
+	_ = os.Remove(filepath.Join(o.Dir, stoppingFile))
+	policy, _ := parseRestart(c.Config.Restart)
+	var current atomicID
 	go func() {
 		for s := range sigs {
 			if s == unix.SIGHUP {
 				continue
 			}
-			_ = e.rt.Kill(ctx, c.ID, s.(unix.Signal), false)
+			_ = e.rt.Kill(ctx, current.get(), s.(unix.Signal), false)
 		}
 	}()
-	if tty != nil {
-		go tty.serve(o.WaitAttach)
-	}
-	code := waitExit(pid)
-	log.Info("exited", "code", code)
-	if tty != nil {
-		// The last output is still in the pty: let the pump drain it
-		// (it ends on EIO once no slave is open).
-		select {
-		case <-tty.done:
-		case <-time.After(2 * time.Second):
+	restarts := 0
+	for {
+		pid, tty, err := e.run(ctx, c)
+		if err != nil {
+			log.Error("start", "err", err)
+			c.Network = nil
+			c.State = ContainerState{Status: ContainerExited, ExitCode: 127, FinishedAt: time.Now().UTC(), Error: err.Error(), RestartCount: restarts}
+			_ = writeRecord(c)
+			// Done before the word goes out: whoever removes the
+			// container next finds no monitor.
+			ml.Close()
+			say(monitorReport{Error: err.Error()})
+			return 1
 		}
-		tty.master.Close()
-		tty.log.Close()
-	}
-	cerr := e.release(ctx, c)
-	if cerr != nil {
-		log.Error("cleanup", "err", cerr)
-	}
-	c.State.Status = ContainerExited
-	c.State.ExitCode = code
-	c.State.FinishedAt = time.Now().UTC()
-	c.State.MonitorPid = 0
-	c.Network = nil
-	if cerr != nil {
-		c.State.Error = cerr.Error()
-	}
-	if err := writeRecord(c); err != nil {
-		log.Error("record", "err", err)
-	}
-	if c.Config.AutoRemove && cerr == nil {
-		// Wait callers hold wait.lock shared until they have read the
-		// exit code; then the container goes.
-		if wl, err := flock(o.Dir, waitLock, unix.LOCK_EX); err == nil {
-			if err := e.removeDir(c); err != nil {
-				log.Error("remove", "err", err)
+		current.set(c.ID)
+		c.State = ContainerState{Status: ContainerRunning, Pid: pid, MonitorPid: os.Getpid(), StartedAt: time.Now().UTC(), RestartCount: restarts}
+		if err := writeRecord(c); err != nil {
+			log.Error("record", "err", err)
+		}
+		say(monitorReport{Pid: pid})
+		log.Info("running", "pid", pid, "restarts", restarts)
+		if tty != nil {
+			go tty.serve(o.WaitAttach && restarts == 0)
+		}
+		code := waitExit(pid)
+		log.Info("exited", "code", code)
+		if tty != nil {
+			// The last output is still in the pty: let the pump
+			// drain it (it ends on EIO once no slave is open).
+			select {
+			case <-tty.done:
+			case <-time.After(2 * time.Second):
 			}
-			wl.Close()
+			tty.master.Close()
+			tty.log.Close()
 		}
+		cerr := e.release(ctx, c)
+		if cerr != nil {
+			log.Error("cleanup", "err", cerr)
+		}
+		c.State.Status = ContainerExited
+		c.State.ExitCode = code
+		c.State.FinishedAt = time.Now().UTC()
+		c.Network = nil
+		if cerr != nil {
+			c.State.Error = cerr.Error()
+		}
+		again := cerr == nil && policy.again(code, restarts)
+		if !again {
+			c.State.MonitorPid = 0
+		}
+		if err := writeRecord(c); err != nil {
+			log.Error("record", "err", err)
+		}
+		// Stop asks for no restart by leaving a file; the back-off
+		// (100 ms, doubling, as docker's) looks for it too.
+		if again && !backoff(o.Dir, 100*time.Millisecond<<min(restarts, 7)) {
+			restarts++
+			continue
+		}
+		if again { // stopped during the back-off
+			c.State.MonitorPid = 0
+			if err := writeRecord(c); err != nil {
+				log.Error("record", "err", err)
+			}
+		}
+		if c.Config.AutoRemove && cerr == nil {
+			// Wait callers hold wait.lock shared until they have
+			// read the exit code; then the container goes.
+			if wl, err := flock(o.Dir, waitLock, unix.LOCK_EX); err == nil {
+				if err := e.removeDir(c); err != nil {
+					log.Error("remove", "err", err)
+				}
+				wl.Close()
+			}
+		}
+		return 0
 	}
-	return 0
+}
+
+// stoppingFile is left by Stop: the monitor must not restart the container.
+const stoppingFile = "stopping"
+
+// backoff waits d before a restart and reports whether Stop asked for none
+// meanwhile.
+func backoff(dir string, d time.Duration) (stopped bool) {
+	deadline := time.Now().Add(d)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, stoppingFile)); err == nil {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(min(pollInterval, time.Until(deadline)+time.Millisecond))
+	}
+}
+
+// atomicID is the container ID the signal forwarder may use once it runs.
+type atomicID struct {
+	mu sync.Mutex
+	id string
+}
+
+func (a *atomicID) set(id string) { a.mu.Lock(); a.id = id; a.mu.Unlock() }
+func (a *atomicID) get() string   { a.mu.Lock(); defer a.mu.Unlock(); return a.id }
+
+// restartPolicy is docker's --restart: no, on-failure[:N], always.
+type restartPolicy struct {
+	name string
+	max  int // on-failure: at most this many restarts (0: no limit)
+}
+
+func parseRestart(s string) (restartPolicy, error) {
+	name, n, hasN := strings.Cut(s, ":")
+	p := restartPolicy{name: name}
+	switch name {
+	case "", "no":
+		p.name = "no"
+	case "always", "unless-stopped":
+	case "on-failure":
+		if hasN {
+			v, err := strconv.Atoi(n)
+			if err != nil || v < 0 {
+				return p, fmt.Errorf("restart: %q: the count must be a number", s)
+			}
+			p.max = v
+		}
+		return p, nil
+	default:
+		return p, fmt.Errorf("restart: %q is not no, on-failure[:N], always or unless-stopped", s)
+	}
+	if hasN {
+		return p, fmt.Errorf("restart: %q: only on-failure takes a count", s)
+	}
+	return p, nil
+}
+
+// again says whether a container that exited with code after restarts
+// restarts should run again.
+func (p restartPolicy) again(code, restarts int) bool {
+	switch p.name {
+	case "always", "unless-stopped":
+		return true
+	case "on-failure":
+		return code != 0 && (p.max == 0 || restarts < p.max)
+	}
+	return false
 }
 
 // waitExit waits for the container's init (a child of the monitor) and

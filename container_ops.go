@@ -96,16 +96,26 @@ func (e *Engine) Stop(ctx context.Context, ref string, timeout time.Duration) er
 	if err != nil {
 		return err
 	}
-	switch c.State.Status {
-	case ContainerCreated, ContainerExited:
-		return nil
-	case ContainerDead:
+	if c.State.Status == ContainerDead {
 		lk, err := flock(c.Dir, opLock, unix.LOCK_EX)
 		if err != nil {
 			return err
 		}
 		defer lk.Close()
 		return e.cleanup(ctx, c)
+	}
+	if !monitorAlive(c.Dir) {
+		return nil
+	}
+	// No restart policy brings it back after this.
+	if err := os.WriteFile(filepath.Join(c.Dir, stoppingFile), nil, 0o600); err != nil {
+		return err
+	}
+	if c.State.Status != ContainerRunning { // between restarts
+		if !e.waitStopped(ctx, c, 30*time.Second) {
+			return fmt.Errorf("the monitor of %s did not exit", c.Name)
+		}
+		return nil
 	}
 	sig, err := parseSignal(c.StopSignal)
 	if err != nil {

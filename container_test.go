@@ -415,6 +415,39 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id)
 	})
 
+	t.Run("RestartPolicy", func(t *testing.T) {
+		c.t = t
+		id := strings.TrimSpace(c.ok("run", "-d", "--network", "none", "--restart", "on-failure:2", c.image, "sh", "-c", "echo try; exit 1"))
+		var st hull.ContainerState
+		for range 200 { // the back-off is 100 ms, then 200 ms
+			if st = c.inspect(id).State; st.Status == hull.ContainerExited && st.MonitorPid == 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if st.Status != hull.ContainerExited || st.RestartCount != 2 || st.ExitCode != 1 {
+			t.Errorf("after on-failure:2: %+v, want exited 1 after 2 restarts", st)
+		}
+		if logs := c.ok("logs", id); logs != "try\ntry\ntry\n" {
+			t.Errorf("logs = %q, want three tries", logs)
+		}
+		c.ok("rm", id)
+		// always, until stopped.
+		id2 := strings.TrimSpace(c.ok("run", "-d", "--network", "none", "--restart", "always", c.image, "sh", "-c", "echo up; sleep 1"))
+		for range 200 {
+			if c.inspect(id2).State.RestartCount >= 1 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		c.ok("stop", "-t", "0", id2)
+		if st := c.inspect(id2).State; st.Status != hull.ContainerExited || st.MonitorPid != 0 || st.RestartCount < 1 {
+			t.Errorf("after stop of an always container: %+v", st)
+		}
+		c.ok("rm", id2)
+		c.assertClean(id, id2)
+	})
+
 	t.Run("BadInput", func(t *testing.T) {
 		c.t = t
 		for _, tc := range []struct {
@@ -427,6 +460,7 @@ func TestContainerCLI(t *testing.T) {
 			{[]string{"run", "-d", "--network", "none", "--name", "bad/name", c.image}, "only [a-zA-Z0-9]"},
 			{[]string{"run", "-d", "--network", "none", "-u", "nosuchuser", c.image}, "nosuchuser"},
 			{[]string{"run", "-d", "--network", "none", "--cap-add", "CAP_FLY", c.image}, "capAdd[0]"},
+			{[]string{"run", "-d", "--network", "none", "--restart", "sometimes", c.image}, "restart"},
 			{[]string{"run", "-d", "--network", "none", c.image, "/no/such/program"}, "/no/such/program"},
 			{[]string{"run", "-d", "--network", "none", strings.TrimSuffix(c.image, ":1") + ":missing"}, "missing"},
 		} {

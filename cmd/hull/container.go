@@ -145,6 +145,7 @@ func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f.StringVar(&c.StopSignal, "stop-signal", "", "signal that stops the container (default: the image's, else SIGTERM)")
 	f.BoolVar(&c.AutoRemove, "rm", false, "remove the container when it exits")
 	f.BoolVarP(&c.Interactive, "interactive", "i", false, "keep stdin open for the container")
+	f.StringVar(&c.Restart, "restart", "no", "restart policy: no, on-failure[:N], always, unless-stopped")
 	f.BoolVarP(&c.Tty, "tty", "t", false, "give the container a terminal (held by its monitor: attach reaches it)")
 }
 
