@@ -12,9 +12,19 @@ import (
 // The container's init is hull itself, re-executed. If it were executed
 // from its file on disk, the container's processes could open
 // /proc/<init>/exe and write through it into the host's hull binary
-// (CVE-2019-5736). So hull copies itself once into a memfd, seals the
-// copy against any change (F_SEAL_WRITE, _GROW, _SHRINK, then _SEAL), and
-// executes that: the container can reach only a sealed, anonymous file.
+// (CVE-2019-5736). So hull never executes that file through a writable
+// path:
+//
+//   - as root, it clones a mount of just its binary with open_tree(2)
+//     (OPEN_TREE_CLONE: a detached mount, attached nowhere, that no one
+//     else can reach or remount), makes it read-only with
+//     mount_setattr(2), and executes the binary through that mount: a
+//     write through /proc/<init>/exe fails with EROFS. It costs two
+//     system calls;
+//   - otherwise (rootless: open_tree needs CAP_SYS_ADMIN) it copies itself
+//     into a memfd and seals the copy against any change (F_SEAL_WRITE,
+//     _GROW, _SHRINK, then _SEAL): the container can reach only a sealed,
+//     anonymous file. Copying the binary costs a few milliseconds.
 
 var sealed struct {
 	once sync.Once
@@ -31,6 +41,28 @@ func sealedExe() (*os.File, error) {
 }
 
 func sealExe() (*os.File, error) {
+	if f, err := readonlyExe(); err == nil {
+		return f, nil
+	}
+	return memfdExe()
+}
+
+// readonlyExe returns an O_PATH descriptor of this executable inside a
+// private, detached, read-only mount of it.
+func readonlyExe() (*os.File, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return nil, &os.SyscallError{Syscall: "open_tree", Err: err}
+	}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
+		unix.Close(fd)
+		return nil, &os.SyscallError{Syscall: "mount_setattr", Err: err}
+	}
+	return os.NewFile(uintptr(fd), "ro-mount:hull"), nil
+}
+
+func memfdExe() (*os.File, error) {
 	src, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // assertNothingLeft checks that a container left no trace: no state
@@ -107,4 +108,43 @@ func TestSymlinkCannotEscapeRootfs(t *testing.T) {
 		t.Errorf("the mount point was not made inside the rootfs: %v", err)
 	}
 	os.RemoveAll(filepath.Join(e.rootfs, strings.Split(outside, "/")[1]))
+}
+
+// The init runs hull from a read-only (or sealed) copy: nothing reached
+// through /proc/<init>/exe can write to the host's binary
+// (CVE-2019-5736).
+func TestInitBinaryNotWritable(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	if err := e.rt.Create(ctx, "exe", CreateOptions{Bundle: e.bundle(e.spec("true"))}); err != nil {
+		t.Fatal(err)
+	}
+	defer e.rt.Delete(ctx, "exe", true)
+	st, err := e.rt.State(ctx, "exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := "/proc/" + strconv.Itoa(st.Pid) + "/exe"
+	// Opening it for writing now fails with ETXTBSY, but only while some
+	// process runs the binary; what protects it for good is the mount:
+	// read-only (or, rootless, a sealed memfd).
+	l, err := os.Readlink(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(l, "/memfd:") {
+		return
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(exe, &fs); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Flags&unix.ST_RDONLY == 0 {
+		t.Errorf("the init runs %s from a writable mount (statfs flags %#x)", l, fs.Flags)
+	}
+	host, _ := os.Readlink("/proc/self/exe")
+	var hostFS unix.Statfs_t
+	if err := unix.Statfs(host, &hostFS); err == nil && hostFS.Flags&unix.ST_RDONLY != 0 {
+		t.Logf("the test binary's own mount is read-only too: the check proves less here")
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -392,9 +391,15 @@ type exitErrorT = exec.ExitError
 // exec'd its program) or is gone, or ctx ends.
 func waitExecve(ctx context.Context, pid int) {
 	exe := "/proc/" + strconv.Itoa(pid) + "/exe"
+	// What the init's exe reads as until it execs: the sealed copy's name,
+	// or, for the read-only mount, this very binary's path.
+	var self string
+	if f, err := sealedExe(); err == nil {
+		self, _ = os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	}
 	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
 		l, err := os.Readlink(exe)
-		if err != nil || !strings.HasPrefix(l, "/memfd:hull") {
+		if err != nil || l != self {
 			return
 		}
 		select {
