@@ -22,10 +22,11 @@ import (
 // BaseModules are loaded in every test VM, with what they depend on: the
 // virtio disk that carries the payload, ext4 for it (and crc32c, which ext4
 // asks the crypto API for by name, so depends= does not list it), KVM on
-// the emulated AMD-V, overlayfs, and what container networking needs.
+// the emulated AMD-V, overlayfs, what container networking needs, and the
+// BFQ I/O scheduler, behind cgroup v2's io.bfq.weight.
 var BaseModules = []string{
 	"virtio_pci", "virtio_blk", "crc32c_generic", "ext4",
-	"kvm_amd", "overlay", "veth", "bridge", "tun", "vhost_vsock",
+	"kvm_amd", "overlay", "veth", "bridge", "tun", "vhost_vsock", "bfq",
 }
 
 // Config describes one boot of the test VM.
