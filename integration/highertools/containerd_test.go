@@ -183,6 +183,10 @@ func (c *containerd) exec(ctx context.Context, name string, args ...string) (res
 	return command{}.run(ctx, "ctr", c.ctrArgs(append([]string{"task", "exec", "--exec-id", "e" + randomID(8), name}, args...)...)...)
 }
 
+func (c *containerd) execTTY(ctx context.Context, name string, args ...string) (result, error) {
+	return runOnPTY(ctx, nil, "ctr", c.ctrArgs(append([]string{"task", "exec", "-t", "--exec-id", "e" + randomID(8), name}, args...)...)...)
+}
+
 // waitStopped waits until the task has exited.
 func (c *containerd) waitStopped(ctx context.Context, name string) error {
 	return eventually(ctx, 30*time.Second, name+" to stop", func() (bool, error) {

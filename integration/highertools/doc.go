@@ -4,7 +4,8 @@
 // Its tests drive Debian 12's podman 4.3 (through conmon) and containerd
 // 1.6 (through ctr and the io.containerd.runc.v2 shim) with their runtime
 // pointed first at runc, the reference, and then at hull. Each flow — a
-// foreground run with stdin, stdout and exit codes, a terminal, a detached
+// foreground run with stdin, stdout and exit codes, a terminal for the
+// container and one for an exec'd process, a detached
 // container with exec, stop and rm, memory and pids limits read from the
 // container's own cgroup files and enforced by the kernel, pause and
 // resume seen in the freezer, update, kill --all, delete --force of a

@@ -37,6 +37,8 @@ type engine interface {
 	start(ctx context.Context, c container) (string, error)
 	// exec runs a process in a running container and returns its result.
 	exec(ctx context.Context, name string, args ...string) (result, error)
+	// execTTY is exec with a terminal, the client run on one.
+	execTTY(ctx context.Context, name string, args ...string) (result, error)
 	// stop sends SIGTERM, waits for the container to exit and returns
 	// its exit code.
 	stop(ctx context.Context, name string) (int, error)

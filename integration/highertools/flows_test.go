@@ -22,6 +22,7 @@ type flow struct {
 var flows = []flow{
 	{"run", flowRun},
 	{"tty", flowTTY},
+	{"exec-tty", flowExecTTY},
 	{"detach-exec-stop-rm", flowDetach},
 	{"limits", flowLimits},
 	{"pause-resume", flowPauseResume},
@@ -92,6 +93,29 @@ func flowTTY(ctx context.Context, e engine) error {
 		return fmt.Errorf("no terminal in the container\n%s", r)
 	}
 	return expect("exit code", r.code, 4, r)
+}
+
+// flowExecTTY: a process exec'd into a running container gets a
+// terminal of its own (exec --tty --console-socket).
+func flowExecTTY(ctx context.Context, e engine) error {
+	name, err := e.start(ctx, container{args: waiter})
+	if err != nil {
+		return err
+	}
+	r, err := e.execTTY(ctx, name, "sh", "-c", `test -t 0 && test -t 1 && echo "tty=$(tty)"; exit 6`)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(r.stdout, "tty=/dev/pts/") {
+		return fmt.Errorf("no terminal for the exec'd process\n%s", r)
+	}
+	if err := expect("exit code of exec", r.code, 6, r); err != nil {
+		return err
+	}
+	if _, err := e.stop(ctx, name); err != nil {
+		return err
+	}
+	return e.remove(ctx, name)
 }
 
 // flowDetach: a detached container runs; exec joins it (its pid 1 is the

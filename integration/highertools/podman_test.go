@@ -153,6 +153,10 @@ func (p *podman) exec(ctx context.Context, name string, args ...string) (result,
 	return p.podman(ctx, command{}, append([]string{"exec", name}, args...)...)
 }
 
+func (p *podman) execTTY(ctx context.Context, name string, args ...string) (result, error) {
+	return runOnPTY(ctx, p.cmd(command{}).env, "podman", p.args(p.runtime, append([]string{"exec", "-t", name}, args...)...)...)
+}
+
 func (p *podman) stop(ctx context.Context, name string) (int, error) {
 	if _, err := p.podmanOK(ctx, "stop", "-t", "20", name); err != nil {
 		return -1, err
