@@ -116,26 +116,6 @@ func TestBootTinyGuests(t *testing.T) {
 	}
 }
 
-// RAM beyond the 32-bit MMIO hole: 4 GiB become two memory slots, below
-// 3 GiB and from 4 GiB, both registered with KVM, and the guest still
-// boots and powers off.
-func TestBootLargeMemory(t *testing.T) {
-	testvm.Require(t, testvm.KVM)
-	kernel := filepath.Join(t.TempDir(), "kernel.elf")
-	os.WriteFile(kernel, elfKernel(tinyGuests[0].code), 0o644)
-	var out bytes.Buffer
-	vm, err := Start(context.Background(), Config{Kernel: kernel, MemoryMiB: 4096}, WithConsole(&out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(vm.mem.Regions()); n != 2 {
-		t.Errorf("4 GiB of RAM in %d regions, want 2", n)
-	}
-	if res := vm.Wait(); res.Reason != PowerOff || out.String() != "OK\n" {
-		t.Errorf("run ended with %v (%s), console %q", res.Reason, res.Detail, out.String())
-	}
-}
-
 // A context cancelled while the guest spins ends the run as Stopped: the
 // kick reaches a vCPU in KVM_RUN.
 func TestBootStopRunningGuest(t *testing.T) {
