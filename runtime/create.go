@@ -120,10 +120,16 @@ type created struct {
 }
 
 func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *created, err error) {
+	began := time.Now()
 	spec, plan, err := r.load(id, o)
 	if err != nil {
 		return nil, err
 	}
+	// With --debug, each phase is logged with the time it took.
+	phase := func(what string) {
+		r.log.Debug(what, "container", id, "elapsed", time.Since(began))
+	}
+	phase("spec loaded and planned")
 	var undo cleanups
 	defer func() {
 		if err != nil {
@@ -188,6 +194,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 		plan.CgroupMounts, plan.CgroupUnified = cgroupMounts(h, rec.CgroupPaths)
 	}
 
+	phase("cgroup created")
 	var console *os.File
 	if o.ConsoleSocket != "" {
 		conn, err := net.Dial("unix", o.ConsoleSocket)
@@ -235,6 +242,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 		return nil, fmt.Errorf("start the container's init: %w", err)
 	}
 	pid := cmd.Process.Pid
+	phase("init started")
 	undo.push(func() error {
 		_ = cmd.Process.Kill()
 		_, _ = cmd.Process.Wait()
@@ -256,6 +264,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 		return nil, err
 	}
 
+	phase("init ready")
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, pid); err != nil {
 			return nil, err

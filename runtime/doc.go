@@ -18,10 +18,11 @@
 //
 // # Processes
 //
-// The container's init is hull itself, re-executed from a sealed memfd
-// copy of its binary (so that nothing in the container can reach the
-// host's hull binary through /proc/<pid>/exe: CVE-2019-5736) as
-// "hull init". New namespaces are clone flags (exec.Cmd's
+// The container's init is hull itself, re-executed as "hull init" from a
+// private read-only mount of its binary (open_tree + mount_setattr), or
+// from a sealed memfd copy when rootless, so that nothing in the container
+// can write to the host's hull binary through /proc/<pid>/exe
+// (CVE-2019-5736; exe_linux.go). New namespaces are clone flags (exec.Cmd's
 // SysProcAttr.Cloneflags, with UidMappings/GidMappings written by Go
 // before the child runs); namespaces given by path are entered by a
 // locked OS thread of the parent just before the fork (net, ipc, uts, pid,

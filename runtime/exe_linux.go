@@ -32,7 +32,7 @@ var sealed struct {
 	err  error
 }
 
-// sealedExe returns the sealed memfd copy of this executable, made on
+// sealedExe returns the protected copy of this executable (see above), made on
 // first use and kept for the life of the process (close-on-exec, so it
 // reaches no child but through execve of /proc/self/fd/N).
 func sealedExe() (*os.File, error) {

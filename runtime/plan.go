@@ -79,7 +79,7 @@ func (p *Plan) String() string {
 			fmt.Fprintf(&b, "  %s  (on the forking thread)\n", j)
 		}
 	}
-	fmt.Fprintf(&b, "  clone(%s|SIGCHLD) → init: hull init (a sealed memfd copy of hull)\n", p.Clone)
+	fmt.Fprintf(&b, "  clone(%s|SIGCHLD) → init: execve(hull init) from a read-only detached mount of hull (a sealed memfd copy when rootless)\n", p.Clone)
 	if len(p.UIDMappings) > 0 {
 		fmt.Fprintf(&b, "  write /proc/<init>/uid_map %q\n", idMapText(p.UIDMappings))
 		fmt.Fprintf(&b, "  write /proc/<init>/gid_map %q\n", idMapText(p.GIDMappings))
