@@ -54,6 +54,8 @@ type ContainerConfig struct {
 	AutoRemove bool `json:"autoRemove,omitempty"`
 	// Interactive gives the container the stdin passed to Start (-i).
 	Interactive bool `json:"interactive,omitempty"`
+	// Health is the health check; nil: none.
+	Health *HealthConfig `json:"health,omitempty"`
 	// Restart is the restart policy: no (default), on-failure[:N] (at
 	// most N restarts), always or unless-stopped. Stop ends any of them.
 	Restart string `json:"restart,omitempty"`
@@ -105,6 +107,8 @@ type ContainerState struct {
 	Error string `json:"error,omitempty"`
 	// RestartCount is how often the restart policy has run it again.
 	RestartCount int `json:"restartCount,omitempty"`
+	// Health is set while a container with a health check runs.
+	Health *Health `json:"health,omitempty"`
 }
 
 // Container is a container's record: what "hull container inspect" prints.

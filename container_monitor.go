@@ -225,6 +225,9 @@ func monitor(o monitorOrders) int {
 		}
 		current.set(c.ID)
 		c.State = ContainerState{Status: ContainerRunning, Pid: pid, MonitorPid: os.Getpid(), StartedAt: time.Now().UTC(), RestartCount: restarts}
+		if c.Config.Health != nil {
+			c.State.Health = &Health{Status: HealthStarting}
+		}
 		if err := writeRecord(c); err != nil {
 			log.Error("record", "err", err)
 		}
@@ -233,7 +236,18 @@ func monitor(o monitorOrders) int {
 		if tty != nil {
 			go tty.serve(o.WaitAttach && restarts == 0)
 		}
+		hctx, hstop := context.WithCancel(ctx)
+		var checks sync.WaitGroup
+		if c.Config.Health != nil {
+			checks.Add(1)
+			go func() {
+				defer checks.Done()
+				e.healthLoop(hctx, c, c.Config.Health.withDefaults())
+			}()
+		}
 		code := waitExit(pid)
+		hstop()
+		checks.Wait()
 		log.Info("exited", "code", code)
 		if tty != nil {
 			// The last output is still in the pty: let the pump

@@ -448,6 +448,38 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id, id2)
 	})
 
+	t.Run("HealthCheck", func(t *testing.T) {
+		c.t = t
+		id := strings.TrimSpace(c.ok("run", "-d", "--name", "doc", "--network", "none",
+			"--health-cmd", "test -e /healthy", "--health-interval", "200ms", "--health-retries", "2",
+			c.image, "sh", "-c", "touch /healthy; while true; do sleep 1; done"))
+		health := func(want string) {
+			t.Helper()
+			var h *hull.Health
+			for range 200 {
+				if h = c.inspect(id).State.Health; h != nil && h.Status == want {
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Fatalf("health never became %s: %+v", want, h)
+		}
+		health(hull.HealthHealthy)
+		if ps := c.ok("ps"); !strings.Contains(ps, "(healthy)") {
+			t.Errorf("ps:\n%s", ps)
+		}
+		if got := c.ok("healthcheck", "run", "doc"); got != "healthy\n" {
+			t.Errorf("healthcheck run = %q", got)
+		}
+		c.ok("exec", "doc", "rm", "/healthy")
+		health(hull.HealthUnhealthy)
+		if _, err := c.try("healthcheck", "run", "doc"); err == nil || err.(*cliError).code() != 1 {
+			t.Errorf("healthcheck run of an unhealthy container: %v", err)
+		}
+		c.ok("rm", "-f", "doc")
+		c.assertClean(id)
+	})
+
 	t.Run("BadInput", func(t *testing.T) {
 		c.t = t
 		for _, tc := range []struct {

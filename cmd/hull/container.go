@@ -97,6 +97,7 @@ when the command that started it is long gone. All state is on disk
 		newContainerPruneCommand(o),
 		newContainerPortCommand(o),
 		newContainerAttachCommand(o),
+		newContainerHealthcheckCommand(o),
 		&cobra.Command{
 			Use:    "monitor",
 			Short:  "a container's monitor (started by hull itself)",
@@ -112,13 +113,25 @@ when the command that started it is long gone. All state is on disk
 // ContainerConfig as they are.
 type runOptions struct {
 	entrypoint                   string
+	health                       healthFlags
 	envFiles, labels, securityOp []string
+}
+
+// healthFlags are docker's --health-* flags.
+type healthFlags struct {
+	cmd               string
+	interval, timeout time.Duration
+	retries           int
 }
 
 // runFlags are what "run" and "create" share.
 func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f := cmd.Flags()
 	f.StringArrayVar(&ro.envFiles, "env-file", nil, "read KEY=VALUE lines from a file")
+	f.StringVar(&ro.health.cmd, "health-cmd", "", "health check command (run by /bin/sh -c in the container)")
+	f.DurationVar(&ro.health.interval, "health-interval", 30*time.Second, "time between health checks")
+	f.DurationVar(&ro.health.timeout, "health-timeout", 30*time.Second, "time a health check may take")
+	f.IntVar(&ro.health.retries, "health-retries", 3, "failures in a row that make the container unhealthy")
 	f.StringArrayVarP(&ro.labels, "label", "l", nil, "set a label KEY=VALUE (an annotation of config.json)")
 	f.StringArrayVar(&ro.securityOp, "security-opt", nil, "no-new-privileges[:true|false]")
 	f.Float64Var(&c.CPUs, "cpus", 0, "CPU time allowed, in CPUs (e.g. 1.5)")
@@ -157,6 +170,9 @@ func containerConfig(cmd *cobra.Command, c hull.ContainerConfig, ro runOptions, 
 		if ro.entrypoint == "" {
 			c.Entrypoint = []string{}
 		}
+	}
+	if ro.health.cmd != "" {
+		c.Health = &hull.HealthConfig{Cmd: ro.health.cmd, Interval: ro.health.interval, Timeout: ro.health.timeout, Retries: ro.health.retries}
 	}
 	var env []string
 	for _, name := range ro.envFiles {
@@ -585,7 +601,11 @@ func newContainerPsCommand(o *containerOptions) *cobra.Command {
 func statusText(now time.Time, c *hull.Container) string {
 	switch c.State.Status {
 	case hull.ContainerRunning:
-		return "Up " + duration(now.Sub(c.State.StartedAt))
+		up := "Up " + duration(now.Sub(c.State.StartedAt))
+		if h := c.State.Health; h != nil {
+			up += " (" + h.Status + ")"
+		}
+		return up
 	case hull.ContainerExited:
 		return fmt.Sprintf("Exited (%d) %s", c.State.ExitCode, ago(now, c.State.FinishedAt))
 	case hull.ContainerDead:
@@ -808,4 +828,34 @@ func newContainerAttachCommand(o *containerOptions) *cobra.Command {
 			return attachTTY(ctx, e, c.ID, true, cmd.OutOrStdout())
 		}),
 	}
+}
+
+func newContainerHealthcheckCommand(o *containerOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "healthcheck",
+		Short: "run containers' health checks by hand",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "run CONTAINER",
+		Short: "run a container's health check now: exit 0 when healthy, 1 when not",
+		Args:  cobra.ExactArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			p, err := e.HealthCheck(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if p.ExitCode != 0 {
+				fmt.Fprint(cmd.ErrOrStderr(), p.Output)
+				fmt.Fprintln(cmd.OutOrStdout(), "unhealthy")
+				return &exitError{code: 1}
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "healthy")
+			return nil
+		}),
+	})
+	return cmd
 }
