@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hullrt/hull/integration/knownfailures"
 	"github.com/hullrt/hull/integration/ocivalidation"
 	"github.com/hullrt/hull/integration/testvm"
 	"golang.org/x/sys/unix"
@@ -35,7 +35,7 @@ func TestOCIValidation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	known, err := readKnownFailures(knownFailures)
+	known, err := knownfailures.Read(knownFailures)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,25 +138,4 @@ func cleanSuiteLeftovers(t *testing.T) {
 	for _, b := range bundles {
 		_ = os.RemoveAll(b)
 	}
-}
-
-// readKnownFailures reads "name: reason" lines; # starts a comment.
-func readKnownFailures(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	known := map[string]string{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		if line = strings.TrimSpace(line); line == "" {
-			continue
-		}
-		name, reason, ok := strings.Cut(line, ":")
-		if !ok || strings.TrimSpace(reason) == "" {
-			return nil, fmt.Errorf("%s:%d: want \"program: reason\"", path, i+1)
-		}
-		known[strings.TrimSpace(name)] = strings.TrimSpace(reason)
-	}
-	return known, nil
 }

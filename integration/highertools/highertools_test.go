@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hullrt/hull/integration/knownfailures"
 	"github.com/hullrt/hull/integration/testvm"
 )
 
@@ -82,7 +83,7 @@ func testTool(t *testing.T, tool string, binaries []string, setup setupFunc) {
 			t.Fatalf("%s is not installed (Debian packages podman, containerd, runc): %v", b, err)
 		}
 	}
-	known, err := readKnownFailures(knownFailures)
+	known, err := knownfailures.Read(knownFailures)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,25 +353,4 @@ func snapshotDirs(dirs ...string) map[string]bool {
 		}
 	}
 	return out
-}
-
-// readKnownFailures reads "tool/flow: reason" lines; # starts a comment.
-func readKnownFailures(path string) (map[string]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	known := map[string]string{}
-	for i, line := range strings.Split(string(b), "\n") {
-		line, _, _ = strings.Cut(line, "#")
-		if line = strings.TrimSpace(line); line == "" {
-			continue
-		}
-		name, reason, ok := strings.Cut(line, ":")
-		if !ok || strings.TrimSpace(reason) == "" {
-			return nil, fmt.Errorf("%s:%d: want \"tool/flow: reason\"", path, i+1)
-		}
-		known[strings.TrimSpace(name)] = strings.TrimSpace(reason)
-	}
-	return known, nil
 }
