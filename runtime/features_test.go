@@ -14,6 +14,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hullrt/hull/runtime/seccomp"
 	"golang.org/x/sys/unix"
 )
 
@@ -462,5 +464,74 @@ func TestKillAllAndUpdate(t *testing.T) {
 		if _, alive := pidStart(p); alive {
 			t.Errorf("process %d survived kill --all", p)
 		}
+	}
+}
+
+// A filter with SCMP_ACT_NOTIFY hands its listener fd to the agent at
+// linux.seccomp.listenerPath; the agent answers the container's mkdir.
+func TestSeccompNotifyAgent(t *testing.T) {
+	e := newTestEnv(t)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type got struct {
+		state specs.ContainerProcessState
+		call  string
+		err   error
+	}
+	agent := make(chan got, 1)
+	go func() {
+		var g got
+		defer func() { agent <- g }()
+		conn, err := ln.AcceptUnix()
+		if err != nil {
+			g.err = err
+			return
+		}
+		defer conn.Close()
+		buf, oob := make([]byte, 64<<10), make([]byte, unix.CmsgSpace(4))
+		n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
+		if err != nil {
+			g.err = err
+			return
+		}
+		if g.err = json.Unmarshal(buf[:n], &g.state); g.err != nil {
+			return
+		}
+		cms, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		fds, err := unix.ParseUnixRights(&cms[0])
+		if err != nil {
+			g.err = err
+			return
+		}
+		defer unix.Close(fds[0])
+		note, err := seccomp.Receive(fds[0])
+		if err != nil {
+			g.err = err
+			return
+		}
+		g.call = note.Syscall()
+		g.err = seccomp.Respond(fds[0], seccomp.Response{ID: note.ID, Errno: unix.EXDEV})
+	}()
+	s := e.spec("sh", "-c", "mkdir /tmp/x; echo rc=$?")
+	s.Linux.Seccomp = &specs.LinuxSeccomp{
+		DefaultAction:    specs.ActAllow,
+		ListenerPath:     sock,
+		ListenerMetadata: "test-metadata",
+		Syscalls:         []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActNotify}},
+	}
+	code, out := e.run("notify", s)
+	g := <-agent
+	if g.err != nil {
+		t.Fatalf("agent: %v", g.err)
+	}
+	if code != 0 || !strings.Contains(out, "cross-device link") || !strings.Contains(out, "rc=1") {
+		t.Errorf("mkdir answered EXDEV by the agent: exit %d, %q", code, out)
+	}
+	if !strings.HasPrefix(g.call, "mkdir") || g.state.Metadata != "test-metadata" || g.state.State.ID != "notify" || g.state.Pid == 0 {
+		t.Errorf("agent saw call %q and state %+v", g.call, g.state)
 	}
 }
