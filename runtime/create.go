@@ -230,6 +230,19 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 		consoleFD = 3 + len(extra)
 		extra = append(extra, console)
 	}
+	// A user namespace per idmapped mount, passed to the init by fd.
+	for _, st := range plan.Steps {
+		if m, ok := st.(*Mount); ok && m.IDMap != nil {
+			ns, err := usernsFor(m.IDMap)
+			if err != nil {
+				childSock.Close()
+				return nil, fmt.Errorf("mount %s: %w", m.Dest, err)
+			}
+			defer ns.Close()
+			m.IDMap.UsernsFD = 3 + len(extra)
+			extra = append(extra, ns)
+		}
+	}
 
 	cmd, err := r.initCommand(plan, syncFD, extra, o)
 	if err != nil {

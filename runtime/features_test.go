@@ -535,3 +535,25 @@ func TestSeccompNotifyAgent(t *testing.T) {
 		t.Errorf("agent saw call %q and state %+v", g.call, g.state)
 	}
 }
+
+// An idmapped bind mount shows a host directory's files with their owners
+// mapped: through a map 0 → 1000, a file owned by root on disk is seen as
+// owned by 1000 (what a container whose user namespace maps its root to
+// host uid 1000 needs to see its own files).
+func TestIDMappedMount(t *testing.T) {
+	e := newTestEnv(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	f := filepath.Join(dir, "file")
+	os.WriteFile(f, []byte("x"), 0o644)
+	s := e.spec("sh", "-c", "stat -c '%u:%g' /idmapped/file /plain/file")
+	s.Mounts = append(s.Mounts,
+		specs.Mount{Destination: "/idmapped", Type: "bind", Source: dir, Options: []string{"rbind"},
+			UIDMappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}},
+			GIDMappings: []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}},
+		specs.Mount{Destination: "/plain", Type: "bind", Source: dir, Options: []string{"rbind"}})
+	code, out := e.run("idmap", s)
+	if code != 0 || out != "1000:1000\n0:0" {
+		t.Errorf("stat through an idmapped mount and a plain one: exit %d, %q; want 1000:1000 and 0:0", code, out)
+	}
+}

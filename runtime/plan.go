@@ -259,6 +259,19 @@ type Mount struct {
 	// Remount is set for a bind mount with flags that mount(2) ignores on
 	// MS_BIND (ro, nosuid, ...): they take a second MS_REMOUNT call.
 	Remount MountFlags `json:"remount,omitempty"`
+	// IDMap makes the bind mount idmapped: its files' owners are seen
+	// through these mappings (mount_setattr(MOUNT_ATTR_IDMAP) with a user
+	// namespace holding them, made by the parent).
+	IDMap *IDMap `json:"idmap,omitempty"`
+}
+
+// IDMap is an idmapped mount's mappings, and the fd of the user namespace
+// that holds them in the init (filled in by the parent).
+type IDMap struct {
+	UIDMappings []specs.LinuxIDMapping `json:"uidMappings"`
+	GIDMappings []specs.LinuxIDMapping `json:"gidMappings"`
+	Recursive   bool                   `json:"recursive,omitempty"`
+	UsernsFD    int                    `json:"usernsFD,omitempty"`
 }
 
 func (m Mount) isBind() bool { return m.Flags&MountFlags(mountFlagOptions["bind"].flag) != 0 }
@@ -273,7 +286,16 @@ func (m Mount) String() string {
 	if m.Data != "" {
 		data = fmt.Sprintf("%q", m.Data)
 	}
-	fmt.Fprintf(&b, "mount(%q, <rootfs>%s, %s, %s, %s)", m.Source, m.Dest, typ, m.Flags, data)
+	if m.IDMap != nil {
+		rec := ""
+		if m.IDMap.Recursive {
+			rec = "|AT_RECURSIVE"
+		}
+		fmt.Fprintf(&b, "open_tree(%q, OPEN_TREE_CLONE%s); mount_setattr(MOUNT_ATTR_IDMAP, userns with uid_map %q gid_map %q); move_mount(→ <rootfs>%s)",
+			m.Source, rec, idMapText(m.IDMap.UIDMappings), idMapText(m.IDMap.GIDMappings), m.Dest)
+	} else {
+		fmt.Fprintf(&b, "mount(%q, <rootfs>%s, %s, %s, %s)", m.Source, m.Dest, typ, m.Flags, data)
+	}
 	if m.TmpCopyUp {
 		fmt.Fprintf(&b, "; copy the old contents of %s into it", m.Dest)
 	}

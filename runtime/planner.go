@@ -316,6 +316,9 @@ func planMount(m specs.Mount, bundle string) (Step, error) {
 	if m.Type == "bind" {
 		st.Flags |= unix.MS_BIND
 	}
+	if len(m.UIDMappings) > 0 {
+		st.IDMap = &IDMap{UIDMappings: m.UIDMappings, GIDMappings: m.GIDMappings, Recursive: o.RecIDMap || st.Flags&unix.MS_REC != 0}
+	}
 	if st.isBind() {
 		// A relative source is relative to the bundle, as in runc.
 		if !path.IsAbs(st.Source) {

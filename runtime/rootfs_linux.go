@@ -162,6 +162,12 @@ func (m *Mount) run(c *initContext) error {
 	if m.TmpCopyUp {
 		return m.tmpCopyUp(c, target, shown)
 	}
+	if m.IDMap != nil {
+		if err := m.idmapMount(src, target, shown); err != nil {
+			return err
+		}
+		return m.finish(c, shown)
+	}
 	if err := mount(src, procFD(target), m.Type, uintptr(m.Flags), m.Data, shown); err != nil {
 		return err
 	}

@@ -205,7 +205,12 @@ func validateMounts(p *problems, mounts []specs.Mount) {
 			p.add(f+".source", "is required for a bind mount")
 		}
 		if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 || o.IDMap {
-			p.add(f, "idmapped mounts are not supported by hull yet")
+			switch {
+			case !bind:
+				p.add(f, "idmapped mounts are supported for bind mounts only")
+			case len(m.UIDMappings) == 0 || len(m.GIDMappings) == 0:
+				p.add(f+".uidMappings", "an idmapped mount needs uidMappings and gidMappings")
+			}
 		}
 		if o.TmpCopyUp && m.Type != "tmpfs" {
 			p.add(f+".options", "tmpcopyup needs a tmpfs mount, not %q", m.Type)

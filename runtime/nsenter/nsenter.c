@@ -42,6 +42,15 @@ static const struct ns order[] = {
 };
 
 __attribute__((constructor)) static void hull_nsenter(void) {
+	// A user namespace holder (for idmapped mounts): the runtime clones
+	// this process into a new user namespace, writes its maps, opens
+	// /proc/<pid>/ns/user, then closes our stdin. Nothing else runs.
+	if (getenv("_HULL_USERNS_HOLDER") != NULL) {
+		char c;
+		while (read(0, &c, 1) > 0 || errno == EINTR)
+			;
+		_exit(0);
+	}
 	const char *spec = getenv("_HULL_NSENTER");
 	if (spec == NULL || *spec == '\0')
 		return;
