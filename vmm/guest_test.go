@@ -73,7 +73,7 @@ func TestDebianInTestVM(t *testing.T) {
 		HostTools: []string{"/sbin/mkfs.ext4", "/sbin/debugfs"},
 		Jobs: []testvm.Job{{
 			Name: "vmm", Path: "/payload/bin/vmm.test", Dir: "/payload/src/vmm",
-			Args: []string{"-test.v", "-test.run", "^TestBoot"},
+			Args: []string{"-test.v", "-test.run", bootTests(), "-test.count", bootCount()},
 			Env: []string{envKernel + "=/payload/vmm/vmlinuz", envInitrd + "=/payload/vmm/initrd.cpio",
 				"HULL_BINARY=/payload/bin/hull"},
 		}},
@@ -89,6 +89,23 @@ func TestDebianInTestVM(t *testing.T) {
 		t.Fatalf("no TestBoot* test passed in the test VM: %v", s)
 	}
 	_ = output
+}
+
+// bootTests is the -test.run pattern for the guest job: HULL_VMM_RUN,
+// or every TestBoot* test.
+func bootTests() string {
+	if r := os.Getenv("HULL_VMM_RUN"); r != "" {
+		return r
+	}
+	return "^TestBoot"
+}
+
+// bootCount is -test.count for the guest job: HULL_VMM_COUNT, or 1.
+func bootCount() string {
+	if c := os.Getenv("HULL_VMM_COUNT"); c != "" {
+		return c
+	}
+	return "1"
 }
 
 type testWriter struct{ t *testing.T }

@@ -268,44 +268,28 @@ func runVM(ctx context.Context, cfg vmm.Config, stdout, stderr io.Writer) error 
 }
 
 // forwardConsole copies host input to the guest's UART. Interactive input
-// watches for the escape sequence.
+// watches for the escape sequence, which stops the VM.
 func forwardConsole(r io.Reader, vm *vmm.VM, interactive bool) {
 	buf := make([]byte, 256)
-	escaped := false
+	var esc escapeFilter
 	for {
 		n, err := r.Read(buf)
-		if n > 0 {
-			in := buf[:n]
-			if interactive {
-				var out []byte
-				for _, b := range in {
-					switch {
-					case escaped && (b == 'x' || b == 'X'):
-						vm.Stop()
-						return
-					case escaped && b == escapeKey:
-						out = append(out, b) // Ctrl-A Ctrl-A sends one Ctrl-A
-						escaped = false
-					case escaped:
-						escaped = false
-						out = append(out, b)
-					case b == escapeKey:
-						escaped = true
-					default:
-						out = append(out, b)
-					}
-				}
-				in = out
+		in := buf[:n]
+		if interactive {
+			var quit bool
+			if in, quit = esc.filter(in); quit {
+				vm.Stop()
+				return
 			}
-			for len(in) > 0 {
-				m := vm.ConsoleInput(in)
-				in = in[m:]
-				if len(in) > 0 {
-					select {
-					case <-vm.Done():
-						return
-					case <-afterConsoleRetry():
-					}
+		}
+		for len(in) > 0 {
+			m := vm.ConsoleInput(in)
+			in = in[m:]
+			if len(in) > 0 {
+				select {
+				case <-vm.Done():
+					return
+				case <-afterConsoleRetry():
 				}
 			}
 		}
@@ -313,4 +297,26 @@ func forwardConsole(r io.Reader, vm *vmm.VM, interactive bool) {
 			return
 		}
 	}
+}
+
+// escapeFilter implements qemu's console escapes: Ctrl-A x quits, Ctrl-A
+// Ctrl-A sends one Ctrl-A, Ctrl-A and anything else sends that byte. The
+// state carries across reads.
+type escapeFilter struct{ escaped bool }
+
+func (e *escapeFilter) filter(in []byte) (out []byte, quit bool) {
+	for _, b := range in {
+		switch {
+		case e.escaped && (b == 'x' || b == 'X'):
+			return out, true
+		case e.escaped:
+			e.escaped = false
+			out = append(out, b) // Ctrl-A Ctrl-A gives one Ctrl-A
+		case b == escapeKey:
+			e.escaped = true
+		default:
+			out = append(out, b)
+		}
+	}
+	return out, false
 }

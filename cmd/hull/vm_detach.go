@@ -261,21 +261,13 @@ func newVMConsoleCommand(g *globalOptions) *cobra.Command {
 			}
 			go func() {
 				buf := make([]byte, 256)
-				escaped := false
+				var esc escapeFilter
 				for {
 					n, err := os.Stdin.Read(buf)
-					var out []byte
-					for _, b := range buf[:n] {
-						switch {
-						case escaped && (b == 'x' || b == 'X'):
-							c.Close()
-							return
-						case b == escapeKey && !escaped:
-							escaped = true
-						default:
-							escaped = false
-							out = append(out, b)
-						}
+					out, quit := esc.filter(buf[:n])
+					if quit {
+						c.Close() // detach; the VM runs on
+						return
 					}
 					if _, werr := c.Write(out); werr != nil || err != nil {
 						return

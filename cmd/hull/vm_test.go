@@ -96,3 +96,32 @@ func TestVMRunExplain(t *testing.T) {
 		}
 	}
 }
+
+func TestEscapeFilter(t *testing.T) {
+	for _, tt := range []struct {
+		reads []string
+		want  string
+		quit  bool
+	}{
+		{[]string{"ls\n"}, "ls\n", false},
+		{[]string{"a\x01x"}, "a", true},
+		{[]string{"a\x01", "X"}, "a", true}, // the escape spans two reads
+		{[]string{"\x01\x01b"}, "\x01b", false},
+		{[]string{"\x01c"}, "c", false},
+	} {
+		var e escapeFilter
+		var got []byte
+		quit := false
+		for _, r := range tt.reads {
+			out, q := e.filter([]byte(r))
+			got = append(got, out...)
+			if q {
+				quit = true
+				break
+			}
+		}
+		if string(got) != tt.want || quit != tt.quit {
+			t.Errorf("filter(%q) = %q, quit %v; want %q, %v", tt.reads, got, quit, tt.want, tt.quit)
+		}
+	}
+}
