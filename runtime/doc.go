@@ -59,8 +59,8 @@
 //
 //	hull start
 //	──────────
-//	open(exec.fifo, O_RDONLY) ─────────────────▶ ... returns; write "0"
-//	read "0"; rm exec.fifo; poststart hooks      startContainer hooks; seccomp; execve
+//	open(exec.fifo, O_RDONLY); rm exec.fifo ───▶ ... returns; write "0"
+//	read "0"; poststart hooks                    startContainer hooks; seccomp; execve
 //
 // Any step failing in the init is sent as {"type":"error","error":...}
 // naming the step, path and errno ("init step 12, mount: mount proc on

@@ -322,7 +322,9 @@ func (WaitStart) run(c *initContext) error {
 		return &os.PathError{Op: "open exec fifo", Path: fifo, Err: err}
 	}
 	defer unix.Close(fd)
-	if _, err := unix.Write(fd, []byte("0")); err != nil {
+	// The byte tells "hull start" that we are on our way; if start died
+	// after opening the fifo (EPIPE), we go on all the same.
+	if _, err := unix.Write(fd, []byte("0")); err != nil && err != unix.EPIPE {
 		return &os.PathError{Op: "write exec fifo", Path: fifo, Err: err}
 	}
 	unix.Close(c.fifoFD)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,6 +43,12 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return &os.PathError{Op: "open", Path: fifo, Err: err}
 	}
 	defer unix.Close(fd)
+	// The init reaches the fifo through its own fd, not the path: the
+	// name can go now, so that a start killed from here on leaves a
+	// running container, not one that looks created.
+	if err := os.Remove(fifo); err != nil {
+		return err
+	}
 	// The init writes one byte once its open returns. Wait for it, or
 	// for the init to die (a poll timeout lets us notice that).
 	buf := make([]byte, 1)
@@ -61,9 +68,6 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		}
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		_, _ = unix.Poll(pfd, 50)
-	}
-	if err := os.Remove(fifo); err != nil {
-		return err
 	}
 	// Return once the program runs: a v1 freezer that catches the init
 	// inside execve (which waits for its other threads to die) can stay
@@ -387,19 +391,29 @@ func (r *Runtime) wait(ctx context.Context, c *created, sigs <-chan os.Signal) (
 
 type exitErrorT = exec.ExitError
 
-// waitExecve waits until pid no longer runs hull's sealed copy (it has
-// exec'd its program) or is gone, or ctx ends.
-func waitExecve(ctx context.Context, pid int) {
+// execed reports whether pid no longer runs hull's protected copy: it has
+// exec'd its program (or is gone).
+func execed(pid int) bool {
+	// Until it execs, the init runs hull from a read-only mount of this
+	// very file (same inode) or from a sealed memfd (see exe_linux.go).
 	exe := "/proc/" + strconv.Itoa(pid) + "/exe"
-	// What the init's exe reads as until it execs: the sealed copy's name,
-	// or, for the read-only mount, this very binary's path.
-	var self string
-	if f, err := sealedExe(); err == nil {
-		self, _ = os.Readlink("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+	if l, err := os.Readlink(exe); err != nil {
+		return true
+	} else if strings.HasPrefix(l, "/memfd:hull") {
+		return false
 	}
+	var a, b unix.Stat_t
+	if unix.Stat(exe, &a) != nil || unix.Stat("/proc/self/exe", &b) != nil {
+		return true
+	}
+	return a.Dev != b.Dev || a.Ino != b.Ino
+}
+
+// waitExecve waits until pid has exec'd its program or is gone, or ctx
+// ends.
+func waitExecve(ctx context.Context, pid int) {
 	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
-		l, err := os.Readlink(exe)
-		if err != nil || l != self {
+		if execed(pid) {
 			return
 		}
 		select {

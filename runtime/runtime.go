@@ -115,7 +115,9 @@ func (r *Runtime) status(rec *record) Status {
 	if rec.Phase == phaseCreating {
 		return Creating
 	}
-	if _, err := os.Lstat(filepath.Join(r.dir(rec.ID), fifoFile)); err == nil {
+	if _, err := os.Lstat(filepath.Join(r.dir(rec.ID), fifoFile)); err == nil && !execed(rec.Pid) {
+		// (A fifo left by a "start" killed after it released the init
+		// no longer means created: the program runs.)
 		return Created
 	}
 	if frozen, _ := r.cgroupFrozen(rec); frozen {
