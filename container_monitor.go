@@ -52,6 +52,10 @@ type monitorReport struct {
 	Error string `json:"error,omitempty"`
 }
 
+// MonitorPIDFile, in a container's directory, holds the PID of its
+// monitor (for systemd's PIDFile=).
+const MonitorPIDFile = "monitor.pid"
+
 // IsMonitor reports whether this process was started as a container's
 // monitor; its main must then call Monitor (see WithMonitor).
 func IsMonitor() bool { return os.Getenv(monitorEnv) != "" }
@@ -182,6 +186,10 @@ func monitor(o monitorOrders) int {
 		return 1
 	}
 	defer ml.Close()
+	if err := os.WriteFile(filepath.Join(o.Dir, MonitorPIDFile), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		say(monitorReport{Error: err.Error()})
+		return 1
+	}
 	// A SIGTERM or ^C meant for the monitor goes to the container, which
 	// then exits the usual way; hangups do not concern a detached monitor.
 	sigs := make(chan os.Signal, 8)

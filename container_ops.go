@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hullrt/hull/cgroups"
 	"github.com/hullrt/hull/image/bundle"
 	"github.com/hullrt/hull/runtime"
 )
@@ -209,6 +210,8 @@ func (e *Engine) removeDir(c *Container) error {
 type LogsOptions struct {
 	// Follow keeps copying what the container writes until it exits.
 	Follow bool
+	// Tail, when positive, starts with the last Tail lines.
+	Tail int
 }
 
 // Logs copies the container's output (stdout and stderr, interleaved as
@@ -235,6 +238,15 @@ func (e *Engine) Logs(ctx context.Context, ref string, w io.Writer, o LogsOption
 		return err
 	}
 	defer f.Close()
+	if o.Tail > 0 {
+		off, err := tailOffset(f, o.Tail)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Seek(off, io.SeekStart); err != nil {
+			return err
+		}
+	}
 	for {
 		if _, err := io.Copy(w, f); err != nil {
 			return err
@@ -353,4 +365,57 @@ func (e *Engine) Prune(ctx context.Context) ([]string, error) {
 		removed = append(removed, c.ID)
 	}
 	return removed, errors.Join(errs...)
+}
+
+// tailOffset is where the last n lines of f begin, found by reading
+// backwards from its end in blocks.
+func tailOffset(f *os.File, n int) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	end := fi.Size()
+	buf := make([]byte, 32<<10)
+	lines := 0
+	for pos := end; pos > 0; {
+		size := min(int64(len(buf)), pos)
+		pos -= size
+		if _, err := f.ReadAt(buf[:size], pos); err != nil {
+			return 0, err
+		}
+		for i := size - 1; i >= 0; i-- {
+			// The newline that ends the file ends its last line.
+			if buf[i] == '\n' && pos+i != end-1 {
+				lines++
+				if lines == n {
+					return pos + i + 1, nil
+				}
+			}
+		}
+	}
+	return 0, nil
+}
+
+// Stats returns the cgroup statistics of a running container.
+func (e *Engine) Stats(ctx context.Context, ref string) (*cgroups.Stats, error) {
+	c, err := e.Inspect(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.State.Status != ContainerRunning {
+		return nil, fmt.Errorf("container %s is %s, not running", c.Name, c.State.Status)
+	}
+	return e.rt.Stats(ctx, c.ID)
+}
+
+// Top returns the host PIDs of a running container's processes.
+func (e *Engine) Top(ctx context.Context, ref string) ([]int, error) {
+	c, err := e.Inspect(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.State.Status != ContainerRunning {
+		return nil, fmt.Errorf("container %s is %s, not running", c.Name, c.State.Status)
+	}
+	return e.rt.Pids(ctx, c.ID)
 }

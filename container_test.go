@@ -215,6 +215,21 @@ func TestContainerCLI(t *testing.T) {
 		if logs := c.ok("logs", "web"); !strings.Contains(logs, "hello from yes") {
 			t.Errorf("logs = %q", logs)
 		}
+		if top := c.ok("top", "web"); !strings.Contains(top, "sh -c echo $GREETING") {
+			t.Errorf("top:\n%s", top)
+		}
+		if stats := c.ok("stats", "web"); !strings.Contains(stats, "web") {
+			t.Errorf("stats:\n%s", stats)
+		}
+		unit := c.ok("generate", "systemd", "web")
+		ins := c.inspect("web")
+		pidFile := filepath.Join(ins.Dir, hull.MonitorPIDFile)
+		if !strings.Contains(unit, "ExecStart="+c.bin) || !strings.Contains(unit, "PIDFile="+pidFile) {
+			t.Errorf("generate systemd:\n%s", unit)
+		}
+		if b, err := os.ReadFile(pidFile); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(ins.State.MonitorPid) {
+			t.Errorf("%s = %q (%v), want the monitor's PID %d", pidFile, b, err, ins.State.MonitorPid)
+		}
 		if _, err := c.try("rm", "web"); err == nil {
 			t.Errorf("rm of a running container succeeded")
 		}
@@ -287,6 +302,11 @@ func TestContainerCLI(t *testing.T) {
 		}
 		if code := strings.TrimSpace(c.ok("wait", id)); code != "0" {
 			t.Errorf("wait = %q", code)
+		}
+		for n, want := range map[string]string{"1": "three\n", "2": "two\nthree\n", "5": "one\ntwo\nthree\n"} {
+			if got := c.ok("logs", "-n", n, id); got != want {
+				t.Errorf("logs -n %s = %q, want %q", n, got, want)
+			}
 		}
 		c.ok("rm", id)
 		c.assertClean(id)

@@ -98,6 +98,9 @@ when the command that started it is long gone. All state is on disk
 		newContainerPortCommand(o),
 		newContainerAttachCommand(o),
 		newContainerHealthcheckCommand(o),
+		newContainerTopCommand(o),
+		newContainerStatsCommand(o),
+		newContainerGenerateCommand(o),
 		&cobra.Command{
 			Use:    "monitor",
 			Short:  "a container's monitor (started by hull itself)",
@@ -423,8 +426,9 @@ func newContainerWaitCommand(o *containerOptions) *cobra.Command {
 
 func newContainerLogsCommand(o *containerOptions) *cobra.Command {
 	var follow bool
+	var tail int
 	cmd := &cobra.Command{
-		Use:   "logs [-f] CONTAINER",
+		Use:   "logs [-f] [-n N] CONTAINER",
 		Short: "print a container's output",
 		Args:  cobra.ExactArgs(1),
 		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
@@ -434,7 +438,7 @@ func newContainerLogsCommand(o *containerOptions) *cobra.Command {
 			}
 			ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, unix.SIGTERM)
 			defer cancel()
-			err = e.Logs(ctx, args[0], cmd.OutOrStdout(), hull.LogsOptions{Follow: follow})
+			err = e.Logs(ctx, args[0], cmd.OutOrStdout(), hull.LogsOptions{Follow: follow, Tail: tail})
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}
@@ -442,6 +446,7 @@ func newContainerLogsCommand(o *containerOptions) *cobra.Command {
 		}),
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the container exits")
+	cmd.Flags().IntVarP(&tail, "tail", "n", 0, "start with the last N lines (0: all)")
 	return cmd
 }
 
@@ -854,6 +859,126 @@ func newContainerHealthcheckCommand(o *containerOptions) *cobra.Command {
 				return &exitError{code: 1}
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "healthy")
+			return nil
+		}),
+	})
+	return cmd
+}
+
+func newContainerTopCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "top CONTAINER",
+		Short: "list a container's processes (host PIDs)",
+		Args:  cobra.ExactArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			pids, err := e.Top(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 3, ' ', 0)
+			fmt.Fprintln(tw, "PID\tCMD")
+			for _, pid := range pids {
+				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				fmt.Fprintf(tw, "%d\t%s\n", pid, strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " ")))
+			}
+			return tw.Flush()
+		}),
+	}
+}
+
+func newContainerStatsCommand(o *containerOptions) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "stats [--format table|json] CONTAINER...",
+		Short: "print containers' resource use, from their cgroups",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
+			if format != "json" {
+				fmt.Fprintln(tw, "NAME\tCPU TIME\tMEM USAGE / LIMIT\tPIDS")
+			}
+			for _, ref := range args {
+				c, err := e.Inspect(ctx, ref)
+				if err != nil {
+					return err
+				}
+				st, err := e.Stats(ctx, c.ID)
+				if err != nil {
+					return err
+				}
+				if format == "json" {
+					if err := json.NewEncoder(out).Encode(map[string]any{"id": c.ID, "name": c.Name, "stats": st}); err != nil {
+						return err
+					}
+					continue
+				}
+				limit := "-"
+				if l := st.Memory.Usage.Limit; l > 0 && l < 1<<62 {
+					limit = humanBytes(int64(l))
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%d\n", c.Name, time.Duration(st.CPU.Usage.Total),
+					humanBytes(int64(st.Memory.Usage.Usage)), limit, st.Pids.Current)
+			}
+			return tw.Flush()
+		}),
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "table or json (one object per line)")
+	return cmd
+}
+
+func newContainerGenerateCommand(o *containerOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "generate",
+		Short: "generate files that manage containers",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "systemd CONTAINER",
+		Short: "print a systemd unit that starts and stops a container",
+		Long: `systemd prints a unit for an existing container, as "podman generate
+systemd" does: systemd starts it with "hull container start", whose
+monitor it then follows through the PID file, and stops it with
+"hull container stop".`,
+		Args: cobra.ExactArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			c, err := e.Inspect(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			self := fmt.Sprintf("%s --root %s container --data %s", exe, o.g.root, o.data)
+			fmt.Fprintf(cmd.OutOrStdout(), `# container-%s.service, generated by hull for container %s
+[Unit]
+Description=hull container %s
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Restart=on-failure
+TimeoutStopSec=70
+ExecStart=%s start %s
+ExecStop=%s stop -t 10 %s
+Type=forking
+PIDFile=%s
+
+[Install]
+WantedBy=default.target
+`, c.Name, c.ID, c.Name, self, c.ID, self, c.ID, filepath.Join(c.Dir, hull.MonitorPIDFile))
 			return nil
 		}),
 	})
