@@ -160,6 +160,7 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 	}
 
 	// Hooks that see the container before its root changes.
+	//lint:ignore SA1019 prestart is deprecated, but still in the spec, and runc runs it
 	if s.Hooks != nil && (len(s.Hooks.Prestart) > 0 || len(s.Hooks.CreateRuntime) > 0) {
 		add(&SyncHooks{})
 	}
@@ -335,10 +336,6 @@ func planMount(m specs.Mount, bundle string) (Step, error) {
 	}
 	return st, nil
 }
-
-// errSeccompUnavailable is returned while runtime/seccomp cannot compile a
-// profile: a container asking for seccomp must not run without it.
-var errSeccompUnavailable = errors.New("seccomp is not available in this build of hull")
 
 // cgroupsPathOf is linux.cgroupsPath, defaulting as runc does to /<id>.
 func cgroupsPathOf(s *specs.Spec, id string) string {

@@ -161,6 +161,7 @@ func hookList(h *specs.Hooks, kind string) []specs.Hook {
 	}
 	switch kind {
 	case "prestart":
+		//lint:ignore SA1019 prestart is deprecated, but still in the spec, and runc runs it
 		return h.Prestart
 	case "createRuntime":
 		return h.CreateRuntime

@@ -27,6 +27,7 @@ config runs as is for an unprivileged user, in a user namespace.`,
 		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 			file := filepath.Join(bundle, "config.json")
 			if _, err := os.Stat(file); err == nil {
+				//lint:ignore ST1005 runc's very message, which scripts match
 				return errors.New("File config.json exists. Remove it first")
 			}
 			b, err := json.MarshalIndent(runtime.DefaultSpec(rootless), "", "\t")
