@@ -557,3 +557,20 @@ func TestIDMappedMount(t *testing.T) {
 		t.Errorf("stat through an idmapped mount and a plain one: exit %d, %q; want 1000:1000 and 0:0", code, out)
 	}
 }
+
+// exec joins the user namespace too (through the nsenter constructor):
+// the exec'd process is root of the container's namespace, not the host.
+func TestExecIntoUserNamespace(t *testing.T) {
+	e := newTestEnv(t)
+	s := e.spec("sleep", "1000")
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300000, Size: 65536}}
+	s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 300000, Size: 65536}}
+	st := e.start("execuserns", s)
+	want, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/user", st.Pid))
+	code, out := e.exec("execuserns", "sh", "-c", "readlink /proc/self/ns/user; cat /proc/self/uid_map; id -u")
+	f := strings.Fields(out)
+	if code != 0 || len(f) != 5 || f[0] != want || f[1] != "0" || f[2] != "300000" || f[4] != "0" {
+		t.Errorf("exec into a user namespace container: exit %d, %q; want %s, the map 0 300000, uid 0", code, out, want)
+	}
+}
