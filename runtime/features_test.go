@@ -574,3 +574,22 @@ func TestExecIntoUserNamespace(t *testing.T) {
 		t.Errorf("exec into a user namespace container: exit %d, %q; want %s, the map 0 300000, uid 0", code, out, want)
 	}
 }
+
+// A time namespace with an offset: the container's boot clock runs a day
+// ahead of the host's.
+func TestTimeNamespaceOffsets(t *testing.T) {
+	e := newTestEnv(t)
+	s := e.spec("sh", "-c", "cat /proc/self/timens_offsets; cut -d. -f1 /proc/uptime")
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+	s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 86400}}
+	code, out := e.run("timens", s)
+	b, _ := os.ReadFile("/proc/uptime")
+	host, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	f := strings.Fields(out)
+	if code != 0 || len(f) < 7 || f[3] != "boottime" || f[4] != "86400" {
+		t.Fatalf("inside a time namespace: exit %d, %q", code, out)
+	}
+	if up, _ := strconv.ParseFloat(f[6], 64); up < host+86400-60 {
+		t.Errorf("uptime inside %v s, host %v s: want a day more", up, host)
+	}
+}
