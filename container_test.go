@@ -327,6 +327,26 @@ func TestContainerCLI(t *testing.T) {
 		if got != "changed\nrun\nrun\nno id\n" {
 			t.Errorf("after stop and start: %q", got)
 		}
+		// cp both ways, through the running container's root.
+		in := t.TempDir()
+		os.MkdirAll(filepath.Join(in, "sub"), 0o755)
+		os.WriteFile(filepath.Join(in, "sub", "b.txt"), []byte("bee\n"), 0o600)
+		c.ok("cp", in, "keep:/imported")
+		if got := c.ok("exec", "keep", "cat", "/imported/sub/b.txt"); got != "bee\n" {
+			t.Errorf("cp into the container: %q", got)
+		}
+		outDir := t.TempDir()
+		c.ok("cp", "keep:/etc/motd", outDir)
+		if b, err := os.ReadFile(filepath.Join(outDir, "motd")); err != nil || string(b) != "changed\n" {
+			t.Errorf("cp out of the container: %q, %v", b, err)
+		}
+		// A symlink planted in the container does not lead cp to the host.
+		c.ok("exec", "keep", "busybox", "ln", "-s", "/etc", "/esc")
+		_, _ = c.try("cp", "keep:/esc/passwd", filepath.Join(outDir, "passwd"))
+		host, _ := os.ReadFile("/etc/passwd")
+		if b, err := os.ReadFile(filepath.Join(outDir, "passwd")); err == nil && bytes.Equal(b, host) {
+			t.Errorf("cp followed a container's symlink to the host's /etc/passwd")
+		}
 		c.ok("restart", "-t", "0", "keep")
 		if got := c.ok("exec", "keep", "cat", "/runs"); got != "run\nrun\nrun\n" {
 			t.Errorf("after restart: /runs = %q", got)

@@ -101,6 +101,7 @@ when the command that started it is long gone. All state is on disk
 		newContainerTopCommand(o),
 		newContainerStatsCommand(o),
 		newContainerGenerateCommand(o),
+		newContainerCpCommand(o),
 		&cobra.Command{
 			Use:    "monitor",
 			Short:  "a container's monitor (started by hull itself)",
@@ -983,4 +984,30 @@ WantedBy=default.target
 		}),
 	})
 	return cmd
+}
+
+func newContainerCpCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cp CONTAINER:SRC DEST | SRC CONTAINER:DEST",
+		Short: "copy files between a running container and the host",
+		Args:  cobra.ExactArgs(2),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			// A host path with a colon must be written ./a:b.
+			fromCtr, fromPath, fromOK := strings.Cut(args[0], ":")
+			toCtr, toPath, toOK := strings.Cut(args[1], ":")
+			fromOK = fromOK && !strings.Contains(fromCtr, "/")
+			toOK = toOK && !strings.Contains(toCtr, "/")
+			switch {
+			case fromOK && !toOK:
+				return e.CopyFrom(ctx, fromCtr, fromPath, args[1])
+			case toOK && !fromOK:
+				return e.CopyTo(ctx, toCtr, args[0], toPath)
+			}
+			return fmt.Errorf("cp: exactly one of %q and %q must be CONTAINER:PATH", args[0], args[1])
+		}),
+	}
 }
