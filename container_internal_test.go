@@ -1,0 +1,125 @@
+package hull
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseRestart(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    restartPolicy
+		wantErr bool
+	}{
+		{"", restartPolicy{name: "no"}, false},
+		{"no", restartPolicy{name: "no"}, false},
+		{"always", restartPolicy{name: "always"}, false},
+		{"unless-stopped", restartPolicy{name: "unless-stopped"}, false},
+		{"on-failure", restartPolicy{name: "on-failure"}, false},
+		{"on-failure:3", restartPolicy{name: "on-failure", max: 3}, false},
+		{"on-failure:x", restartPolicy{}, true},
+		{"always:2", restartPolicy{}, true},
+		{"sometimes", restartPolicy{}, true},
+	} {
+		got, err := parseRestart(tc.in)
+		if (err != nil) != tc.wantErr || (!tc.wantErr && got != tc.want) {
+			t.Errorf("parseRestart(%q) = %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestRestartAgain(t *testing.T) {
+	for _, tc := range []struct {
+		policy         string
+		code, restarts int
+		want           bool
+	}{
+		{"no", 1, 0, false},
+		{"always", 0, 10, true},
+		{"on-failure", 0, 0, false},
+		{"on-failure", 1, 100, true},
+		{"on-failure:2", 1, 1, true},
+		{"on-failure:2", 1, 2, false},
+	} {
+		p, _ := parseRestart(tc.policy)
+		if got := p.again(tc.code, tc.restarts); got != tc.want {
+			t.Errorf("%s.again(code %d, after %d) = %v, want %v", tc.policy, tc.code, tc.restarts, got, tc.want)
+		}
+	}
+}
+
+func TestMergeEnv(t *testing.T) {
+	got := mergeEnv([]string{"PATH=/bin", "A=1"}, []string{"A=2", "B=3", "PATH=/usr/bin"})
+	want := []string{"PATH=/usr/bin", "A=2", "B=3"}
+	if !slices.Equal(got, want) {
+		t.Errorf("mergeEnv = %q, want %q", got, want)
+	}
+}
+
+func TestCapabilities(t *testing.T) {
+	base := []string{"CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"}
+	for _, tc := range []struct {
+		name string
+		cfg  ContainerConfig
+		want string // joined, or the error's text
+	}{
+		{"default", ContainerConfig{}, "CAP_CHOWN CAP_KILL CAP_NET_RAW"},
+		{"drop one", ContainerConfig{CapDrop: []string{"net_raw"}}, "CAP_CHOWN CAP_KILL"},
+		{"drop all, add one", ContainerConfig{CapDrop: []string{"ALL"}, CapAdd: []string{"CAP_SYS_ADMIN"}}, "CAP_SYS_ADMIN"},
+		{"unknown", ContainerConfig{CapAdd: []string{"fly"}}, "capAdd[0]"},
+	} {
+		caps, err := capabilities(base, tc.cfg)
+		got := strings.Join(caps, " ")
+		if err != nil {
+			got = err.Error()
+		}
+		if !strings.Contains(got, tc.want) || (err == nil && got != tc.want) {
+			t.Errorf("%s: capabilities = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestParseVolumes(t *testing.T) {
+	dir := t.TempDir()
+	m, err := parseVolumes([]string{dir + "/a:/a", dir + "/b:/b:ro"})
+	if err != nil || len(m) != 2 || !slices.Contains(m[1].Options, "ro") || slices.Contains(m[0].Options, "ro") {
+		t.Fatalf("parseVolumes = %+v, %v", m, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a")); err != nil {
+		t.Errorf("the missing host directory was not made: %v", err)
+	}
+	_, err = parseVolumes([]string{"rel:/x", "/x", dir + ":/y:rx"})
+	for _, want := range []string{"volumes[0]", "volumes[1]", "volumes[2]"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("parseVolumes of three bad entries: %v, want %s named", err, want)
+		}
+	}
+}
+
+func TestTailOffset(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "one\ntwo\nthree\n" + strings.Repeat("x", 70000) + "\nlast\n"
+	f.WriteString(body)
+	for n, want := range map[int]string{1: "last\n", 2: strings.Repeat("x", 70000) + "\nlast\n", 3: "three\n", 10: "one\n"} {
+		off, err := tailOffset(f, n)
+		if err != nil || !strings.HasPrefix(body[off:], want) {
+			t.Errorf("tailOffset(%d) = %d (%q...), %v", n, off, body[off:min(int(off)+10, len(body))], err)
+		}
+	}
+}
+
+func TestMountinfoHas(t *testing.T) {
+	mi := "36 35 98:0 /mnt1 /mnt\\040with\\040space rw,noatime master:1 - ext3 /dev/root rw\n" +
+		"37 35 98:0 / /plain rw - ext4 /dev/x rw\n"
+	for target, want := range map[string]bool{"/mnt with space": true, "/plain": true, "/pla": false} {
+		if got, err := mountinfoHas(strings.NewReader(mi), target); err != nil || got != want {
+			t.Errorf("mountinfoHas(%q) = %v, %v; want %v", target, got, err, want)
+		}
+	}
+}
