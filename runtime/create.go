@@ -33,8 +33,13 @@ type CreateOptions struct {
 	NoPivot bool
 	// NoNewKeyring keeps the caller's session keyring.
 	NoNewKeyring bool
-	// PreserveFDs passes the caller's fds 3..3+N-1 to the container.
+	// PreserveFDs passes the caller's fds 3+ListenFDs.. (N of them) to
+	// the container.
 	PreserveFDs int
+	// ListenFDs passes systemd socket-activation fds 3..3+N-1 (the
+	// caller's $LISTEN_FDS) and sets LISTEN_FDS and LISTEN_PID for the
+	// program.
+	ListenFDs int
 	// Stdin, Stdout and Stderr are the container's stdio when there is no
 	// terminal; nil means /dev/null.
 	Stdin, Stdout, Stderr *os.File
@@ -91,7 +96,7 @@ func (r *Runtime) load(id string, o CreateOptions) (*specs.Spec, *Plan, error) {
 			return nil, nil, fmt.Errorf("root.path: %w", err)
 		}
 	}
-	p, err := NewPlan(s, PlanOptions{ID: id, Bundle: bundle, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFDs: o.PreserveFDs})
+	p, err := NewPlan(s, PlanOptions{ID: id, Bundle: bundle, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFDs: o.PreserveFDs, ListenFDs: o.ListenFDs})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -218,7 +223,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 	// follow; CloseFDs marks ours close-on-exec before the user's
 	// program runs.
 	var extra []*os.File
-	for i := 0; i < o.PreserveFDs; i++ {
+	for i := 0; i < o.ListenFDs+o.PreserveFDs; i++ {
 		extra = append(extra, os.NewFile(uintptr(3+i), "preserved-fd-"+strconv.Itoa(3+i)))
 	}
 	syncFD := 3 + len(extra)

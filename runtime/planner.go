@@ -20,6 +20,10 @@ type PlanOptions struct {
 	NoPivot      bool   // --no-pivot
 	NoNewKeyring bool   // --no-new-keyring
 	PreserveFDs  int    // --preserve-fds
+	// ListenFDs is systemd's $LISTEN_FDS: sockets at fds 3.. passed on
+	// before the preserved ones, announced to the program with LISTEN_FDS
+	// and LISTEN_PID=1, as runc does.
+	ListenFDs int
 }
 
 // defaultDevices are the nodes every container's /dev gets (the OCI
@@ -248,7 +252,7 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 		}
 	}
 	// Before any seccomp filter, which may not allow close_range.
-	add(&CloseFDs{First: 3 + o.PreserveFDs})
+	add(&CloseFDs{First: 3 + o.ListenFDs + o.PreserveFDs})
 	// Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, so it
 	// must happen before the capability sets shrink (runc's order too).
 	if seccomp != nil && !proc.NoNewPrivileges {
@@ -271,7 +275,11 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 	if seccomp != nil && proc.NoNewPrivileges {
 		add(seccomp)
 	}
-	add(&Exec{Args: proc.Args, Env: proc.Env})
+	env := proc.Env
+	if o.ListenFDs > 0 {
+		env = append(append([]string(nil), env...), fmt.Sprintf("LISTEN_FDS=%d", o.ListenFDs), "LISTEN_PID=1")
+	}
+	add(&Exec{Args: proc.Args, Env: env})
 	return p, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -31,9 +32,11 @@ func (f *createFlags) add(cmd *cobra.Command) {
 }
 
 func (f *createFlags) options() runtime.CreateOptions {
+	// systemd socket activation: runc passes $LISTEN_FDS sockets on.
+	listen, _ := strconv.Atoi(os.Getenv("LISTEN_FDS"))
 	return runtime.CreateOptions{
 		Bundle: f.bundle, PidFile: f.pidFile, ConsoleSocket: f.consoleSocket,
-		NoPivot: f.noPivot, NoNewKeyring: f.noNewKeyring, PreserveFDs: f.preserveFDs,
+		NoPivot: f.noPivot, NoNewKeyring: f.noNewKeyring, PreserveFDs: f.preserveFDs, ListenFDs: max(listen, 0),
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 	}
 }
