@@ -15,7 +15,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 func TestExplain(t *testing.T) {
 	dir := t.TempDir()
 	kernel := filepath.Join(dir, "kernel.elf")
-	os.WriteFile(kernel, elfKernel(tinyGuests[0].code), 0o644)
+	os.WriteFile(kernel, elfKernel([]byte{0xf4}), 0o644) // its own fixed kernel: the golden pins its size
 	initrd := filepath.Join(dir, "initrd")
 	os.WriteFile(initrd, make([]byte, 1<<20), 0o644)
 	got, err := Explain(Config{

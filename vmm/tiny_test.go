@@ -151,7 +151,9 @@ func TestBootCLI(t *testing.T) {
 	}{{0, 0, ""}, {2, 1, "guest crashed: KVM_EXIT_SHUTDOWN: triple fault"}} {
 		kernel := filepath.Join(t.TempDir(), "kernel.elf")
 		os.WriteFile(kernel, elfKernel(tinyGuests[g.i].code), 0o644)
-		cmd := exec.Command(hull, "vm", "run", "--kernel", kernel, "--memory", "64M")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, hull, "vm", "run", "--kernel", kernel, "--memory", "64M")
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
@@ -179,7 +181,9 @@ func TestBootDetached(t *testing.T) {
 	os.WriteFile(kernel, elfKernel(concat(serialOut("up\n"), halt)), 0o644)
 	run := func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command(hull, append([]string{"--root", root}, args...)...).CombinedOutput()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, hull, append([]string{"--root", root}, args...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("hull %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
