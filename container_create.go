@@ -160,6 +160,9 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigFile, layers []string, volumes []specs.Mount) (*specs.Spec, error) {
 	base := runtime.DefaultSpec(false)
 	base.Process.Terminal = cfg.Tty
+	if !cfg.Tty { // TERM says what terminal there is: none
+		base.Process.Env = slices.DeleteFunc(base.Process.Env, func(kv string) bool { return strings.HasPrefix(kv, "TERM=") })
+	}
 	base.Process.NoNewPrivileges = false
 	caps := []string{
 		"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",

@@ -520,6 +520,20 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id)
 	})
 
+	t.Run("Explain", func(t *testing.T) {
+		c.t = t
+		out := c.ok("run", "--explain", "--network", "none", "--memory", "32m", c.image, "sh")
+		for _, want := range []string{"mount -t overlay", "lowerdir=", "RTM_NEWLINK lo", "pivot_root", "33554432", `execve("sh"`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("run --explain does not mention %q", want)
+			}
+		}
+		if ps := strings.TrimSpace(c.ok("ps", "-aq")); ps != "" {
+			t.Errorf("run --explain left a container: %q", ps)
+		}
+		c.assertClean()
+	})
+
 	t.Run("BadInput", func(t *testing.T) {
 		c.t = t
 		for _, tc := range []struct {

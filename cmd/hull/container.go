@@ -116,6 +116,7 @@ when the command that started it is long gone. All state is on disk
 // runOptions are the flags of "run" and "create" that are not fields of
 // ContainerConfig as they are.
 type runOptions struct {
+	explain                      bool
 	entrypoint                   string
 	health                       healthFlags
 	envFiles, labels, securityOp []string
@@ -131,6 +132,7 @@ type healthFlags struct {
 // runFlags are what "run" and "create" share.
 func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f := cmd.Flags()
+	f.BoolVar(&ro.explain, "explain", false, "print what starting the container would ask of the kernel, step by step, and run nothing")
 	f.StringArrayVar(&ro.envFiles, "env-file", nil, "read KEY=VALUE lines from a file")
 	f.StringVar(&ro.health.cmd, "health-cmd", "", "health check command (run by /bin/sh -c in the container)")
 	f.DurationVar(&ro.health.interval, "health-interval", 30*time.Second, "time between health checks")
@@ -236,6 +238,9 @@ func newContainerRunCommand(o *containerOptions) *cobra.Command {
 			ctr, err := e.Create(ctx, cfg)
 			if err != nil {
 				return err
+			}
+			if ro.explain {
+				return explainContainer(ctx, e, ctr.ID, cmd.OutOrStdout())
 			}
 			so := hull.StartOptions{}
 			if cfg.Interactive && !cfg.Tty {
@@ -1010,4 +1015,16 @@ func newContainerCpCommand(o *containerOptions) *cobra.Command {
 			return fmt.Errorf("cp: exactly one of %q and %q must be CONTAINER:PATH", args[0], args[1])
 		}),
 	}
+}
+
+// explainContainer prints Explain for a container made only to be
+// explained, and removes it again.
+func explainContainer(ctx context.Context, e *hull.Engine, id string, out io.Writer) error {
+	defer e.Remove(context.WithoutCancel(ctx), id, true)
+	text, err := e.Explain(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(out, text)
+	return err
 }
