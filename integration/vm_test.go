@@ -16,8 +16,9 @@ var vmPackages = []testvm.Package{
 	{Path: "./cmd/hull", Run: "^TestCheck"}, // hull check --json --vm
 	{Path: "./runtime/seccomp"},             // filters on a second kernel, and i386 programs
 	{Path: "./runtime/capability"},
-	{Path: "./runtime/probe"}, // each namespace created for real on a second kernel
-	{Path: "./cgroups"},       // the v2 driver: limits, device eBPF, freezer, OOM events
+	{Path: "./runtime/probe"},                            // each namespace created for real on a second kernel
+	{Path: "./cgroups"},                                  // the v2 driver: limits, device eBPF, freezer, OOM events
+	{Path: "./vmm/kvm", Run: "Guest|CPUID|ProbeHostKVM"}, // hand-assembled guests on real KVM
 }
 
 // TestInVM boots the test VM once and runs vmPackages inside it.

@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		"-machine", "pc", "-accel", "tcg,thread=multi", "-cpu", "max",
 		"-smp", fmt.Sprint(cfg.CPUs), "-m", fmt.Sprint(cfg.MemoryMiB),
 		"-kernel", k.Image(), "-initrd", initrd,
-		"-append", "console=ttyS0 rdinit=/init edd=off panic=-1 oops=panic loglevel=4 mitigations=off",
+		"-append", "console=ttyS0 rdinit=/init edd=off no_timer_check panic=-1 oops=panic loglevel=4 mitigations=off",
 		"-serial", "stdio",
 		"-chardev", "socket,id=results,path="+sock,
 		"-serial", "chardev:results",
