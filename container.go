@@ -40,8 +40,13 @@ type ContainerConfig struct {
 	// Hostname; default: the first 12 characters of the ID.
 	Hostname string `json:"hostname,omitempty"`
 	// Volumes are bind mounts "HOST:CONTAINER[:ro|:rw]"; a missing host
-	// directory is created.
+	// directory is created. A HOST that is a name, not a path, is a named
+	// volume: DATA/volumes/NAME, made on first use and kept after the
+	// container is removed.
 	Volumes []string `json:"volumes,omitempty"`
+	// Platform chooses the image of a multi-platform index when pulling,
+	// as "os/arch[/variant]"; default: this machine's.
+	Platform string `json:"platform,omitempty"`
 	// Network is none, host or bridge (default).
 	Network string `json:"network,omitempty"`
 	// Ports are published ports, as -p spells them ("8080:80/tcp").

@@ -25,16 +25,21 @@ import (
 )
 
 // Pull returns the stored image ref names, pulling it first when the store
-// does not have it.
-func (e *Engine) Pull(ctx context.Context, ref string) (store.Image, error) {
+// does not have it. platform ("os/arch[/variant]", "" for this machine's)
+// chooses from a multi-platform index.
+func (e *Engine) Pull(ctx context.Context, ref, platform string) (store.Image, error) {
 	im, err := e.images.Lookup(ref)
-	if err == nil {
+	if err == nil && (platform == "" || im.Platform == "" || im.Platform == platform) {
 		return im, nil
 	}
-	if !errors.Is(err, store.ErrNotFound) {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.Image{}, err
 	}
-	return pull.Pull(ctx, e.images, ref, e.pullOpts...)
+	opts := e.pullOpts
+	if platform != "" {
+		opts = append(slices.Clone(opts), pull.WithPlatform(platform))
+	}
+	return pull.Pull(ctx, e.images, ref, opts...)
 }
 
 // Create makes a container from cfg, pulling its image when missing, and
@@ -43,7 +48,7 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 	if cfg.Image == "" {
 		return nil, errors.New("image: empty reference")
 	}
-	volumes, verr := parseVolumes(cfg.Volumes)
+	volumes, verr := parseVolumes(cfg.Volumes, filepath.Join(e.dataDir, "volumes"))
 	var ports []netns.PortMapping
 	var perrs []error
 	for i, p := range cfg.Ports {
@@ -69,7 +74,7 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 		return nil, err
 	}
 
-	im, err := e.Pull(ctx, cfg.Image)
+	im, err := e.Pull(ctx, cfg.Image, cfg.Platform)
 	if err != nil {
 		return nil, err
 	}
@@ -351,8 +356,8 @@ func mergeEnv(base, add []string) []string {
 }
 
 // parseVolumes turns "HOST:CTR[:ro|:rw]" into bind mounts, reporting every
-// bad entry.
-func parseVolumes(vols []string) ([]specs.Mount, error) {
+// bad entry; a HOST that is a name is the directory NAME under named.
+func parseVolumes(vols []string, named string) ([]specs.Mount, error) {
 	var out []specs.Mount
 	var errs []error
 	for i, v := range vols {
@@ -361,8 +366,15 @@ func parseVolumes(vols []string) ([]specs.Mount, error) {
 			errs = append(errs, fmt.Errorf("volumes[%d]: %q is not HOST:CONTAINER[:ro]", i, v))
 			continue
 		}
-		if !filepath.IsAbs(parts[0]) || !filepath.IsAbs(parts[1]) {
-			errs = append(errs, fmt.Errorf("volumes[%d]: %q: both paths must be absolute (named volumes are not implemented yet)", i, v))
+		if !filepath.IsAbs(parts[0]) {
+			if checkName(parts[0]) != nil {
+				errs = append(errs, fmt.Errorf("volumes[%d]: %q: the host side must be an absolute path or a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)", i, v))
+				continue
+			}
+			parts[0] = filepath.Join(named, parts[0])
+		}
+		if !filepath.IsAbs(parts[1]) {
+			errs = append(errs, fmt.Errorf("volumes[%d]: %q: the container path must be absolute", i, v))
 			continue
 		}
 		opts := []string{"rbind", "rprivate"}

@@ -84,14 +84,14 @@ func TestCapabilities(t *testing.T) {
 
 func TestParseVolumes(t *testing.T) {
 	dir := t.TempDir()
-	m, err := parseVolumes([]string{dir + "/a:/a", dir + "/b:/b:ro"})
-	if err != nil || len(m) != 2 || !slices.Contains(m[1].Options, "ro") || slices.Contains(m[0].Options, "ro") {
+	m, err := parseVolumes([]string{dir + "/a:/a", dir + "/b:/b:ro", "data:/data"}, filepath.Join(dir, "volumes"))
+	if err != nil || len(m) != 3 || !slices.Contains(m[1].Options, "ro") || slices.Contains(m[0].Options, "ro") || m[2].Source != filepath.Join(dir, "volumes", "data") {
 		t.Fatalf("parseVolumes = %+v, %v", m, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "a")); err != nil {
 		t.Errorf("the missing host directory was not made: %v", err)
 	}
-	_, err = parseVolumes([]string{"rel:/x", "/x", dir + ":/y:rx"})
+	_, err = parseVolumes([]string{"../rel:/x", "/x", dir + ":/y:rx"}, dir)
 	for _, want := range []string{"volumes[0]", "volumes[1]", "volumes[2]"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("parseVolumes of three bad entries: %v, want %s named", err, want)

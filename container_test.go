@@ -288,6 +288,11 @@ func TestContainerCLI(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(ro, "x")); err == nil {
 			t.Errorf("a read-only volume was written")
 		}
+		// A named volume outlives its container and serves the next.
+		c.ok("run", "--rm", "--network", "none", "-v", "notes:/notes", c.image, "sh", "-c", "echo kept > /notes/n")
+		if got := c.ok("run", "--rm", "--network", "none", "-v", "notes:/n2:ro", c.image, "cat", "/n2/n"); got != "kept\n" {
+			t.Errorf("named volume in a second container: %q", got)
+		}
 		c.assertClean()
 	})
 
@@ -540,7 +545,7 @@ func TestContainerCLI(t *testing.T) {
 			args []string
 			want string
 		}{
-			{[]string{"run", "-d", "--network", "none", "-v", "relative:/x", c.image}, "must be absolute"},
+			{[]string{"run", "-d", "--network", "none", "-v", "./relative:/x", c.image}, "absolute path or a volume name"},
 			{[]string{"run", "-d", "--network", "none", "-p", "80:80", c.image}, "publishing needs network bridge"},
 			{[]string{"run", "-d", "--network", "mars", c.image}, "mars"},
 			{[]string{"run", "-d", "--network", "none", "--name", "bad/name", c.image}, "only [a-zA-Z0-9]"},

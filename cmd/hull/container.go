@@ -132,6 +132,7 @@ type healthFlags struct {
 // runFlags are what "run" and "create" share.
 func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f := cmd.Flags()
+	f.StringVar(&c.Platform, "platform", "", "image platform os/arch[/variant] to pull from a multi-platform index (default: this machine's)")
 	f.BoolVar(&ro.explain, "explain", false, "print what starting the container would ask of the kernel, step by step, and run nothing")
 	f.StringArrayVar(&ro.envFiles, "env-file", nil, "read KEY=VALUE lines from a file")
 	f.StringVar(&ro.health.cmd, "health-cmd", "", "health check command (run by /bin/sh -c in the container)")
@@ -156,7 +157,7 @@ func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	// otherwise claim -h for it).
 	f.StringVarP(&c.Hostname, "hostname", "h", "", "hostname (default: the short ID)")
 	f.Bool("help", false, "help for "+cmd.Name())
-	f.StringArrayVarP(&c.Volumes, "volume", "v", nil, "bind mount HOST:CONTAINER[:ro]")
+	f.StringArrayVarP(&c.Volumes, "volume", "v", nil, "bind mount HOST:CONTAINER[:ro]; a HOST that is a name is a named volume, kept after rm")
 	f.StringVar(&c.Network, "network", "bridge", "network: none, host or bridge")
 	f.StringArrayVarP(&c.Ports, "publish", "p", nil, "publish [hostIP:]hostPort:containerPort[/tcp|udp]")
 	f.Var((*byteSize)(&c.Memory), "memory", "memory limit (e.g. 64m, 1g)")
