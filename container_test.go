@@ -352,6 +352,13 @@ func TestContainerCLI(t *testing.T) {
 		if b, err := os.ReadFile(filepath.Join(outDir, "passwd")); err == nil && bytes.Equal(b, host) {
 			t.Errorf("cp followed a container's symlink to the host's /etc/passwd")
 		}
+		// commit: the writes become a layer of a new image that runs.
+		if dg := strings.TrimSpace(c.ok("commit", "-m", "with motd", "keep", "local/kept:v1")); !strings.HasPrefix(dg, "sha256:") {
+			t.Errorf("commit printed %q", dg)
+		}
+		if got := c.ok("run", "--rm", "--network", "none", "local/kept:v1", "sh", "-c", "cat /etc/motd /imported/sub/b.txt; test -e /bin/id || echo no id"); got != "changed\nbee\nno id\n" {
+			t.Errorf("a container of the committed image sees %q", got)
+		}
 		c.ok("restart", "-t", "0", "keep")
 		if got := c.ok("exec", "keep", "cat", "/runs"); got != "run\nrun\nrun\n" {
 			t.Errorf("after restart: /runs = %q", got)

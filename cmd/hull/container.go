@@ -102,6 +102,7 @@ when the command that started it is long gone. All state is on disk
 		newContainerStatsCommand(o),
 		newContainerGenerateCommand(o),
 		newContainerCpCommand(o),
+		newContainerCommitCommand(o),
 		&cobra.Command{
 			Use:    "monitor",
 			Short:  "a container's monitor (started by hull itself)",
@@ -1028,4 +1029,28 @@ func explainContainer(ctx context.Context, e *hull.Engine, id string, out io.Wri
 	}
 	_, err = io.WriteString(out, text)
 	return err
+}
+
+func newContainerCommitCommand(o *containerOptions) *cobra.Command {
+	var co hull.CommitOptions
+	cmd := &cobra.Command{
+		Use:   "commit [-a AUTHOR] [-m MESSAGE] CONTAINER IMAGE",
+		Short: "make a new image of a container's writes on top of its image",
+		Args:  cobra.ExactArgs(2),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			im, err := e.Commit(ctx, args[0], args[1], co)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), im.Digest)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVarP(&co.Author, "author", "a", "", "author of the new image")
+	cmd.Flags().StringVarP(&co.Message, "message", "m", "", "commit message (the history entry's comment)")
+	return cmd
 }
