@@ -76,6 +76,9 @@ func (m *Mount) idmapMount(src string, target *os.File, shown string) error {
 	defer unix.Close(fd)
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(m.IDMap.UsernsFD)}
 	if err := unix.MountSetattr(fd, "", setFlags, &attr); err != nil {
+		if err == unix.EINVAL {
+			return fmt.Errorf("%w (the filesystem of %s cannot be idmapped by this kernel)", &os.PathError{Op: "mount_setattr(MOUNT_ATTR_IDMAP)", Path: src, Err: err}, src)
+		}
 		return &os.PathError{Op: "mount_setattr(MOUNT_ATTR_IDMAP)", Path: src, Err: err}
 	}
 	if err := unix.MoveMount(fd, "", int(target.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {

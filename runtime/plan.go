@@ -622,7 +622,9 @@ func (c CloseFDs) String() string {
 // TimeNamespace is a time namespace with linux.timeOffsets. Offsets can
 // only be written before any process enters the namespace, so the init
 // unshares it (becoming a member only of time_for_children) and writes
-// them; execve then moves the init in.
+// them; execve then moves the init in. That last part needs a recent
+// kernel: older ones (the 6.1 of Debian 12) move only children, and the
+// program then keeps the host's clocks (see the package's open issues).
 type TimeNamespace struct {
 	Offsets map[string]specs.LinuxTimeOffset `json:"offsets,omitempty"`
 }
