@@ -47,7 +47,8 @@ type ContainerConfig struct {
 	// Platform chooses the image of a multi-platform index when pulling,
 	// as "os/arch[/variant]"; default: this machine's.
 	Platform string `json:"platform,omitempty"`
-	// Network is none, host or bridge (default).
+	// Network is none, host, bridge (default) or container:NAME (the
+	// network namespace of another running container).
 	Network string `json:"network,omitempty"`
 	// Ports are published ports, as -p spells them ("8080:80/tcp").
 	Ports []string `json:"ports,omitempty"`

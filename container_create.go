@@ -58,14 +58,22 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 		}
 		ports = append(ports, pm...)
 	}
-	switch cfg.Network {
+	switch kind, other := netns.SplitMode(cfg.Network); kind {
 	case "", netns.ModeBridge:
-	case netns.ModeNone, netns.ModeHost:
+	case netns.ModeNone, netns.ModeHost, "container":
 		if len(ports) > 0 {
 			perrs = append(perrs, fmt.Errorf("ports: publishing needs network bridge, not %s", cfg.Network))
 		}
+		if kind == "container" {
+			// Joined by ID: a later container may take the name.
+			id, err := e.resolve(other)
+			if err != nil {
+				perrs = append(perrs, fmt.Errorf("network: %w", err))
+			}
+			cfg.Network = "container:" + id
+		}
 	default:
-		perrs = append(perrs, fmt.Errorf("network: %q is not none, host or bridge", cfg.Network))
+		perrs = append(perrs, fmt.Errorf("network: %q is not none, host, bridge or container:NAME", cfg.Network))
 	}
 	if _, err := parseRestart(cfg.Restart); err != nil {
 		perrs = append(perrs, err)

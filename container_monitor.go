@@ -442,7 +442,15 @@ func (e *Engine) run(ctx context.Context, c *Container) (pid int, tty *ttyServer
 				spec.Linux.Namespaces[i].Path = att.NetnsPath
 			}
 		}
-		spec.Mounts = withEtcFiles(spec.Mounts, att.EtcFiles)
+		etc := att.EtcFiles
+		if kind, other := netns.SplitMode(mode); kind == "container" {
+			// The other container's hosts and resolv.conf, as its
+			// network is.
+			if oa, err := nm.Inspect(other); err == nil {
+				etc = oa.EtcFiles
+			}
+		}
+		spec.Mounts = withEtcFiles(spec.Mounts, etc)
 	}
 
 	layers, err := e.layerDirs(c)

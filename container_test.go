@@ -230,6 +230,11 @@ func TestContainerCLI(t *testing.T) {
 		if b, err := os.ReadFile(pidFile); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(ins.State.MonitorPid) {
 			t.Errorf("%s = %q (%v), want the monitor's PID %d", pidFile, b, err, ins.State.MonitorPid)
 		}
+		// --network container:web joins web's network namespace.
+		ns := c.ok("exec", "web", "busybox", "readlink", "/proc/self/ns/net")
+		if got := c.ok("run", "--rm", "--network", "container:web", c.image, "busybox", "readlink", "/proc/self/ns/net"); got != ns || !strings.HasPrefix(ns, "net:[") {
+			t.Errorf("--network container:web: namespace %q, web's %q", got, ns)
+		}
 		if _, err := c.try("rm", "web"); err == nil {
 			t.Errorf("rm of a running container succeeded")
 		}
@@ -555,6 +560,7 @@ func TestContainerCLI(t *testing.T) {
 			{[]string{"run", "-d", "--network", "none", "-v", "./relative:/x", c.image}, "absolute path or a volume name"},
 			{[]string{"run", "-d", "--network", "none", "-p", "80:80", c.image}, "publishing needs network bridge"},
 			{[]string{"run", "-d", "--network", "mars", c.image}, "mars"},
+			{[]string{"run", "-d", "--network", "container:nobody", c.image}, "nobody"},
 			{[]string{"run", "-d", "--network", "none", "--name", "bad/name", c.image}, "only [a-zA-Z0-9]"},
 			{[]string{"run", "-d", "--network", "none", "-u", "nosuchuser", c.image}, "nosuchuser"},
 			{[]string{"run", "-d", "--network", "none", "--cap-add", "CAP_FLY", c.image}, "capAdd[0]"},

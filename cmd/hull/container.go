@@ -159,7 +159,7 @@ func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f.StringVarP(&c.Hostname, "hostname", "h", "", "hostname (default: the short ID)")
 	f.Bool("help", false, "help for "+cmd.Name())
 	f.StringArrayVarP(&c.Volumes, "volume", "v", nil, "bind mount HOST:CONTAINER[:ro]; a HOST that is a name is a named volume, kept after rm")
-	f.StringVar(&c.Network, "network", "bridge", "network: none, host or bridge")
+	f.StringVar(&c.Network, "network", "bridge", "network: none, host, bridge or container:NAME")
 	f.StringArrayVarP(&c.Ports, "publish", "p", nil, "publish [hostIP:]hostPort:containerPort[/tcp|udp]")
 	f.Var((*byteSize)(&c.Memory), "memory", "memory limit (e.g. 64m, 1g)")
 	f.Int64Var(&c.PidsLimit, "pids-limit", 0, "maximum number of processes")
