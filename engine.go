@@ -31,9 +31,13 @@ import (
 //	                              removed by rm
 //	    ctr.log                   the container's stdout and stderr
 //	    monitor.log               what the monitor has to say
+//	    monitor.pid               the monitor's PID (systemd's PIDFile=)
+//	    attach.sock               the terminal, with Tty (see Attach)
+//	    stopping                  left by Stop: no restart policy applies
 //	    lock                      flock: one lifecycle operation at a time
 //	    monitor.lock              flock held by the live monitor
 //	    wait.lock                 flock held (shared) by Wait callers
+//	  volumes/NAME/               named volumes, kept after rm
 //	RUN/                          default /run/hull/containers: the
 //	                              runtime's state (runc's --root)
 //
@@ -46,9 +50,12 @@ import (
 //	                                    mount overlay on rootfs/
 //	                                    runtime Create + Start
 //	read fd 3 ◀─ {"pid":N} or error ─── record "running"
-//	return                              wait4(init) … exit status
+//	return                              health checks (runtime Exec), the
+//	                                    pty pump, wait4(init) … exit status
 //	                                    runtime Delete, unmount, Teardown
 //	                                    record "exited", code, time
+//	                                    restart policy: again after a
+//	                                    back-off, unless stopping exists
 //	                                    --rm: flock wait.lock exclusively
 //	                                    (Wait callers have read the code),
 //	                                    remove the directory
