@@ -259,7 +259,17 @@ func (r *Runtime) freezer(ctx context.Context, id string, freeze bool) error {
 		if st != Running {
 			return fmt.Errorf("container %s is not running", id)
 		}
-		return m.Freeze(ctx)
+		if err := m.Freeze(ctx); err != nil {
+			// A freeze that did not complete would leave the cgroup
+			// FREEZING, half stopped: undo it.
+			tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cgroupOpTimeout)
+			defer cancel()
+			if terr := m.Thaw(tctx); terr != nil {
+				return fmt.Errorf("%w (and thawing again: %v)", err, terr)
+			}
+			return err
+		}
+		return nil
 	}
 	if st != Paused {
 		return fmt.Errorf("container %s is not paused", id)
