@@ -603,7 +603,16 @@ func alive(pid int) bool {
 
 // TestEngine drives the Go API in-process, this test binary serving as
 // the monitor (TestMain), with resource limits checked from inside.
-func TestEngine(t *testing.T) {
+func TestEngine(t *testing.T) { testEngine(t, "none") }
+
+// TestEngineCgroupV2 is TestEngine on a cgroup v2 host (the test VM), in
+// the host's network namespace.
+func TestEngineCgroupV2(t *testing.T) {
+	testvm.Require(t, testvm.CgroupV2)
+	testEngine(t, "host")
+}
+
+func testEngine(t *testing.T, network string) {
 	c := newCLI(t)
 	ctx := t.Context()
 	e, err := hull.NewEngine(hull.WithDataDir(c.data), hull.WithRunDir(c.run), hull.WithNetworkDirs(c.netRun, c.net))
@@ -611,7 +620,7 @@ func TestEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctr, err := e.Run(ctx, hull.ContainerConfig{
-		Image: c.image, Network: "none", PidsLimit: 42, Memory: 64 << 20,
+		Image: c.image, Network: network, PidsLimit: 42, Memory: 64 << 20,
 		Cmd: []string{"sh", "-c", "echo started; while true; do sleep 1; done"},
 	}, hull.StartOptions{})
 	if err != nil {
