@@ -19,6 +19,7 @@ var vmPackages = []testvm.Package{
 	{Path: "./runtime/probe"},                            // each namespace created for real on a second kernel
 	{Path: "./cgroups"},                                  // the v2 driver: limits, device eBPF, freezer, OOM events
 	{Path: "./vmm/kvm", Run: "Guest|CPUID|ProbeHostKVM"}, // hand-assembled guests on real KVM
+	{Path: "./runtime"},                                  // real containers on a pure cgroup v2 host
 }
 
 // TestInVM boots the test VM once and runs vmPackages inside it.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hullrt/hull/integration/testvm"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -129,6 +130,19 @@ func TestRuncVerbs(t *testing.T) {
 		t.Errorf("delete of a running container: exit %d, %q", code, errs)
 	}
 	must("kill", "c1", "KILL")
+	// kill returns once the signal is sent, as runc's does; the init dies
+	// (and its pid namespace with it) a moment later. delete refuses a
+	// container that is still running, so wait for "stopped" first, as
+	// containerd's shim waits for the exit before it deletes.
+	for i := 0; ; i++ {
+		if err := json.Unmarshal([]byte(must("state", "c1")), &st); err == nil && st["status"] == "stopped" {
+			break
+		}
+		if i == 500 {
+			t.Fatalf("state after kill KILL never became stopped: %v", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	must("delete", "c1")
 
 	// A missing container: runc's messages and exit codes, and the JSON
