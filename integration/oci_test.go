@@ -45,9 +45,20 @@ func TestOCIValidation(t *testing.T) {
 	var nowPassing []string
 	for _, name := range tests {
 		t.Run(name, func(t *testing.T) {
-			defer cleanSuiteLeftovers(t)
-			ref := ocivalidation.Run(ctx, dir, name, "runc", 3*time.Minute)
-			got := ocivalidation.Run(ctx, dir, name, hull, 3*time.Minute)
+			// Not t.TempDir: its 0700 parents would keep a container
+			// whose root maps to another host uid out of its bundle.
+			tmp, err := os.MkdirTemp("", "hull-oci-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(tmp, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			defer os.Remove(tmp)
+			defer cleanSuiteLeftovers(t, tmp)
+			ref := ocivalidation.Run(ctx, dir, name, "runc", tmp, 3*time.Minute)
+			cleanSuiteLeftovers(t, tmp)
+			got := ocivalidation.Run(ctx, dir, name, hull, tmp, 3*time.Minute)
 			t.Logf("runc: %s", ref)
 			t.Logf("hull: %s", got)
 			if ref.OK() {
@@ -111,14 +122,10 @@ func ociSuite(t *testing.T) string {
 	return suiteOnce.dir
 }
 
-// cleanSuiteLeftovers undoes what the suite's programs leave behind
-// whichever runtime they drove: bundles in $TMPDIR/ocitest* and mounts
-// inside them (the rootfs propagation tests bind the bundle on itself).
-func cleanSuiteLeftovers(t *testing.T) {
-	bundles, _ := filepath.Glob(filepath.Join(os.TempDir(), "ocitest*"))
-	if len(bundles) == 0 {
-		return
-	}
+// cleanSuiteLeftovers undoes what a validation program leaves in tmp,
+// whichever runtime it drove: bundles, and mounts inside them (the rootfs
+// propagation programs bind a bundle on itself).
+func cleanSuiteLeftovers(t *testing.T, tmp string) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		t.Fatal(err)
@@ -128,14 +135,15 @@ func cleanSuiteLeftovers(t *testing.T) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && strings.HasPrefix(fields[4], filepath.Join(os.TempDir(), "ocitest")) {
+		if len(fields) > 4 && strings.HasPrefix(fields[4], tmp+"/") {
 			mounts = append(mounts, fields[4])
 		}
 	}
 	for i := len(mounts) - 1; i >= 0; i-- {
 		_ = unix.Unmount(mounts[i], unix.MNT_DETACH)
 	}
-	for _, b := range bundles {
-		_ = os.RemoveAll(b)
+	entries, _ := os.ReadDir(tmp)
+	for _, e := range entries {
+		_ = os.RemoveAll(filepath.Join(tmp, e.Name()))
 	}
 }

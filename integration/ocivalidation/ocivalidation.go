@@ -104,13 +104,15 @@ func (r Result) String() string {
 var tapLine = regexp.MustCompile(`^(not ok|ok)\b[^#]*(#\s*(SKIP|TODO))?`)
 
 // Run runs the validation program test from dir against runtime (a path
-// or a name on PATH), with timeout as its bound.
-func Run(ctx context.Context, dir, test, runtime string, timeout time.Duration) Result {
+// or a name on PATH), with timeout as its bound. The program makes its
+// bundles in tmp (its $TMPDIR), so that a caller can clean up after it
+// without touching anyone else's.
+func Run(ctx context.Context, dir, test, runtime, tmp string, timeout time.Duration) Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(dir, test))
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "RUNTIME="+runtime)
+	cmd.Env = append(os.Environ(), "RUNTIME="+runtime, "TMPDIR="+tmp)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err := cmd.Run()
