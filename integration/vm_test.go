@@ -12,9 +12,9 @@ import (
 // that need those call testvm.Require and are skipped on the host.
 var vmPackages = []testvm.Package{
 	{Path: "./integration", Run: "^TestGuest"},
-	{Path: "."},                             // hull check's library on a cgroup v2 + KVM host
-	{Path: "./cmd/hull", Run: "^TestCheck"}, // hull check --json --vm
-	{Path: "./runtime/seccomp"},             // filters on a second kernel, and i386 programs
+	{Path: ".", Run: "^(TestCheck|TestRecord|ExampleCheck|TestEngineCgroupV2)"}, // hull check's library; the container engine on cgroup v2
+	{Path: "./cmd/hull", Run: "^TestCheck"},                                     // hull check --json --vm
+	{Path: "./runtime/seccomp"},                                                 // filters on a second kernel, and i386 programs
 	{Path: "./runtime/capability"},
 	{Path: "./runtime/probe"},                            // each namespace created for real on a second kernel
 	{Path: "./cgroups"},                                  // the v2 driver: limits, device eBPF, freezer, OOM events
@@ -24,5 +24,9 @@ var vmPackages = []testvm.Package{
 
 // TestInVM boots the test VM once and runs vmPackages inside it.
 func TestInVM(t *testing.T) {
-	testvm.TestPackages(t, testvm.Options{Timeout: 45 * time.Minute}, vmPackages...)
+	testvm.TestPackages(t, testvm.Options{
+		Timeout: 45 * time.Minute,
+		// The engine's test pulls its image from a registry on loopback.
+		HostTools: []string{"docker-registry", "busybox"},
+	}, vmPackages...)
 }
