@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"github.com/hullrt/hull"
+)
+
+func newContainerLogsCommand(o *containerOptions) *cobra.Command {
+	var follow bool
+	var tail int
+	cmd := &cobra.Command{
+		Use:   "logs [-f] [-n N] CONTAINER",
+		Short: "print a container's output",
+		Args:  cobra.ExactArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, unix.SIGTERM)
+			defer cancel()
+			err = e.Logs(ctx, args[0], cmd.OutOrStdout(), hull.LogsOptions{Follow: follow, Tail: tail})
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		}),
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the container exits")
+	cmd.Flags().IntVarP(&tail, "tail", "n", 0, "start with the last N lines (0: all)")
+	return cmd
+}
+
+func newContainerExecCommand(o *containerOptions) *cobra.Command {
+	var c hull.ExecConfig
+	var interactive bool
+	cmd := &cobra.Command{
+		Use:   "exec [-it] [-u USER] [-w DIR] [-e K=V] CONTAINER COMMAND [ARG...]",
+		Short: "run a process in a running container",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			c.Cmd = args[1:]
+			c.Stdout, c.Stderr = os.Stdout, os.Stderr
+			if interactive {
+				c.Stdin = os.Stdin
+			}
+			var tty *consoleProxy
+			if c.Tty {
+				if tty, err = newConsoleProxy(); err != nil {
+					return err
+				}
+				defer tty.Close()
+				c.ConsoleSocket = tty.path
+			}
+			// Signals go to the process; a window change resizes its
+			// terminal.
+			sigs := make(chan os.Signal, 8)
+			signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGWINCH)
+			defer signal.Stop(sigs)
+			fwd := make(chan os.Signal, 8)
+			go func() {
+				for s := range sigs {
+					if s == unix.SIGWINCH {
+						if tty != nil {
+							tty.resize()
+						}
+						continue
+					}
+					fwd <- s
+				}
+			}()
+			code, err := e.Exec(ctx, args[0], c, fwd)
+			if tty != nil {
+				<-tty.done
+			}
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		}),
+	}
+	f := cmd.Flags()
+	f.SetInterspersed(false)
+	f.BoolVarP(&interactive, "interactive", "i", false, "keep stdin open")
+	f.BoolVarP(&c.Tty, "tty", "t", false, "allocate a terminal")
+	f.StringVarP(&c.User, "user", "u", "", "user[:group] to run as")
+	f.StringVarP(&c.WorkingDir, "workdir", "w", "", "working directory")
+	f.StringArrayVarP(&c.Env, "env", "e", nil, "set an environment variable KEY=VALUE")
+	return cmd
+}
+
+func attachTTY(ctx context.Context, e *hull.Engine, id string, interactive bool, out io.Writer) error {
+	conn, err := e.Attach(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if interactive {
+		if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+			if st, err := term.MakeRaw(fd); err == nil {
+				defer term.Restore(fd, st)
+			}
+		}
+		go func() {
+			_, _ = io.Copy(conn, os.Stdin)
+			_ = conn.CloseWrite()
+		}()
+	}
+	_, err = io.Copy(out, conn)
+	return err
+}
+
+func newContainerAttachCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "attach CONTAINER",
+		Short: "connect to a running container's terminal (or follow its output)",
+		Args:  cobra.ExactArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			c, err := e.Inspect(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if !c.Config.Tty {
+				return e.Logs(ctx, c.ID, cmd.OutOrStdout(), hull.LogsOptions{Follow: true})
+			}
+			return attachTTY(ctx, e, c.ID, true, cmd.OutOrStdout())
+		}),
+	}
+}
+
+func newContainerHealthcheckCommand(o *containerOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "healthcheck",
+		Short: "run containers' health checks by hand",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "run CONTAINER",
+		Short: "run a container's health check now: exit 0 when healthy, 1 when not",
+		Args:  cobra.ExactArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			p, err := e.HealthCheck(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if p.ExitCode != 0 {
+				fmt.Fprint(cmd.ErrOrStderr(), p.Output)
+				fmt.Fprintln(cmd.OutOrStdout(), "unhealthy")
+				return &exitError{code: 1}
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "healthy")
+			return nil
+		}),
+	})
+	return cmd
+}
+
+func newContainerGenerateCommand(o *containerOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "generate",
+		Short: "generate files that manage containers",
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "systemd CONTAINER",
+		Short: "print a systemd unit that starts and stops a container",
+		Long: `systemd prints a unit for an existing container, as "podman generate
+systemd" does: systemd starts it with "hull container start", whose
+monitor it then follows through the PID file, and stops it with
+"hull container stop".`,
+		Args: cobra.ExactArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			c, err := e.Inspect(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			self := fmt.Sprintf("%s --root %s container --data %s", exe, o.g.root, o.data)
+			fmt.Fprintf(cmd.OutOrStdout(), `# container-%s.service, generated by hull for container %s
+[Unit]
+Description=hull container %s
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Restart=on-failure
+TimeoutStopSec=70
+ExecStart=%s start %s
+ExecStop=%s stop -t 10 %s
+Type=forking
+PIDFile=%s
+
+[Install]
+WantedBy=default.target
+`, c.Name, c.ID, c.Name, self, c.ID, self, c.ID, filepath.Join(c.Dir, hull.MonitorPIDFile))
+			return nil
+		}),
+	})
+	return cmd
+}
+
+func newContainerCpCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "cp CONTAINER:SRC DEST | SRC CONTAINER:DEST",
+		Short: "copy files between a running container and the host",
+		Args:  cobra.ExactArgs(2),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			// A host path with a colon must be written ./a:b.
+			fromCtr, fromPath, fromOK := strings.Cut(args[0], ":")
+			toCtr, toPath, toOK := strings.Cut(args[1], ":")
+			fromOK = fromOK && !strings.Contains(fromCtr, "/")
+			toOK = toOK && !strings.Contains(toCtr, "/")
+			switch {
+			case fromOK && !toOK:
+				return e.CopyFrom(ctx, fromCtr, fromPath, args[1])
+			case toOK && !fromOK:
+				return e.CopyTo(ctx, toCtr, args[0], toPath)
+			}
+			return fmt.Errorf("cp: exactly one of %q and %q must be CONTAINER:PATH", args[0], args[1])
+		}),
+	}
+}
+
+func newContainerCommitCommand(o *containerOptions) *cobra.Command {
+	var co hull.CommitOptions
+	cmd := &cobra.Command{
+		Use:   "commit [-a AUTHOR] [-m MESSAGE] CONTAINER IMAGE",
+		Short: "make a new image of a container's writes on top of its image",
+		Args:  cobra.ExactArgs(2),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			im, err := e.Commit(ctx, args[0], args[1], co)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), im.Digest)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVarP(&co.Author, "author", "a", "", "author of the new image")
+	cmd.Flags().StringVarP(&co.Message, "message", "m", "", "commit message (the history entry's comment)")
+	return cmd
+}

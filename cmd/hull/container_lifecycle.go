@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/hullrt/hull"
+)
+
+func eachContainer(cmd *cobra.Command, args []string, fn func(ref string) error) error {
+	var failed int
+	for _, ref := range args {
+		if err := fn(ref); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "hull: %s: %v\n", ref, err)
+			failed++
+			continue
+		}
+		fmt.Fprintln(cmd.OutOrStdout(), ref)
+	}
+	if failed > 0 {
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+func newContainerStartCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "start CONTAINER...",
+		Short: "start created or stopped containers (their writes are kept)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			return eachContainer(cmd, args, func(ref string) error { return e.Start(ctx, ref, hull.StartOptions{}) })
+		}),
+	}
+}
+
+func newContainerRmCommand(o *containerOptions) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rm [-f] CONTAINER...",
+		Short: "remove containers, their writes and logs",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			return eachContainer(cmd, args, func(ref string) error { return e.Remove(ctx, ref, force) })
+		}),
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill a running container first")
+	return cmd
+}
+
+func newContainerWaitCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "wait CONTAINER...",
+		Short: "wait for containers to exit and print their exit codes",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			for _, ref := range args {
+				code, err := e.Wait(ctx, ref)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), code)
+			}
+			return nil
+		}),
+	}
+}
+
+func newContainerKillCommand(o *containerOptions) *cobra.Command {
+	var sig string
+	cmd := &cobra.Command{
+		Use:   "kill [-s SIGNAL] CONTAINER...",
+		Short: "send a signal to containers (default SIGKILL)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			s, err := parseSignalFlag(sig)
+			if err != nil {
+				return err
+			}
+			return eachContainer(cmd, args, func(ref string) error { return e.Kill(ctx, ref, s, false) })
+		}),
+	}
+	cmd.Flags().StringVarP(&sig, "signal", "s", "KILL", "signal to send (name or number)")
+	return cmd
+}
+
+func parseSignalFlag(s string) (unix.Signal, error) {
+	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("--signal %q: unknown signal", s)
+}
+
+func newContainerPruneCommand(o *containerOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "prune",
+		Short: "remove every container that is not running (and clean up dead ones)",
+		Args:  cobra.NoArgs,
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			ids, err := e.Prune(ctx)
+			for _, id := range ids {
+				fmt.Fprintln(cmd.OutOrStdout(), id)
+			}
+			return err
+		}),
+	}
+}
+
+func newContainerStopCommand(o *containerOptions) *cobra.Command {
+	return newGracePeriodCommand(o, "stop [-t SECONDS] CONTAINER...",
+		"stop containers: their stop signal, then SIGKILL after a grace period", (*hull.Engine).Stop)
+}
+
+func newContainerRestartCommand(o *containerOptions) *cobra.Command {
+	return newGracePeriodCommand(o, "restart [-t SECONDS] CONTAINER...",
+		"stop and start containers again", (*hull.Engine).Restart)
+}
+
+// newGracePeriodCommand builds the verbs that stop containers with their
+// stop signal and a grace period (-t) before SIGKILL.
+func newGracePeriodCommand(o *containerOptions, use, short string,
+	do func(e *hull.Engine, ctx context.Context, ref string, grace time.Duration) error) *cobra.Command {
+	var seconds int
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.MinimumNArgs(1),
+		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			e, err := o.engine()
+			if err != nil {
+				return err
+			}
+			return eachContainer(cmd, args, func(ref string) error {
+				return do(e, ctx, ref, time.Duration(seconds)*time.Second)
+			})
+		}),
+	}
+	cmd.Flags().IntVarP(&seconds, "time", "t", 10, "seconds to wait before SIGKILL")
+	return cmd
+}
