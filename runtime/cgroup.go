@@ -41,7 +41,11 @@ func (r *Runtime) manager(rec *record) (cgroups.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := cgroups.New(h, cgroups.Config{Path: cgroupsPathOf(rec.Spec, rec.ID), Systemd: rec.Systemd})
+	m, err := cgroups.New(h, cgroups.Config{
+		Path:           cgroupsPathOf(rec.Spec, rec.ID),
+		Systemd:        rec.Systemd,
+		CreatedParents: rec.CgroupParents,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +131,7 @@ func (r *Runtime) createCgroup(rec *record) (cgroups.Manager, error) {
 		err = mgr.Create()
 	}
 	if err == nil {
+		rec.CgroupParents = mgr.Created()
 		return mgr, nil
 	}
 	if os.Geteuid() != 0 && (errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS)) {

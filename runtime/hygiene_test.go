@@ -82,6 +82,46 @@ func TestFailedCreateLeavesNothing(t *testing.T) {
 	}
 }
 
+// TestDeleteRemovesCreatedParents: a cgroupsPath whose parents do not
+// exist yet makes create build them, and delete must remove them again
+// once empty, so that no empty cgroup outlives the container.
+func TestDeleteRemovesCreatedParents(t *testing.T) {
+	e := newTestEnv(t)
+	top := "hulltest-parents-" + strconv.Itoa(os.Getpid())
+	s := e.spec("true")
+	s.Linux.CgroupsPath = top + "/mid/c1" // relative: below this process's own cgroup
+	if err := e.rt.Create(context.Background(), "parents", CreateOptions{Bundle: e.bundle(s)}); err != nil {
+		t.Fatal(err)
+	}
+	rec := &record{ID: "parents", Spec: s}
+	m, err := e.rt.manager(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tops []string
+	for _, dir := range m.Paths() {
+		top := filepath.Dir(filepath.Dir(dir))
+		if _, err := os.Stat(top); err != nil {
+			t.Fatalf("create made no parent %s: %v", top, err)
+		}
+		tops = append(tops, top)
+	}
+	if err := e.rt.Kill(context.Background(), "parents", unix.SIGKILL, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rt.Delete(context.Background(), "parents", true); err != nil {
+		t.Fatal(err)
+	}
+	for _, top := range tops {
+		if _, err := os.Stat(top); !os.IsNotExist(err) {
+			t.Errorf("delete left the parent cgroup %s that create made (%v)", top, err)
+			_ = os.Remove(filepath.Join(top, "mid"))
+			_ = os.Remove(top)
+		}
+	}
+	assertNothingLeft(t, e, "parents", s)
+}
+
 // A symlink in the image pointing at a host path must not redirect a
 // mount to the host: the destination resolves inside the rootfs.
 func TestSymlinkCannotEscapeRootfs(t *testing.T) {

@@ -66,6 +66,10 @@ type record struct {
 	// CgroupPaths are the container's cgroup directories on the host (v1
 	// controller or "" for cgroup2 → directory).
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
+	// CgroupParents are the parent cgroups that create made for the
+	// container's cgroup (cgroups.Manager.Created); delete removes those
+	// that are empty then, so no empty cgroup outlives the container.
+	CgroupParents []string `json:"cgroupParents,omitempty"`
 	// NoCgroup is set for a rootless container on a host that delegates
 	// no cgroup to its user: it runs without one.
 	NoCgroup bool `json:"noCgroup,omitempty"`
