@@ -36,33 +36,58 @@ const pollInterval = 50 * time.Millisecond
 
 // Wait waits until the container is no longer running and returns its exit
 // code. It also works for a container started with AutoRemove: the monitor
-// removes it only after every Wait has read the code.
+// removes it only after every Wait has read the code. To wait for a
+// container that may exit as soon as it starts, take a Waiter before
+// starting it.
 func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
-	id, err := e.resolve(ref)
+	w, err := e.Waiter(ctx, ref)
 	if err != nil {
 		return -1, err
 	}
+	defer w.Close()
+	return w.Wait(ctx)
+}
+
+// A Waiter holds a container's exit code for its holder: while it is open
+// the monitor of an AutoRemove container keeps the container (and its exit
+// code) until the Waiter is closed.
+type Waiter struct {
+	e    *Engine
+	ref  string
+	dir  string
+	lock *os.File // wait.lock, held shared
+}
+
+// Waiter registers the caller as waiting for the container's exit.
+func (e *Engine) Waiter(ctx context.Context, ref string) (*Waiter, error) {
+	id, err := e.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
 	dir := e.dir(id)
-	var wl *os.File
 	for {
-		wl, err = flock(dir, waitLock, unix.LOCK_SH|unix.LOCK_NB)
+		wl, err := flock(dir, waitLock, unix.LOCK_SH|unix.LOCK_NB)
 		if err == nil {
-			break
+			return &Waiter{e: e, ref: ref, dir: dir, lock: wl}, nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			// The directory is gone: removed meanwhile.
-			return -1, fmt.Errorf("%s: %w", ref, ErrNoSuchContainer)
+			return nil, fmt.Errorf("%s: %w", ref, ErrNoSuchContainer)
 		}
 		// The monitor is removing the container right now.
 		if err := sleep(ctx, pollInterval); err != nil {
-			return -1, err
+			return nil, err
 		}
 	}
-	defer wl.Close()
+}
+
+// Wait waits until the container is no longer running and returns its
+// exit code.
+func (w *Waiter) Wait(ctx context.Context) (int, error) {
 	for {
-		c, err := readRecord(dir)
+		c, err := readRecord(w.dir)
 		if err != nil {
-			return -1, fmt.Errorf("%s: %w", ref, ErrNoSuchContainer)
+			return -1, fmt.Errorf("%s: %w", w.ref, ErrNoSuchContainer)
 		}
 		observe(c)
 		switch c.State.Status {
@@ -76,6 +101,9 @@ func (e *Engine) Wait(ctx context.Context, ref string) (int, error) {
 		}
 	}
 }
+
+// Close lets the monitor of an AutoRemove container remove it.
+func (w *Waiter) Close() error { return w.lock.Close() }
 
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -304,7 +304,17 @@ func (r *Runtime) initCommand(plan *Plan, syncFD int, extra []*os.File, o Create
 	if err != nil {
 		return nil, err
 	}
-	env := []string{initEnv + "=" + strconv.Itoa(syncFD)}
+	env := []string{
+		initEnv + "=" + strconv.Itoa(syncFD),
+		// hull links glibc for runtime/nsenter's constructor, and glibc
+		// registers an rseq area for the main thread at startup and
+		// aborts ("Fatal glibc error: rseq registration failed") when the
+		// kernel refuses; the init was seen to die so, rarely, under load
+		// on the v1 hybrid hosts. The init needs no rseq: glibc is told
+		// not to ask. The container's program gets its own environment
+		// from the plan, without this.
+		"GLIBC_TUNABLES=glibc.pthread.rseq=0",
+	}
 	if e := nsenterEnv(plan.Join); e != "" {
 		env = append(env, e)
 	}

@@ -270,6 +270,13 @@ func attach(ctx context.Context, e *hull.Engine, ctr *hull.Container, so hull.St
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT)
 	defer signal.Stop(sigs)
+	// Wait before starting: a --rm container that exits at once is
+	// removed by its monitor as soon as no one waits for its exit code.
+	w, err := e.Waiter(ctx, ctr.ID)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
 	if err := e.Start(ctx, ctr.ID, so); err != nil {
 		_ = e.Remove(context.WithoutCancel(ctx), ctr.ID, true)
 		return err
@@ -282,7 +289,10 @@ func attach(ctx context.Context, e *hull.Engine, ctr *hull.Container, so hull.St
 	}
 	done := make(chan result, 1)
 	go func() {
-		code, err := e.Wait(ctx, ctr.ID)
+		code, err := w.Wait(ctx)
+		// The code is read: let an AutoRemove container's monitor remove
+		// it, which also ends the log being followed.
+		w.Close()
 		done <- result{code, err}
 	}()
 	for {
