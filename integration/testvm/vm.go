@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hullrt/hull/integration/testvm/protocol"
@@ -125,6 +126,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		"-device", "virtio-blk-pci,drive=payload",
 	)
 	qemu.Stdin = nil
+	// A test binary that dies (a go test -timeout panic) must not leave
+	// an emulator spinning on the machine.
+	qemu.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := qemu.StdoutPipe()
 	if err != nil {
 		return nil, err
