@@ -35,6 +35,19 @@ const initEnv = "_HULL_INIT"
 // The hull command does so through its hidden "init" verb.
 func IsInit() bool { return os.Getenv(initEnv) != "" }
 
+// In the container's init only, the main goroutine is locked to the main
+// thread while packages initialise, before anything can move it. The
+// init's per-thread steps (unshare(CLONE_NEWCGROUP), capabilities, seccomp)
+// must run on the thread group leader: /proc/<pid>/ns/* and what tools
+// read between create and start describe that thread, and a step run on
+// another thread was seen to leave the leader in the host's cgroup
+// namespace. Nothing changes for any other process that imports runtime.
+func init() {
+	if IsInit() {
+		goruntime.LockOSThread()
+	}
+}
+
 // initContext is what the steps share while the init runs them.
 type initContext struct {
 	sync      *os.File
