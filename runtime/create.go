@@ -100,9 +100,6 @@ func (r *Runtime) load(id string, o CreateOptions) (*specs.Spec, *Plan, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if s.Process.Terminal && o.ConsoleSocket == "" {
-		return nil, nil, errors.New("process.terminal is set: --console-socket is required")
-	}
 	if !s.Process.Terminal && o.ConsoleSocket != "" {
 		return nil, nil, errors.New("--console-socket is given but process.terminal is false")
 	}
@@ -129,6 +126,10 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 	spec, plan, err := r.load(id, o)
 	if err != nil {
 		return nil, err
+	}
+	// Only running needs the console: Explain prints the same plan without.
+	if spec.Process.Terminal && o.ConsoleSocket == "" {
+		return nil, errors.New("process.terminal is set: --console-socket is required")
 	}
 	// With --debug, each phase is logged with the time it took.
 	phase := func(what string) {
