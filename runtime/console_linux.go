@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -69,4 +70,16 @@ func (cs *Console) run(c *initContext) error {
 		}
 	}
 	return unix.Close(sfd)
+}
+
+// dialConsoleSocket connects to the caller's --console-socket and returns
+// the connection as a file, on which the pty master is sent with
+// SCM_RIGHTS. The file is a dup of the socket, which can then be closed.
+func dialConsoleSocket(path string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("console socket: %w", err)
+	}
+	defer conn.Close()
+	return conn.(*net.UnixConn).File()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,12 +202,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 	phase("cgroup created")
 	var console *os.File
 	if o.ConsoleSocket != "" {
-		conn, err := net.Dial("unix", o.ConsoleSocket)
-		if err != nil {
-			return nil, fmt.Errorf("console socket: %w", err)
-		}
-		defer conn.Close()
-		if console, err = conn.(*net.UnixConn).File(); err != nil {
+		if console, err = dialConsoleSocket(o.ConsoleSocket); err != nil {
 			return nil, err
 		}
 		defer console.Close()

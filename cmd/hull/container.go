@@ -49,6 +49,18 @@ func (o *containerOptions) engine() (*hull.Engine, error) {
 	)
 }
 
+// runE is globalOptions.runE for the verbs that work on containers: it
+// opens the engine first, so each verb starts with it in hand.
+func (o *containerOptions) runE(fn func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error) func(*cobra.Command, []string) error {
+	return o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+		e, err := o.engine()
+		if err != nil {
+			return err
+		}
+		return fn(ctx, cmd, e, args)
+	})
+}
+
 func newContainerCommand(g *globalOptions) *cobra.Command {
 	o := &containerOptions{g: g}
 	cmd := &cobra.Command{
@@ -222,11 +234,7 @@ func newContainerRunCommand(o *containerOptions) *cobra.Command {
 		Use:   "run [flags] IMAGE [COMMAND [ARG...]]",
 		Short: "create and start a container (pulling its image when missing)",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			cfg, err := containerConfig(cmd, c, ro, args)
 			if err != nil {
 				return err
@@ -322,11 +330,7 @@ func newContainerCreateCommand(o *containerOptions) *cobra.Command {
 		Use:   "create [flags] IMAGE [COMMAND [ARG...]]",
 		Short: "create a container without starting it",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			cfg, err := containerConfig(cmd, c, ro, args)
 			if err != nil {
 				return err

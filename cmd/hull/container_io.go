@@ -24,11 +24,8 @@ func newContainerLogsCommand(o *containerOptions) *cobra.Command {
 		Use:   "logs [-f] [-n N] CONTAINER",
 		Short: "print a container's output",
 		Args:  cobra.ExactArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
+			var err error
 			ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, unix.SIGTERM)
 			defer cancel()
 			err = e.Logs(ctx, args[0], cmd.OutOrStdout(), hull.LogsOptions{Follow: follow, Tail: tail})
@@ -50,11 +47,8 @@ func newContainerExecCommand(o *containerOptions) *cobra.Command {
 		Use:   "exec [-it] [-u USER] [-w DIR] [-e K=V] CONTAINER COMMAND [ARG...]",
 		Short: "run a process in a running container",
 		Args:  cobra.MinimumNArgs(2),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
+			var err error
 			c.Cmd = args[1:]
 			c.Stdout, c.Stderr = os.Stdout, os.Stderr
 			if interactive {
@@ -134,11 +128,7 @@ func newContainerAttachCommand(o *containerOptions) *cobra.Command {
 		Use:   "attach CONTAINER",
 		Short: "connect to a running container's terminal (or follow its output)",
 		Args:  cobra.ExactArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			c, err := e.Inspect(ctx, args[0])
 			if err != nil {
 				return err
@@ -160,11 +150,7 @@ func newContainerHealthcheckCommand(o *containerOptions) *cobra.Command {
 		Use:   "run CONTAINER",
 		Short: "run a container's health check now: exit 0 when healthy, 1 when not",
 		Args:  cobra.ExactArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			p, err := e.HealthCheck(ctx, args[0])
 			if err != nil {
 				return err
@@ -194,11 +180,7 @@ systemd" does: systemd starts it with "hull container start", whose
 monitor it then follows through the PID file, and stops it with
 "hull container stop".`,
 		Args: cobra.ExactArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			c, err := e.Inspect(ctx, args[0])
 			if err != nil {
 				return err
@@ -236,11 +218,7 @@ func newContainerCpCommand(o *containerOptions) *cobra.Command {
 		Use:   "cp CONTAINER:SRC DEST | SRC CONTAINER:DEST",
 		Short: "copy files between a running container and the host",
 		Args:  cobra.ExactArgs(2),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			// A host path with a colon must be written ./a:b.
 			fromCtr, fromPath, fromOK := strings.Cut(args[0], ":")
 			toCtr, toPath, toOK := strings.Cut(args[1], ":")
@@ -263,11 +241,7 @@ func newContainerCommitCommand(o *containerOptions) *cobra.Command {
 		Use:   "commit [-a AUTHOR] [-m MESSAGE] CONTAINER IMAGE",
 		Short: "make a new image of a container's writes on top of its image",
 		Args:  cobra.ExactArgs(2),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			im, err := e.Commit(ctx, args[0], args[1], co)
 			if err != nil {
 				return err

@@ -34,11 +34,7 @@ func newContainerStartCommand(o *containerOptions) *cobra.Command {
 		Use:   "start CONTAINER...",
 		Short: "start created or stopped containers (their writes are kept)",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			return eachContainer(cmd, args, func(ref string) error { return e.Start(ctx, ref, hull.StartOptions{}) })
 		}),
 	}
@@ -50,11 +46,7 @@ func newContainerRmCommand(o *containerOptions) *cobra.Command {
 		Use:   "rm [-f] CONTAINER...",
 		Short: "remove containers, their writes and logs",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			return eachContainer(cmd, args, func(ref string) error { return e.Remove(ctx, ref, force) })
 		}),
 	}
@@ -67,11 +59,7 @@ func newContainerWaitCommand(o *containerOptions) *cobra.Command {
 		Use:   "wait CONTAINER...",
 		Short: "wait for containers to exit and print their exit codes",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			for _, ref := range args {
 				code, err := e.Wait(ctx, ref)
 				if err != nil {
@@ -90,11 +78,7 @@ func newContainerKillCommand(o *containerOptions) *cobra.Command {
 		Use:   "kill [-s SIGNAL] CONTAINER...",
 		Short: "send a signal to containers (default SIGKILL)",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			s, err := parseSignalFlag(sig)
 			if err != nil {
 				return err
@@ -125,11 +109,7 @@ func newContainerPruneCommand(o *containerOptions) *cobra.Command {
 		Use:   "prune",
 		Short: "remove every container that is not running (and clean up dead ones)",
 		Args:  cobra.NoArgs,
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			ids, err := e.Prune(ctx)
 			for _, id := range ids {
 				fmt.Fprintln(cmd.OutOrStdout(), id)
@@ -158,11 +138,7 @@ func newGracePeriodCommand(o *containerOptions, use, short string,
 		Use:   use,
 		Short: short,
 		Args:  cobra.MinimumNArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			return eachContainer(cmd, args, func(ref string) error {
 				return do(e, ctx, ref, time.Duration(seconds)*time.Second)
 			})

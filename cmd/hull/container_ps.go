@@ -21,11 +21,7 @@ func newContainerInspectCommand(o *containerOptions) *cobra.Command {
 		Use:   "inspect CONTAINER...",
 		Short: "print containers' records as JSON",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			var out []*hull.Container
 			for _, ref := range args {
 				c, err := e.Inspect(ctx, ref)
@@ -49,11 +45,7 @@ func newContainerPsCommand(o *containerOptions) *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "list containers (running ones; -a: all)",
 		Args:    cobra.NoArgs,
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			list, err := e.List(ctx)
 			if err != nil {
 				return err
@@ -161,11 +153,7 @@ func newContainerPortCommand(o *containerOptions) *cobra.Command {
 		Use:   "port CONTAINER",
 		Short: "list a container's published ports",
 		Args:  cobra.ExactArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			c, err := e.Inspect(ctx, args[0])
 			if err != nil {
 				return err
@@ -187,11 +175,7 @@ func newContainerTopCommand(o *containerOptions) *cobra.Command {
 		Use:   "top CONTAINER",
 		Short: "list a container's processes (host PIDs)",
 		Args:  cobra.ExactArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			pids, err := e.Top(ctx, args[0])
 			if err != nil {
 				return err
@@ -213,11 +197,7 @@ func newContainerStatsCommand(o *containerOptions) *cobra.Command {
 		Use:   "stats [--format table|json] CONTAINER...",
 		Short: "print containers' resource use, from their cgroups",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			e, err := o.engine()
-			if err != nil {
-				return err
-			}
+		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			out := cmd.OutOrStdout()
 			tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
 			if format != "json" {
