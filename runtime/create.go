@@ -301,13 +301,14 @@ func (r *Runtime) initCommand(plan *Plan, syncFD int, extra []*os.File, o Create
 	}
 	env := []string{
 		initEnv + "=" + strconv.Itoa(syncFD),
-		// hull links glibc for runtime/nsenter's constructor, and glibc
-		// registers an rseq area for the main thread at startup and
-		// aborts ("Fatal glibc error: rseq registration failed") when the
-		// kernel refuses; the init was seen to die so, rarely, under load
-		// on the v1 hybrid hosts. The init needs no rseq: glibc is told
-		// not to ask. The container's program gets its own environment
-		// from the plan, without this.
+		// hull links glibc for runtime/nsenter's constructor. glibc
+		// registers an rseq area for each thread it starts when the main
+		// thread's registration worked, and aborts ("Fatal glibc error:
+		// rseq registration failed") when a thread started after a
+		// seccomp filter that denies rseq cannot. The init needs no rseq:
+		// glibc is told not to ask (see init in init_linux.go for why the
+		// init should start no thread at all then). The container's
+		// program gets its own environment from the plan, without this.
 		"GLIBC_TUNABLES=glibc.pthread.rseq=0",
 	}
 	if e := nsenterEnv(plan.Join); e != "" {

@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,11 +42,38 @@ func IsInit() bool { return os.Getenv(initEnv) != "" }
 // must run on the thread group leader: /proc/<pid>/ns/* and what tools
 // read between create and start describe that thread, and a step run on
 // another thread was seen to leave the leader in the host's cgroup
-// namespace. Nothing changes for any other process that imports runtime.
+// namespace.
+//
+// The init is also made to need no new thread once a seccomp filter is
+// loaded: the filter binds every thread the Go runtime creates after it,
+// and a profile that denies clone3 (the runtime-tools default denies it
+// with EPERM: it names later calls, so clone3 is not above the profile)
+// makes glibc's pthread_create fail and the Go runtime abort
+// ("runtime/cgo: pthread_create failed: Operation not permitted"). That
+// was seen in CI when a garbage collection started while the init
+// dropped its bounding set. So the init runs on one P with the collector
+// off (it lives for milliseconds and allocates little), and spareThread
+// makes sure a parked thread exists for the scheduler to hand the P to
+// while the init blocks in a system call. runc's init also runs on one P.
+// Nothing changes for any other process that imports runtime.
 func init() {
 	if IsInit() {
 		goruntime.LockOSThread()
+		goruntime.GOMAXPROCS(1)
+		debug.SetGCPercent(-1)
 	}
+}
+
+// spareThread leaves the scheduler one idle thread besides the init's
+// locked one. The init blocks on a channel that only a new goroutine
+// closes: the locked thread must give up the P, and the scheduler starts
+// (or finds) another thread to run the goroutine; that thread parks
+// when it is done, and with GOMAXPROCS 1 it is all the scheduler ever
+// needs while the init sits in a system call.
+func spareThread() {
+	done := make(chan struct{})
+	go close(done)
+	<-done
 }
 
 // initContext is what the steps share while the init runs them.
@@ -74,6 +102,7 @@ func Init() {
 	}
 	sync := os.NewFile(uintptr(fd), "sync")
 	unix.CloseOnExec(fd)
+	spareThread()
 	if err := runInit(sync); err != nil {
 		if werr := writeSync(sync, syncMsg{Type: syncError, Error: err.Error()}); werr != nil {
 			// The parent is gone (start already returned): stderr is
