@@ -25,9 +25,15 @@ import (
 // asks the crypto API for by name, so depends= does not list it), KVM on
 // the emulated AMD-V, overlayfs, what container networking needs, and the
 // BFQ I/O scheduler, behind cgroup v2's io.bfq.weight.
+//
+// The guest has no modprobe, so nothing is autoloaded: the nf_tables
+// modules are those of hull's NAT table (nat chains, the nat, masq, ct and
+// fib expressions) and conntrack over netlink (teardown forgets a
+// container's connections).
 var BaseModules = []string{
 	"virtio_pci", "virtio_blk", "crc32c_generic", "ext4",
 	"kvm_amd", "overlay", "veth", "bridge", "tun", "vhost_vsock", "bfq",
+	"nf_tables", "nft_chain_nat", "nft_nat", "nft_masq", "nft_ct", "nft_fib_inet", "nf_conntrack_netlink",
 }
 
 // Config describes one boot of the test VM.
