@@ -211,11 +211,22 @@ func (e *env) close() {
 	}
 }
 
-func handleIn(path string) (*netlink.Handle, error) {
+// handleIn opens a netlink handle in the namespace at path for the given
+// families; none means NETLINK_ROUTE alone. The families must be named:
+// netlink.NewHandle() with none opens NETLINK_XFRM and NETLINK_NETFILTER
+// too, and socket(2) fails with EPROTONOSUPPORT for a family whose module
+// (xfrm_user, nfnetlink) is not loaded — as on a kernel that cannot
+// autoload modules — although links and addresses need neither. A request
+// of a family the handle lacks would open a socket in the calling
+// thread's namespace, not in path's.
+func handleIn(path string, families ...int) (*netlink.Handle, error) {
+	if len(families) == 0 {
+		families = []int{unix.NETLINK_ROUTE}
+	}
 	var h *netlink.Handle
 	err := nsfs.Do(path, func() error {
 		var err error
-		h, err = netlink.NewHandle()
+		h, err = netlink.NewHandle(families...)
 		return err
 	})
 	if err != nil {
@@ -517,17 +528,20 @@ func (m *Manager) teardown(ctx context.Context, att *Attachment) error {
 			os.Remove(att.HelperFile)
 		}
 	}
-	if att.Chain != "" || len(att.Ports) > 0 {
+	// Only bridge mode has DNAT rules (and a chain); the rootless modes'
+	// ports live in their helper, and nftables would refuse an
+	// unprivileged caller anyway.
+	if att.Chain != "" {
 		errs = append(errs, m.withNAT(func(t natTable) error { return t.removeContainer(att.ID) }))
 	}
 	if att.HostVeth != "" {
 		h, err := handleIn(m.o.hostNetns)
 		if err == nil {
 			err = m.deleteLink(h, att.HostVeth)
-			if err == nil {
-				err = forgetConnections(h, att.Addrs)
-			}
 			h.Close()
+		}
+		if err == nil {
+			err = m.forgetConnections(att.Addrs)
 		}
 		errs = append(errs, err)
 	}
@@ -550,7 +564,22 @@ func (m *Manager) teardown(ctx context.Context, att *Attachment) error {
 // container's addresses. Without this, a UDP client that keeps sending to a
 // published port keeps its entry — and its DNAT to the dead container's
 // address — alive forever, even after a new container publishes the port.
-func forgetConnections(h *netlink.Handle, addrs []netip.Prefix) error {
+//
+// Conntrack speaks NETLINK_NETFILTER. Without nfnetlink loaded (socket
+// fails with EPROTONOSUPPORT) no hull rule ever ran, since nf_tables needs
+// it too, so there is nothing of ours to forget.
+func (m *Manager) forgetConnections(addrs []netip.Prefix) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	h, err := handleIn(m.o.hostNetns, unix.NETLINK_NETFILTER)
+	if errors.Is(err, unix.EPROTONOSUPPORT) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("conntrack: %w", err)
+	}
+	defer h.Close()
 	for _, p := range addrs {
 		f := &netlink.ConntrackFilter{}
 		if err := f.AddIP(netlink.ConntrackReplyAnyIP, p.Addr().AsSlice()); err != nil {

@@ -139,7 +139,8 @@ func TestBridgeNetworking(t *testing.T) {
 		if ok, _ := nsfs.IsNetns(a.NetnsPath); ok {
 			t.Errorf("%s still a namespace", a.NetnsPath)
 		}
-		h := l.handle(l.host)
+		h, err := handleIn(l.host, unix.NETLINK_NETFILTER)
+		must(t, err)
 		defer h.Close()
 		flows, err := h.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
 		must(t, err)
