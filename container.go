@@ -84,6 +84,9 @@ type ContainerConfig struct {
 	Privileged bool `json:"privileged,omitempty"`
 	// NoNewPrivileges sets no_new_privs: setuid binaries do not gain.
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
+	// Init runs a tiny reaper as the container's PID 1, which forwards
+	// signals to the command and reaps orphans (docker's --init).
+	Init bool `json:"init,omitempty"`
 	// Labels become annotations of the container's config.json.
 	Labels map[string]string `json:"labels,omitempty"`
 }
@@ -123,7 +126,7 @@ type Container struct {
 	Name        string              `json:"name"`
 	Created     time.Time           `json:"created"`
 	ImageDigest string              `json:"imageDigest"`
-	Command     []string            `json:"command"` // the process's argv
+	Command     []string            `json:"command"` // the command's argv (below the reaper, with Init)
 	Config      ContainerConfig     `json:"config"`
 	Ports       []netns.PortMapping `json:"ports,omitempty"`
 	StopSignal  string              `json:"stopSignal"`

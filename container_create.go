@@ -154,9 +154,13 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 	if _, err := parseSignal(stop); err != nil {
 		return nil, fmt.Errorf("stop signal: %w", err)
 	}
+	command := spec.Process.Args
+	if cfg.Init {
+		command = command[slices.Index(command, "--")+1:]
+	}
 	c := &Container{
 		ID: id, Name: name, Created: time.Now().UTC(), ImageDigest: im.Digest,
-		Command: spec.Process.Args, Config: cfg, Ports: ports, StopSignal: stop,
+		Command: command, Config: cfg, Ports: ports, StopSignal: stop,
 		Dir: dir, LogPath: filepath.Join(dir, logFile),
 		State: ContainerState{Status: ContainerCreated},
 	}
@@ -248,6 +252,14 @@ func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigF
 	}
 	s.Process.Env = mergeEnv(s.Process.Env, cfg.Env)
 	s.Mounts = append(s.Mounts, volumes...)
+	if cfg.Init {
+		mounts, args, err := reaperSpec(e.monitor[0], e.monitor[1:], s.Process.Args)
+		if err != nil {
+			return nil, err
+		}
+		s.Mounts = append(s.Mounts, mounts...)
+		s.Process.Args = args
+	}
 	for _, t := range cfg.Tmpfs {
 		dst, opts, _ := strings.Cut(t, ":")
 		o := []string{"nosuid", "nodev"}

@@ -57,8 +57,10 @@ type monitorReport struct {
 const MonitorPIDFile = "monitor.pid"
 
 // IsMonitor reports whether this process was started as a container's
-// monitor; its main must then call Monitor (see WithMonitor).
-func IsMonitor() bool { return os.Getenv(monitorEnv) != "" }
+// monitor, or as the reaper of a container run with Init (named hull-init,
+// see container_init.go); its main must then call Monitor (see
+// WithMonitor).
+func IsMonitor() bool { return os.Getenv(monitorEnv) != "" || isReaper() }
 
 // StartOptions change how Start runs the container.
 type StartOptions struct {
@@ -151,8 +153,12 @@ func (e *Engine) Start(ctx context.Context, ref string, o StartOptions) error {
 	return nil
 }
 
-// Monitor is the main of a container's monitor process: it never returns.
+// Monitor is the main of a container's monitor process, and of a
+// container's reaper (ContainerConfig.Init): it never returns.
 func Monitor() {
+	if isReaper() && os.Getenv(monitorEnv) == "" {
+		os.Exit(reaper(os.Args[1:]))
+	}
 	var o monitorOrders
 	err := json.Unmarshal([]byte(os.Getenv(monitorEnv)), &o)
 	os.Unsetenv(monitorEnv) // not for the container's init

@@ -411,6 +411,61 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id)
 	})
 
+	t.Run("Init", func(t *testing.T) {
+		c.t = t
+		// The orphan "sleep 0.1" is reparented to PID 1 when its shell
+		// exits at once; PID 1 is then "sleep 1000", which never waits,
+		// or with --init the reaper, which does.
+		prog := `sh -c "sleep 0.1 &"; exec sleep 1000`
+		with := strings.TrimSpace(c.ok("run", "-d", "--init", "--network", "none", c.image, "sh", "-c", prog))
+		without := strings.TrimSpace(c.ok("run", "-d", "--network", "none", c.image, "sh", "-c", prog))
+		// procs lists the container's processes as "PID STATE COMM".
+		procs := func(id string) []string {
+			var out []string
+			for _, l := range strings.Split(c.ok("exec", id, "sh", "-c", "cat /proc/[0-9]*/stat"), "\n") {
+				open, end := strings.IndexByte(l, '('), strings.LastIndexByte(l, ')')
+				if open < 0 || end < 0 || end+3 > len(l) || l[open+1:end] == "cat" || l[open+1:end] == "sh" {
+					continue // the exec's own processes
+				}
+				out = append(out, strings.TrimSpace(l[:open])+" "+l[end+2:end+3]+" "+l[open+1:end])
+			}
+			return out
+		}
+		var got []string
+		for range 100 {
+			if got = procs(without); strings.Contains(strings.Join(got, ","), " Z ") {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !strings.Contains(strings.Join(got, ","), " Z sleep") {
+			t.Errorf("without --init, no zombie: %q", got)
+		}
+		for range 100 {
+			if got = procs(with); len(got) == 2 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if len(got) != 2 || !strings.HasPrefix(got[0], "1 S ") || got[1] == "" || strings.Contains(strings.Join(got, ","), " Z ") {
+			t.Errorf("with --init: processes %q, want the reaper as 1 and sleep 1000, no zombie", got)
+		}
+		if cmdline := c.ok("exec", with, "cat", "/proc/1/cmdline"); !strings.Contains(cmdline, "hull-init") {
+			t.Errorf("PID 1 with --init is %q", cmdline)
+		}
+		if ps := c.ok("ps"); !strings.Contains(ps, `"sh -c sh -c \"sleep`) {
+			t.Errorf("ps shows the reaper, not the command:\n%s", ps)
+		}
+		// SIGTERM reaches sleep, which is not PID 1: it dies of it, and
+		// the reaper exits as it did.
+		c.ok("kill", "-s", "TERM", with)
+		if code := strings.TrimSpace(c.ok("wait", with)); code != "143" {
+			t.Errorf("exit code after SIGTERM with --init: %s, want 143", code)
+		}
+		c.ok("rm", "-f", with, without)
+		c.assertClean(with, without)
+	})
+
 	t.Run("Options", func(t *testing.T) {
 		c.t = t
 		envFile := filepath.Join(t.TempDir(), "env")

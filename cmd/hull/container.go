@@ -110,11 +110,14 @@ when the command that started it is long gone. All state is on disk
 		newContainerCpCommand(o),
 		newContainerCommitCommand(o),
 		&cobra.Command{
-			Use:    "monitor",
-			Short:  "a container's monitor (started by hull itself)",
-			Hidden: true,
-			Args:   cobra.NoArgs,
-			Run:    func(*cobra.Command, []string) { hull.Monitor() },
+			// Also a container's reaper (--init), run as
+			// "hull-init container monitor -- CMD...".
+			Use:                "monitor",
+			Short:              "a container's monitor (started by hull itself)",
+			Hidden:             true,
+			Args:               cobra.ArbitraryArgs,
+			DisableFlagParsing: true,
+			Run:                func(*cobra.Command, []string) { hull.Monitor() },
 		},
 	)
 	return cmd
@@ -154,6 +157,7 @@ func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f.StringArrayVar(&c.CapAdd, "cap-add", nil, "add a capability (ALL: every one)")
 	f.StringArrayVar(&c.CapDrop, "cap-drop", nil, "drop a capability (ALL: every one)")
 	f.BoolVar(&c.Privileged, "privileged", false, "every capability; /proc and /sys unmasked")
+	f.BoolVar(&c.Init, "init", false, "run a tiny init as PID 1 that forwards signals and reaps orphans")
 	f.SetInterspersed(false) // flags after IMAGE belong to the command
 	f.StringVar(&c.Name, "name", "", "name of the container (default: a random friendly one)")
 	f.StringArrayVarP(&c.Env, "env", "e", nil, "set an environment variable KEY=VALUE")
