@@ -246,8 +246,10 @@ func (c Config) Validate() error {
 		if p.ContainerPort == 0 {
 			bad(f+".containerPort", "0: want 1 to 65535")
 		}
-		if p.HostIP.IsValid() && p.HostIP.Is6() && !c.Network.IPv6Subnet.IsValid() && !p.HostIP.IsLoopback() {
-			bad(f+".hostIP", "%s: an IPv6 host address needs a network with an ipv6Subnet", p.HostIP)
+		// On an IPv4-only bridge network the userland proxy serves an IPv6
+		// host address; slirp4netns forwards from IPv4 addresses only.
+		if p.HostIP.IsValid() && p.HostIP.Is6() && kind == ModeSlirp4netns {
+			bad(f+".hostIP", "%s: slirp4netns publishes on IPv4 addresses only", p.HostIP)
 		}
 		key := fmt.Sprintf("%s/%d", p.Protocol, p.HostPort)
 		if j, dup := seen[key]; dup {

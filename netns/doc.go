@@ -15,7 +15,7 @@
 //	│   prerouting/output: fib daddr type local  │   persisted as
 //	│     → ports → ctr-<id>: dnat to 10.88.0.2  │   /run/netns/hull-<id>
 //	│   postrouting: masquerade                  │
-//	│ [::1]:PORT userland proxy                  │
+//	│ [::]:PORT userland proxy (for ::1)         │
 //	└────────────────────────────────────────────┘
 //
 // A Manager works on one "host" namespace (WithHostNetns; by default the
@@ -45,10 +45,18 @@
 //     neighbour's) is masqueraded too ("ct status dnat"), or the reply would
 //     go straight over the bridge from an address the client never called.
 //   - [::1]: IPv6 has no route_localnet; output skips ::1 and a userland
-//     proxy (package portproxy) listening on [::1]:PORT relays instead.
+//     proxy (package portproxy) listening on [::]:PORT relays instead.
+//
+// As with docker, -p 8080:80 publishes on both families: 0.0.0.0:8080 is
+// bound, and [::]:8080 (IPV6_V6ONLY) listens. With an IPv6 address in the
+// container, DNAT takes every IPv6 packet except those to ::1, which reach
+// that listener; on an IPv4-only network every IPv6 client does, and the
+// proxy relays to the IPv4 address. [::]:8080:80 and 0.0.0.0:8080:80
+// publish on one family only.
 //
 // The host port is bound first (and held by the Attachment), so a port
-// already in use fails with EADDRINUSE before any rule exists.
+// already in use, on either family, fails with EADDRINUSE before any rule
+// exists.
 //
 // # For the runtime
 //

@@ -37,6 +37,9 @@ const (
 	hostAddr     = "198.51.100.1" // the host's own address, on its uplink
 	outsideAddr  = "198.51.100.2" // also the host's default gateway
 	outsideAddr2 = "198.51.100.3"
+	// The same link over IPv6 (2001:db8::/32, for documentation).
+	hostAddr6    = "2001:db8::1"
+	outsideAddr6 = "2001:db8::2"
 )
 
 func requireRoot(t testing.TB) {
@@ -59,7 +62,8 @@ func newLab(t testing.TB) *lab {
 	}
 	t.Cleanup(l.close)
 
-	// host: lo up, uplink "up0" 198.51.100.1/24; outside: "eth0" .2/24.
+	// host: lo up, uplink "up0" 198.51.100.1/24 and 2001:db8::1/64;
+	// outside: "eth0" .2/24 and 2001:db8::2/64.
 	// The outside has no route to the container subnet: replies reach
 	// containers only if the host masquerades.
 	hh := l.handle(l.host)
@@ -75,7 +79,8 @@ func newLab(t testing.TB) *lab {
 	for _, x := range []struct {
 		h          *netlink.Handle
 		link, addr string
-	}{{hh, "up0", hostAddr + "/24"}, {oh, "eth0", outsideAddr + "/24"}} {
+		addr6      string
+	}{{hh, "up0", hostAddr + "/24", hostAddr6 + "/64"}, {oh, "eth0", outsideAddr + "/24", outsideAddr6 + "/64"}} {
 		lo, err := x.h.LinkByName("lo")
 		must(t, err)
 		must(t, x.h.LinkSetUp(lo))
@@ -83,6 +88,11 @@ func newLab(t testing.TB) *lab {
 		must(t, err)
 		a, _ := netlink.ParseAddr(x.addr)
 		must(t, x.h.AddrAdd(ln, a))
+		// No duplicate address detection: the address is usable at once
+		// instead of "tentative" for a second.
+		a6, _ := netlink.ParseAddr(x.addr6)
+		a6.Flags = unix.IFA_F_NODAD
+		must(t, x.h.AddrAdd(ln, a6))
 		must(t, x.h.LinkSetUp(ln))
 	}
 	// The outside is the host's default gateway (pasta copies the host's

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -93,6 +94,10 @@ func TestBridgeNetworking(t *testing.T) {
 		{"udp third netns", l.outside, "udp", hostAddr + ":5353", "web sees " + outsideAddr + " ping"},
 		{"udp host 127.0.0.1", l.host, "udp", "127.0.0.1:5353", "web sees 10.88.0.1 ping"},
 		{"udp host [::1] via proxy", l.host, "udp", "[::1]:5353", "web sees 10.88.0.1 ping"},
+		// An IPv4-only container still answers on the host's IPv6
+		// addresses, as with docker: the proxy on [::]:PORT relays.
+		{"third netns over IPv6 via proxy", l.outside, "tcp", "[" + hostAddr6 + "]:8080", "web sees 10.88.0.1"},
+		{"udp third netns over IPv6 via proxy", l.outside, "udp", "[" + hostAddr6 + "]:5353", "web sees 10.88.0.1 ping"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := fetch(tc.ns, tc.network, tc.addr)
@@ -106,8 +111,13 @@ func TestBridgeNetworking(t *testing.T) {
 		if got, err := fetch(l.host, "tcp", "127.0.0.1:8082"); err != nil || got != "web sees 10.88.0.1" {
 			t.Errorf("127.0.0.1:8082: %q, %v", got, err)
 		}
-		if got, err := fetch(l.outside, "tcp", hostAddr+":8082"); err == nil {
-			t.Errorf("%s:8082 answered %q; the port is published on 127.0.0.1 only", hostAddr, got)
+		for _, addr := range []string{hostAddr + ":8082", "[" + hostAddr6 + "]:8082"} {
+			if got, err := fetch(l.outside, "tcp", addr); err == nil {
+				t.Errorf("%s answered %q; the port is published on 127.0.0.1 only", addr, got)
+			}
+		}
+		if got, err := fetch(l.host, "tcp", "[::1]:8082"); err == nil {
+			t.Errorf("[::1]:8082 answered %q; the port is published on 127.0.0.1 only", got)
 		}
 	})
 
@@ -154,29 +164,91 @@ func TestBridgeNetworking(t *testing.T) {
 	})
 }
 
+// TestDualStack publishes ports of a container with an IPv6 address: a
+// port without host address answers on both families, on every address
+// (IPv6 through DNAT, [::1] through the proxy, which then dials the
+// container's IPv6 address); [::] and 0.0.0.0 limit it to one family.
 func TestDualStack(t *testing.T) {
 	l := newLab(t)
 	n := Network{IPv6Subnet: netip.MustParsePrefix("fd88:1::/64")}
-	ports, _ := ParsePort("8080:80")
+	var ports []PortMapping
+	for _, spec := range []string{"8080:80", "[::]:8081:80", "0.0.0.0:8083:80", "5353:53/udp"} {
+		p, err := ParsePort(spec)
+		must(t, err)
+		ports = append(ports, p...)
+	}
 	a := l.setup(Config{ID: "v6web", Network: n, Ports: ports})
 	b := l.setup(Config{ID: "v6client", Network: n})
 	if len(a.Addrs) != 2 || a.Addrs[1].String() != "fd88:1::2/64" {
 		t.Fatalf("addresses %v, want an IPv6 one fd88:1::2/64", a.Addrs)
 	}
 	serveTCP(t, a.NetnsPath, ":80", "web")
-	for _, tc := range []struct{ name, ns, addr, want string }{
-		{"neighbour over IPv6", b.NetnsPath, "[fd88:1::2]:80", "web sees fd88:1::3"},
-		{"IPv6 publish via gateway", b.NetnsPath, "[fd88:1::1]:8080", "web sees fd88:1::1"},
-		{"IPv4 still", l.host, "127.0.0.1:8080", "web sees 10.88.0.1"},
+	serveUDP(t, a.NetnsPath, ":53", "web")
+	h6 := "[" + hostAddr6 + "]"
+	for _, tc := range []struct{ name, ns, network, addr, want string }{ // want "": refused
+		{"neighbour over IPv6", b.NetnsPath, "tcp", "[fd88:1::2]:80", "web sees fd88:1::3"},
+		{"IPv6 publish via gateway", b.NetnsPath, "tcp", "[fd88:1::1]:8080", "web sees fd88:1::1"},
+		{"host [::1]", l.host, "tcp", "[::1]:8080", "web sees fd88:1::1"},
+		{"host own IPv6 address", l.host, "tcp", h6 + ":8080", "web sees " + hostAddr6},
+		{"third netns over IPv6", l.outside, "tcp", h6 + ":8080", "web sees " + outsideAddr6},
+		{"host 127.0.0.1", l.host, "tcp", "127.0.0.1:8080", "web sees 10.88.0.1"},
+		{"third netns over IPv4", l.outside, "tcp", hostAddr + ":8080", "web sees " + outsideAddr},
+		{"[::] host [::1]", l.host, "tcp", "[::1]:8081", "web sees fd88:1::1"},
+		{"[::] third netns over IPv6", l.outside, "tcp", h6 + ":8081", "web sees " + outsideAddr6},
+		{"[::] not on 127.0.0.1", l.host, "tcp", "127.0.0.1:8081", ""},
+		{"[::] not on IPv4", l.outside, "tcp", hostAddr + ":8081", ""},
+		{"0.0.0.0 host 127.0.0.1", l.host, "tcp", "127.0.0.1:8083", "web sees 10.88.0.1"},
+		{"0.0.0.0 third netns", l.outside, "tcp", hostAddr + ":8083", "web sees " + outsideAddr},
+		{"0.0.0.0 not on [::1]", l.host, "tcp", "[::1]:8083", ""},
+		{"0.0.0.0 not on IPv6", l.outside, "tcp", h6 + ":8083", ""},
+		{"udp third netns over IPv6", l.outside, "udp", h6 + ":5353", "web sees " + outsideAddr6 + " ping"},
+		{"udp host [::1]", l.host, "udp", "[::1]:5353", "web sees fd88:1::1 ping"},
 	} {
-		got, err := fetch(tc.ns, "tcp", tc.addr)
-		if err != nil || got != tc.want {
-			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := fetch(tc.ns, tc.network, tc.addr)
+			if tc.want == "" {
+				if err == nil {
+					t.Errorf("%s %s answered %q, want no answer", tc.network, tc.addr, got)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("%s %s: %q, %v; want %q", tc.network, tc.addr, got, err, tc.want)
+			}
+		})
 	}
+
+	t.Run("IPv6 port held", func(t *testing.T) {
+		// Nothing else on the host may take [::]:8080 while it is
+		// published, and a port taken on IPv6 only fails a publish.
+		var err error
+		must(t, nsfs.Do(l.host, func() error {
+			ln, lerr := net.Listen("tcp6", "[::]:8080")
+			if lerr == nil {
+				ln.Close()
+			}
+			err = lerr
+			return nil
+		}))
+		if !errors.Is(err, unix.EADDRINUSE) {
+			t.Errorf("listen [::]:8080 while published: %v, want EADDRINUSE", err)
+		}
+		var squatter net.Listener
+		must(t, nsfs.Do(l.host, func() (err error) { squatter, err = net.Listen("tcp6", "[::]:8085"); return }))
+		defer squatter.Close()
+		p, _ := ParsePort("8085:80")
+		_, err = l.m.Setup(context.Background(), Config{ID: "v6clash", Network: n, Ports: p})
+		if !errors.Is(err, unix.EADDRINUSE) || !strings.Contains(err.Error(), "8085") {
+			t.Errorf("publish 8085 taken on [::]: %v, want EADDRINUSE naming the port", err)
+		}
+	})
+
 	must(t, l.m.Teardown(context.Background(), "v6web"))
 	must(t, l.m.Teardown(context.Background(), "v6client"))
 	l.assertOnlyShared()
+	if _, err := fetch(l.outside, "tcp", h6+":8080"); err == nil {
+		t.Errorf("%s:8080 still answers after teardown", h6)
+	}
 }
 
 func TestModes(t *testing.T) {

@@ -283,9 +283,9 @@ func containerRules(id string, addrs []netip.Prefix, ports []PortMapping) (chain
 				continue // the kernel does not translate between families
 			}
 			parts := []part{}
-			if p.HostIP.IsValid() {
+			if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
 				parts = append(parts, addrIn(netip.PrefixFrom(p.HostIP, p.HostIP.BitLen()), true, false))
-			} else {
+			} else { // no address, 0.0.0.0 or [::]: every local address of the family
 				parts = append(parts, part{"meta nfproto " + map[bool]string{true: "ipv4", false: "ipv6"}[ca.Is4()], nfproto(ca)})
 			}
 			parts = append(parts, dport(p.Protocol, p.HostPort), dnat(netip.AddrPortFrom(ca, p.ContainerPort)))

@@ -96,7 +96,7 @@ func (m *Manager) Plan(c Config, a Addresses) ([]Step, error) {
 	// Ports first: a port already in use must fail before any rule exists.
 	if kind == ModeBridge {
 		for _, p := range c.Ports {
-			steps = append(steps, reservePort{Port: p, Target: a.IPv4.Addr()})
+			steps = append(steps, reservePort{Port: p, Target: a.IPv4.Addr(), Target6: a.IPv6.Addr()})
 		}
 	}
 	if c.NetnsPath == "" {

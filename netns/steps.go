@@ -12,49 +12,81 @@ import (
 
 	"github.com/hullrt/hull/netns/etcfiles"
 	"github.com/hullrt/hull/netns/nsfs"
+	"github.com/hullrt/hull/netns/portproxy"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
 // reservePort binds the host port, so that nothing else can take it and a
-// conflict is EADDRINUSE before any rule exists. The socket is held by the
-// Attachment until Close. For [::1] (or no host address) it is a listening
-// socket that the userland proxy serves.
+// conflict is EADDRINUSE before any rule exists. The sockets are held by
+// the Attachment until Close. Where the kernel cannot DNAT (a client on
+// [::1], or IPv6 toward a container without an IPv6 address) the socket
+// listens instead and a userland proxy relays to the container.
 type reservePort struct {
-	Port   PortMapping
-	Target netip.Addr
+	Port    PortMapping
+	Target  netip.Addr // the container's IPv4 address
+	Target6 netip.Addr // its IPv6 address; invalid on an IPv4-only network
 }
 
-func (s reservePort) binds() (reserve []netip.AddrPort, proxy netip.AddrPort) {
+// portBind is one socket of a published port.
+type portBind struct {
+	Addr netip.AddrPort
+	// Proxy, when valid, makes the socket listen and relay to it.
+	Proxy netip.AddrPort
+	// Optional: a host without IPv6 skips it (EAFNOSUPPORT, EADDRNOTAVAIL).
+	Optional bool
+}
+
+// binds lists the sockets of the port, as docker publishes:
+//
+//   - 8080:80 — both families: 0.0.0.0:8080, and [::]:8080 listening
+//     (IPV6_V6ONLY). With an IPv6 container, DNAT takes every IPv6 packet
+//     but those to ::1, which the output chain lets through to this
+//     listener; without one, every IPv6 client reaches it.
+//   - 0.0.0.0:8080:80, 127.0.0.1:8080:80 — IPv4 only, on that address.
+//   - [::]:8080:80, [::1]:8080:80 — IPv6 only, listening as above.
+//   - [2001:db8::1]:8080:80 — DNAT only with an IPv6 container; else the
+//     proxy listens there.
+func (s reservePort) binds() []portBind {
 	p := s.Port
+	proxyTo := netip.AddrPortFrom(s.Target, p.ContainerPort)
+	if s.Target6.IsValid() {
+		proxyTo = netip.AddrPortFrom(s.Target6, p.ContainerPort)
+	}
+	at := func(a netip.Addr) netip.AddrPort { return netip.AddrPortFrom(a, p.HostPort) }
 	switch {
 	case !p.HostIP.IsValid():
-		return []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), p.HostPort)},
-			netip.AddrPortFrom(netip.IPv6Loopback(), p.HostPort)
-	case p.HostIP == netip.IPv6Loopback():
-		return nil, netip.AddrPortFrom(p.HostIP, p.HostPort)
+		return []portBind{{Addr: at(netip.IPv4Unspecified())}, {Addr: at(netip.IPv6Unspecified()), Proxy: proxyTo, Optional: true}}
+	case p.HostIP.Is4():
+		return []portBind{{Addr: at(p.HostIP)}}
+	case p.HostIP.IsUnspecified(), p.HostIP.IsLoopback(), !s.Target6.IsValid():
+		return []portBind{{Addr: at(p.HostIP), Proxy: proxyTo}}
 	default:
-		return []netip.AddrPort{netip.AddrPortFrom(p.HostIP, p.HostPort)}, netip.AddrPort{}
+		return []portBind{{Addr: at(p.HostIP)}}
 	}
 }
 
 func (s reservePort) String() string {
 	var parts []string
-	reserve, proxy := s.binds()
-	for _, a := range reserve {
+	for _, b := range s.binds() {
 		fam := "AF_INET"
-		if a.Addr().Is6() {
+		if b.Addr.Addr().Is6() {
 			fam = "AF_INET6"
 		}
-		parts = append(parts, fmt.Sprintf("socket(%s, %s) + bind(%s)", fam, sockType(s.Port.Protocol), a))
-	}
-	if proxy.IsValid() {
-		what := "listen"
-		if s.Port.Protocol == "udp" {
-			what = "bind"
+		part := fmt.Sprintf("socket(%s, %s) + bind(%s)", fam, sockType(s.Port.Protocol), b.Addr)
+		if b.Addr.Addr().Is6() {
+			part = fmt.Sprintf("socket(%s, %s) + IPV6_V6ONLY + bind(%s)", fam, sockType(s.Port.Protocol), b.Addr)
 		}
-		parts = append(parts, fmt.Sprintf("%s(%s/%s) + userland proxy to %s",
-			what, proxy, s.Port.Protocol, netip.AddrPortFrom(s.Target, s.Port.ContainerPort)))
+		if b.Proxy.IsValid() {
+			if s.Port.Protocol == "tcp" {
+				part += " + listen"
+			}
+			part += " + userland proxy to " + b.Proxy.String()
+		}
+		if b.Optional {
+			part += " (skipped if the host has no IPv6)"
+		}
+		parts = append(parts, part)
 	}
 	return "host netns: reserve port " + s.Port.String() + ": " + strings.Join(parts, "; ")
 }
@@ -67,35 +99,40 @@ func sockType(proto string) string {
 }
 
 func (s reservePort) apply(ctx context.Context, e *env) (func() error, error) {
-	reserve, proxy := s.binds()
 	var held []*os.File
+	var proxies []*portproxy.Proxy
 	undo := func() error {
+		for _, p := range proxies {
+			p.Close()
+		}
 		for _, f := range held {
 			f.Close()
 		}
 		return nil
 	}
-	for _, a := range reserve {
-		f, err := e.m.reserve(s.Port.Protocol, a)
+	for _, b := range s.binds() {
+		var err error
+		if b.Proxy.IsValid() {
+			var p *portproxy.Proxy
+			if p, err = e.m.startProxy(s.Port.Protocol, b.Addr, b.Proxy); err == nil {
+				proxies = append(proxies, p)
+			}
+		} else {
+			var f *os.File
+			if f, err = e.m.reserve(s.Port.Protocol, b.Addr); err == nil {
+				held = append(held, f)
+			}
+		}
+		if err != nil && b.Optional && (errors.Is(err, unix.EAFNOSUPPORT) || errors.Is(err, unix.EADDRNOTAVAIL)) {
+			continue // no IPv6 on the host: nothing to publish there
+		}
 		if err != nil {
 			undo()
 			return nil, fmt.Errorf("publish %s: %w", s.Port, err)
 		}
-		held = append(held, f)
 	}
 	e.live.held = append(e.live.held, held...)
-	if proxy.IsValid() {
-		p, err := e.m.startProxy(s.Port.Protocol, proxy, netip.AddrPortFrom(s.Target, s.Port.ContainerPort))
-		switch {
-		case err == nil:
-			e.live.proxies = append(e.live.proxies, p)
-		case s.Port.HostIP.IsValid() || !errors.Is(err, unix.EADDRNOTAVAIL):
-			undo()
-			return nil, fmt.Errorf("publish %s: %w", s.Port, err)
-		default:
-			// No ::1 on the host (IPv6 disabled): nothing to proxy.
-		}
-	}
+	e.live.proxies = append(e.live.proxies, proxies...)
 	return nil, nil // the Attachment holds the sockets; Close releases them
 }
 

@@ -5,8 +5,10 @@
 // kernel cannot do: a client on the host dialing [::1]:PORT. A packet from
 // ::1 may never leave the loopback device (IPv6 has no route_localnet
 // switch), so DNAT to a container's address would be dropped. hull
-// listens on [::1]:PORT itself and relays each connection with this proxy,
-// as docker-proxy does for every published port.
+// listens on [::]:PORT itself (DNAT takes the other IPv6 addresses' packets
+// first) and relays each connection with this proxy, as docker-proxy does
+// for every published port. The second case: IPv6 clients of a container
+// that has only an IPv4 address, since NAT does not translate families.
 //
 // Every goroutine a Proxy starts is waited for by Close.
 //
