@@ -84,6 +84,9 @@ type ContainerConfig struct {
 	Privileged bool `json:"privileged,omitempty"`
 	// NoNewPrivileges sets no_new_privs: setuid binaries do not gain.
 	NoNewPrivileges bool `json:"noNewPrivileges,omitempty"`
+	// Seccomp is the system call filter (see ParseSeccompProfile); nil:
+	// none (docker's seccomp=unconfined).
+	Seccomp *SeccompProfile `json:"seccomp,omitempty"`
 	// Init runs a tiny reaper as the container's PID 1, which forwards
 	// signals to the command and reaps orphans (docker's --init).
 	Init bool `json:"init,omitempty"`

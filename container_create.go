@@ -275,6 +275,11 @@ func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigF
 	if s.Linux == nil {
 		s.Linux = &specs.Linux{}
 	}
+	if cfg.Seccomp != nil {
+		if s.Linux.Seccomp, err = cfg.Seccomp.resolve(caps, kernelRelease()); err != nil {
+			return nil, fmt.Errorf("seccomp: %w", err)
+		}
+	}
 	// Below the monitor's own cgroup (relative path), one per container.
 	s.Linux.CgroupsPath = "hull-" + id
 	if cfg.Memory > 0 || cfg.PidsLimit > 0 || cfg.CPUs > 0 {

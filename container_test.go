@@ -466,6 +466,49 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(with, without)
 	})
 
+	t.Run("Seccomp", func(t *testing.T) {
+		c.t = t
+		dir := t.TempDir()
+		profile := filepath.Join(dir, "profile.json")
+		// docker's format: archMap, and a rule that applies only with
+		// CAP_SYS_ADMIN, which the container lacks.
+		os.WriteFile(profile, []byte(`{
+	"defaultAction": "SCMP_ACT_ALLOW",
+	"archMap": [
+		{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+		{"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}
+	],
+	"syscalls": [
+		{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18, "comment": "EXDEV, which mkdir never returns"},
+		{"names": ["sethostname"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+		{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18, "excludes": {"caps": ["CAP_SYS_ADMIN"]}}
+	]
+}`), 0o644)
+		id := strings.TrimSpace(c.ok("run", "-d", "--network", "none", "--security-opt", "seccomp="+profile, c.image,
+			"sh", "-c", "mkdir /x; hostname other; grep Seccomp: /proc/self/status"))
+		c.ok("wait", id)
+		want := "mkdir: can't create directory '/x': Invalid cross-device link\nhostname: sethostname: Invalid cross-device link\nSeccomp:\t2\n"
+		if got := c.ok("logs", id); got != want {
+			t.Errorf("with the profile:\n%s\nwant:\n%s", got, want)
+		}
+		id2 := strings.TrimSpace(c.ok("run", "-d", "--network", "none", "--security-opt", "seccomp=unconfined", c.image,
+			"sh", "-c", "mkdir /x && grep Seccomp: /proc/self/status"))
+		c.ok("wait", id2)
+		if got := c.ok("logs", id2); got != "Seccomp:\t0\n" {
+			t.Errorf("seccomp=unconfined: %q", got)
+		}
+		os.WriteFile(profile, []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscals": []}`), 0o644)
+		if _, err := c.try("run", "-d", "--security-opt", "seccomp="+profile, c.image); err == nil || !strings.Contains(err.Error(), "syscals") {
+			t.Errorf("a profile with an unknown field: %v", err)
+		}
+		os.WriteFile(profile, []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["nosuchcall"], "action": "SCMP_ACT_ERRNO"}]}`), 0o644)
+		if _, err := c.try("run", "-d", "--security-opt", "seccomp="+profile, c.image); err == nil || !strings.Contains(err.Error(), "nosuchcall") {
+			t.Errorf("a profile with an unknown system call: %v", err)
+		}
+		c.ok("rm", id, id2)
+		c.assertClean(id, id2)
+	})
+
 	t.Run("Options", func(t *testing.T) {
 		c.t = t
 		envFile := filepath.Join(t.TempDir(), "env")

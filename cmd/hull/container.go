@@ -150,7 +150,7 @@ func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f.DurationVar(&ro.health.timeout, "health-timeout", 30*time.Second, "time a health check may take")
 	f.IntVar(&ro.health.retries, "health-retries", 3, "failures in a row that make the container unhealthy")
 	f.StringArrayVarP(&ro.labels, "label", "l", nil, "set a label KEY=VALUE (an annotation of config.json)")
-	f.StringArrayVar(&ro.securityOp, "security-opt", nil, "no-new-privileges[:true|false]")
+	f.StringArrayVar(&ro.securityOp, "security-opt", nil, "no-new-privileges[=true|false], seccomp=PROFILE.json|unconfined")
 	f.Float64Var(&c.CPUs, "cpus", 0, "CPU time allowed, in CPUs (e.g. 1.5)")
 	f.BoolVar(&c.ReadOnly, "read-only", false, "mount the root filesystem read-only")
 	f.StringArrayVar(&c.Tmpfs, "tmpfs", nil, "mount a tmpfs at PATH[:OPTIONS]")
@@ -218,13 +218,24 @@ func containerConfig(cmd *cobra.Command, c hull.ContainerConfig, ro runOptions, 
 		c.Labels[k] = v
 	}
 	for _, o := range ro.securityOp {
-		switch o {
-		case "no-new-privileges", "no-new-privileges:true", "no-new-privileges=true":
+		key, val, _ := strings.Cut(strings.Replace(o, ":", "=", 1), "=")
+		switch {
+		case key == "no-new-privileges" && (val == "" || val == "true"):
 			c.NoNewPrivileges = true
-		case "no-new-privileges:false", "no-new-privileges=false":
+		case key == "no-new-privileges" && val == "false":
 			c.NoNewPrivileges = false
+		case key == "seccomp" && val == "unconfined":
+			c.Seccomp = nil
+		case key == "seccomp" && val != "":
+			b, err := os.ReadFile(val)
+			if err != nil {
+				return c, fmt.Errorf("--security-opt seccomp: %w", err)
+			}
+			if c.Seccomp, err = hull.ParseSeccompProfile(b); err != nil {
+				return c, fmt.Errorf("--security-opt seccomp=%s: %w", val, err)
+			}
 		default:
-			return c, fmt.Errorf("--security-opt %q: hull knows no-new-privileges (seccomp profiles are not implemented yet)", o)
+			return c, fmt.Errorf("--security-opt %q: hull knows no-new-privileges[=true|false] and seccomp=PATH|unconfined", o)
 		}
 	}
 	return c, nil
