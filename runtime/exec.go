@@ -78,15 +78,19 @@ func ExecPlan(s *specs.Spec, initPid int, proc *specs.Process, preserveFDs int) 
 		return nil, err
 	}
 	p := &Plan{ID: "exec"}
-	userNS := false
+	userNS, mountNS := false, false
 	for _, n := range s.Linux.Namespaces {
 		path := fmt.Sprintf("/proc/%d/ns/%s", initPid, nsProcName[n.Type])
 		p.Join = append(p.Join, JoinNamespace{Type: n.Type, Path: path})
-		if n.Type == specs.UserNamespace {
-			userNS = true
-		}
+		userNS = userNS || n.Type == specs.UserNamespace
+		mountNS = mountNS || n.Type == specs.MountNamespace
 	}
 	add := func(st ...Step) { p.Steps = append(p.Steps, st...) }
+	// A container in the host's mount namespace is a chroot: entering
+	// no mount namespace leaves the process at the host's root.
+	if !mountNS {
+		add(&Chroot{Dir: fmt.Sprintf("/proc/%d/root", initPid)})
+	}
 	if proc.Terminal {
 		add(&Setsid{}, &Console{})
 		if proc.ConsoleSize != nil {

@@ -221,6 +221,9 @@ func (r *Runtime) destroy(ctx context.Context, lk *lockedDir, rec *record) error
 	if err := r.destroyCgroup(ctx, rec); err != nil {
 		errs = append(errs, err)
 	}
+	if err := releaseRootfs(rec.Spec, rec.Rootfs); err != nil { // rootfs_linux.go: mounts made in the host's namespace
+		errs = append(errs, err)
+	}
 	st := r.stateOf(rec).OCI()
 	st.Status = specs.StateStopped
 	if err := runHooks(rec.Spec.Hooks, "poststop", st); err != nil {

@@ -128,6 +128,7 @@ var stepOps = map[string]func() Step{
 	"hook":          func() Step { return new(RunHook) },
 	"pivotRoot":     func() Step { return new(PivotRoot) },
 	"moveRoot":      func() Step { return new(MoveRoot) },
+	"chroot":        func() Step { return new(Chroot) },
 	"console":       func() Step { return new(Console) },
 	"maskPath":      func() Step { return new(MaskPath) },
 	"readonlyPath":  func() Step { return new(ReadonlyPath) },
@@ -402,6 +403,19 @@ type MoveRoot struct {
 
 func (p MoveRoot) String() string {
 	return fmt.Sprintf("chdir(%q); mount(%q, \"/\", NULL, MS_MOVE, NULL); chroot(\".\"); chdir(\"/\")", p.Rootfs, p.Rootfs)
+}
+
+// Chroot changes the root of a container that shares the host's mount
+// namespace (it has none of its own: pivot_root there would change the
+// root of every host process), and of a process exec'd into one, whose
+// Dir is then the init's /proc/<pid>/root. The host's tree stays in the
+// namespace, out of reach of a process that cannot escape a chroot.
+type Chroot struct {
+	Dir string `json:"dir"`
+}
+
+func (c Chroot) String() string {
+	return fmt.Sprintf("chdir(%q); chroot(\".\"); chdir(\"/\")", c.Dir)
 }
 
 // Console makes a pty inside the container's devpts and sends its master

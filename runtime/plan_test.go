@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -73,6 +74,17 @@ func fullSpec() *specs.Spec {
 	return s
 }
 
+// hostMountSpec is the default spec without a mount namespace, and so
+// without the masked and read-only paths that would need one.
+func hostMountSpec() *specs.Spec {
+	s := DefaultSpec(false)
+	s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool {
+		return n.Type == specs.MountNamespace
+	})
+	s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+	return s
+}
+
 func TestPlanGolden(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -86,6 +98,9 @@ func TestPlanGolden(t *testing.T) {
 			return s
 		}, PlanOptions{ID: "c2", Bundle: "/b", NoNewKeyring: true}},
 		{"full.plan", fullSpec, PlanOptions{ID: "c3", Bundle: "/b", NoPivot: true, PreserveFDs: 2}},
+		// The host's mount namespace: no "/" propagation, a private
+		// rootfs bind, chroot even with --no-pivot.
+		{"hostmnt.plan", hostMountSpec, PlanOptions{ID: "c4", Bundle: "/b", NoPivot: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := NewPlan(tc.spec(), tc.opts)
@@ -151,6 +166,31 @@ func TestValidateReportsEveryField(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate's error lacks %q; it is:\n%v", want, err)
 		}
+	}
+}
+
+// TestValidateHostMountNamespace: what would change the host's own mounts
+// is refused without a mount namespace of the container's own, each
+// problem named by its field.
+func TestValidateHostMountNamespace(t *testing.T) {
+	if err := Validate(hostMountSpec()); err != nil {
+		t.Fatalf("Validate(no mount namespace) = %v, want nil", err)
+	}
+	s := hostMountSpec()
+	s.Linux.MaskedPaths = []string{"/proc/kcore"}
+	s.Linux.ReadonlyPaths = []string{"/proc/sys"}
+	s.Linux.RootfsPropagation = "rshared"
+	err := Validate(s)
+	for _, field := range []string{"linux.maskedPaths", "linux.readonlyPaths", "linux.rootfsPropagation"} {
+		want := field + ": needs a mount namespace of the container's own"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate(no mount namespace, %s set) = %v, want an error containing %q", field, err, want)
+		}
+	}
+	// A mount namespace joined by path is one of the container's own.
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.MountNamespace, Path: "/proc/1/ns/mnt"})
+	if err := Validate(s); err != nil {
+		t.Errorf("Validate(joined mount namespace, masks set) = %v, want nil", err)
 	}
 }
 

@@ -102,8 +102,24 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 
 	// rootfs: propagation, then every mount below the rootfs, while the
 	// host's tree is still reachable for bind sources.
-	add(&SetPropagation{Target: "/", Flags: rootfsPropagation[l.RootfsPropagation] | unix.MS_REC})
+	//
+	// Without a mount namespace (none new, none joined) the container
+	// shares the host's: "/" is left as it is, the rootfs bind is made
+	// private at once so that the mounts below it reach no other
+	// namespace, the root changes by chroot (pivot_root would move the
+	// host's own root), and delete detaches the bind with everything on
+	// it (releaseRootfs).
+	_, mountNS := newNS[specs.MountNamespace]
+	for _, j := range p.Join {
+		mountNS = mountNS || j.Type == specs.MountNamespace
+	}
+	if mountNS {
+		add(&SetPropagation{Target: "/", Flags: rootfsPropagation[l.RootfsPropagation] | unix.MS_REC})
+	}
 	add(&BindRootfs{Rootfs: p.Rootfs})
+	if !mountNS {
+		add(&SetPropagation{Target: p.Rootfs, Flags: unix.MS_PRIVATE | unix.MS_REC})
+	}
 	devBound := false
 	for _, m := range s.Mounts {
 		st, err := planMount(m, o.Bundle)
@@ -172,9 +188,12 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 		add(&RunHook{Kind: "createContainer", Hook: h})
 	}
 
-	if o.NoPivot {
+	switch {
+	case !mountNS:
+		add(&Chroot{Dir: p.Rootfs})
+	case o.NoPivot:
 		add(&MoveRoot{Rootfs: p.Rootfs})
-	} else {
+	default:
 		pr := &PivotRoot{Rootfs: p.Rootfs}
 		if prop := rootfsPropagation[l.RootfsPropagation]; prop&unix.MS_SHARED != 0 {
 			pr.Propagation = prop

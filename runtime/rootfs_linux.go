@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -487,6 +488,93 @@ func (p *MoveRoot) run(c *initContext) error {
 		return &os.PathError{Op: "chroot", Path: p.Rootfs, Err: err}
 	}
 	return c.afterRootChange()
+}
+
+func (p *Chroot) run(c *initContext) error {
+	if err := unix.Chdir(p.Dir); err != nil {
+		return &os.PathError{Op: "chdir", Path: p.Dir, Err: err}
+	}
+	if err := unix.Chroot("."); err != nil {
+		return &os.PathError{Op: "chroot", Path: p.Dir, Err: err}
+	}
+	return c.afterRootChange()
+}
+
+// releaseRootfs undoes what a container without a mount namespace of its
+// own left in the host's: the bind of its rootfs onto itself (BindRootfs)
+// and every mount the init made below it, which one lazy unmount of the
+// bind detaches together. It does nothing for a container with a mount
+// namespace (its mounts went with it), nor when the top mount at rootfs is
+// not a bind of the rootfs onto itself (the init died before making it:
+// what is there is the caller's). Create's cleanup and delete call it.
+func releaseRootfs(s *specs.Spec, rootfs string) error {
+	if s == nil || s.Linux == nil || rootfs == "" {
+		return nil
+	}
+	for _, n := range s.Linux.Namespaces {
+		if n.Type == specs.MountNamespace {
+			return nil
+		}
+	}
+	if real, err := filepath.EvalSymlinks(rootfs); err == nil {
+		rootfs = real
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	if !selfBindOnTop(string(b), rootfs) {
+		return nil
+	}
+	if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && err != unix.EINVAL {
+		return &os.PathError{Op: "umount2(MNT_DETACH)", Path: rootfs, Err: err}
+	}
+	return nil
+}
+
+// selfBindOnTop reports whether the last mount on dir in mountinfo shows
+// the very directory it covers: same device, and a root that is its
+// parent mount's root joined with dir's place below that mount's point.
+// A bind of dir onto itself is such a mount; another file system (an
+// image's overlay) or a bind from elsewhere is not.
+func selfBindOnTop(mountinfo, dir string) bool {
+	type entry struct{ id, parent, dev, root, point string }
+	byID := map[string]entry{}
+	var on []entry // the mounts on dir, stacked
+	for _, line := range strings.Split(mountinfo, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		e := entry{f[0], f[1], f[2], unescapeMountinfo(f[3]), unescapeMountinfo(f[4])}
+		byID[e.id] = e
+		if e.point == dir {
+			on = append(on, e)
+		}
+	}
+	// The top one is the parent of no other mount on dir.
+	var top *entry
+	for i := range on {
+		covered := false
+		for _, o := range on {
+			covered = covered || o.parent == on[i].id
+		}
+		if !covered {
+			top = &on[i]
+		}
+	}
+	if top == nil {
+		return false
+	}
+	parent, ok := byID[top.parent]
+	if !ok || parent.dev != top.dev {
+		return false
+	}
+	rel, err := filepath.Rel(parent.point, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return false
+	}
+	return filepath.Join(parent.root, rel) == top.root
 }
 
 func (c *initContext) afterRootChange() error {

@@ -243,8 +243,20 @@ func validateLinux(p *problems, s *specs.Spec) {
 	if !hasUser && (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) {
 		p.add("linux.uidMappings", "mappings are set but there is no user namespace")
 	}
+	// Without a mount namespace the container shares the host's: its
+	// mounts are made there (below the rootfs, undone by delete) and it is
+	// chrooted, not pivoted. What would change the host's own mounts needs
+	// a namespace of its own, as in runc.
 	if _, ok := ns[specs.MountNamespace]; !ok {
-		p.add("linux.namespaces", "hull needs a mount namespace to build the rootfs")
+		if len(l.MaskedPaths) > 0 {
+			p.add("linux.maskedPaths", "needs a mount namespace of the container's own (there is none: the masks would be made in the host's)")
+		}
+		if len(l.ReadonlyPaths) > 0 {
+			p.add("linux.readonlyPaths", "needs a mount namespace of the container's own (there is none: the remounts would be made in the host's)")
+		}
+		if l.RootfsPropagation != "" {
+			p.add("linux.rootfsPropagation", "needs a mount namespace of the container's own (there is none: it would change the host's \"/\")")
+		}
 	}
 	_, hasUTS := ns[specs.UTSNamespace]
 	if s.Hostname != "" && !hasUTS {
