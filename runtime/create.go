@@ -130,6 +130,11 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 	if spec.Process.Terminal && o.ConsoleSocket == "" {
 		return nil, errors.New("process.terminal is set: --console-socket is required")
 	}
+	// A rootless map with a subordinate range: the helpers must accept
+	// it, checked before anything exists (rootless_linux.go).
+	if err := checkIDHelpers(plan); err != nil {
+		return nil, err
+	}
 	// With --debug, each phase is logged with the time it took.
 	phase := func(what string) {
 		r.log.Debug(what, "container", id, "elapsed", time.Since(began))
@@ -261,6 +266,11 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 		_, _ = cmd.Process.Wait()
 		return nil
 	})
+	if needsIDHelpers(plan) {
+		if err := writeIDMaps(ctx, pid, plan); err != nil {
+			return nil, err
+		}
+	}
 	rec.Pid = pid
 	rec.PidStart, _ = pidStart(pid)
 	if err := lk.write(rec); err != nil {
@@ -352,6 +362,9 @@ func (r *Runtime) initCommand(plan *Plan, syncFD int, extra []*os.File, o Create
 		// the exec recomputes its capabilities from an unmapped uid and
 		// it keeps none.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: os.Geteuid() != 0}
+		if needsIDHelpers(plan) {
+			useIDHelpers(cmd.SysProcAttr) // newuidmap writes the maps later
+		}
 	}
 	return cmd, nil
 }

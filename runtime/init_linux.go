@@ -125,6 +125,9 @@ func runInit(sync *os.File) error {
 	if err := checkNSEnter(m.Plan); err != nil {
 		return err
 	}
+	if err := becomeRoot(m.Plan); err != nil { // rootless_linux.go
+		return err
+	}
 	c := &initContext{sync: sync, plan: m.Plan, state: m.State, fifoFD: m.FifoFD, consoleFD: m.ConsoleFD}
 	for i, s := range c.plan.Steps {
 		if err := s.run(c); err != nil {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,87 +15,284 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// TestRootless runs "hull spec --rootless" and "hull run" as an
-// unprivileged user (nobody): the container sees itself as root of its
-// user namespace and still cannot write a host file owned by root.
-func TestRootless(t *testing.T) {
+// The rootless tests run hull as an unprivileged user that exists only
+// for them. Each hull command runs in a private mount namespace where an
+// overlay on /etc adds the user to /etc/passwd and /etc/group and
+// brings the test's own /etc/subuid and /etc/subgid, so that hull and the
+// setuid newuidmap/newgidmap read exactly what the test wrote while the
+// host's files stay as they are:
+//
+//	unshare --mount --propagation private
+//	  mount -t overlay -o lowerdir=/etc,upperdir=<test>,workdir=... /etc
+//	  setpriv --reuid=2345 --regid=2345 --clear-groups hull ...
+const (
+	rootlessUID  = 2345
+	rootlessUser = "hullrootless"
+)
+
+// rootlessHost is one test's unprivileged user: its /etc files, its
+// $XDG_RUNTIME_DIR, a copy of hull it may execute and a busybox bundle
+// it owns.
+type rootlessHost struct {
+	t                   *testing.T
+	dir, hull, bundle   string
+	etc, runDir, hostRO string // hostRO: a directory of root's files
+}
+
+func newRootlessHost(t *testing.T, subuid, subgid string) *rootlessHost {
+	t.Helper()
 	testvm.Require(t, testvm.Root)
-	const nobody = 65534
-	dir := t.TempDir()
-	os.Chmod(dir, 0o755)
-	os.Chmod(filepath.Dir(dir), 0o755)
-	// A copy nobody may execute.
-	bin, err := os.ReadFile(testvm.Hull(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	hull := filepath.Join(dir, "hull")
-	if err := os.WriteFile(hull, bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bundle := filepath.Join(dir, "bundle")
-	rootfs := filepath.Join(bundle, "rootfs")
-	for _, d := range []string{"bin", "proc", "sys", "dev", "host"} {
-		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
+	for _, tool := range []string{"unshare", "setpriv", "newuidmap", "newgidmap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (Debian packages util-linux, uidmap)", tool)
+		}
 	}
 	bb, err := os.ReadFile("/bin/busybox")
 	if err != nil {
 		t.Skip("busybox is not installed (apt-get install busybox-static)")
 	}
-	os.WriteFile(filepath.Join(rootfs, "bin/busybox"), bb, 0o755)
-	for _, a := range []string{"sh", "id", "cat", "echo"} {
-		os.Symlink("busybox", filepath.Join(rootfs, "bin", a))
-	}
-	// A host directory with a file only root may write.
-	hostDir := filepath.Join(dir, "hostdir")
-	os.Mkdir(hostDir, 0o755)
-	secret := filepath.Join(hostDir, "owned-by-root")
-	os.WriteFile(secret, []byte("root's\n"), 0o644)
-	runDir := filepath.Join(dir, "xdg")
-	os.Mkdir(runDir, 0o700)
-	if err := filepath.Walk(bundle, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, nobody, nobody) }); err != nil {
-		t.Fatal(err)
-	}
-	os.Chown(runDir, nobody, nobody)
-
-	asNobody := func(args ...string) (string, error) {
-		cmd := exec.Command(hull, args...)
-		cmd.Dir = bundle
-		cmd.Env = []string{"XDG_RUNTIME_DIR=" + runDir, "PATH=/usr/bin:/bin"}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
+	h := &rootlessHost{t: t, dir: t.TempDir()}
+	must := func(err error) {
+		t.Helper()
 		if err != nil {
-			return string(out) + stderr.String(), err
+			t.Fatal(err)
 		}
-		return string(out), nil
 	}
-	if out, err := asNobody("spec", "--rootless"); err != nil {
-		t.Fatalf("spec --rootless: %v: %s", err, out)
+	must(os.Chmod(h.dir, 0o755))
+	must(os.Chmod(filepath.Dir(h.dir), 0o755))
+
+	// /etc as the user's commands see it.
+	h.etc = filepath.Join(h.dir, "etc")
+	must(os.Mkdir(h.etc, 0o755))
+	for _, f := range []struct{ name, line string }{
+		{"passwd", fmt.Sprintf("%s:x:%d:%d::/nonexistent:/usr/sbin/nologin", rootlessUser, rootlessUID, rootlessUID)},
+		{"group", fmt.Sprintf("%s:x:%d:", rootlessUser, rootlessUID)},
+	} {
+		b, err := os.ReadFile("/etc/" + f.name)
+		must(err)
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if !strings.Contains(l, fmt.Sprintf(":%d:", rootlessUID)) && !strings.HasPrefix(l, rootlessUser+":") {
+				lines = append(lines, l)
+			}
+		}
+		lines = append(lines, f.line)
+		must(os.WriteFile(filepath.Join(h.etc, f.name), []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+	}
+	must(os.WriteFile(filepath.Join(h.etc, "subuid"), []byte(subuid), 0o644))
+	must(os.WriteFile(filepath.Join(h.etc, "subgid"), []byte(subgid), 0o644))
+
+	bin, err := os.ReadFile(testvm.Hull(t))
+	must(err)
+	h.hull = filepath.Join(h.dir, "hull")
+	must(os.WriteFile(h.hull, bin, 0o755))
+
+	h.bundle = filepath.Join(h.dir, "bundle")
+	rootfs := filepath.Join(h.bundle, "rootfs")
+	for _, d := range []string{"bin", "proc", "sys", "dev", "host", "out"} {
+		must(os.MkdirAll(filepath.Join(rootfs, d), 0o755))
+	}
+	must(os.WriteFile(filepath.Join(rootfs, "bin/busybox"), bb, 0o755))
+	for _, a := range []string{"sh", "id", "cat", "echo", "touch"} {
+		must(os.Symlink("busybox", filepath.Join(rootfs, "bin", a)))
+	}
+	h.runDir = filepath.Join(h.dir, "xdg")
+	must(os.Mkdir(h.runDir, 0o700))
+	must(filepath.Walk(h.bundle, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, rootlessUID, rootlessUID) }))
+	must(os.Chown(h.runDir, rootlessUID, rootlessUID))
+
+	// A host directory with a file only root may write.
+	h.hostRO = filepath.Join(h.dir, "hostdir")
+	must(os.Mkdir(h.hostRO, 0o755))
+	must(os.WriteFile(filepath.Join(h.hostRO, "owned-by-root"), []byte("root's\n"), 0o644))
+	return h
+}
+
+// hull runs hull as the user, in the bundle, and returns its stdout, or
+// its stdout and stderr with the error.
+func (h *rootlessHost) run(args ...string) (string, error) {
+	work, err := os.MkdirTemp(h.dir, "overlay-work")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+	script := `mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 125
+shift 2
+exec setpriv --reuid=` + fmt.Sprint(rootlessUID) + ` --regid=` + fmt.Sprint(rootlessUID) + ` --clear-groups -- "$@"`
+	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", h.etc, work, h.hull}, args...)...)
+	cmd.Dir = h.bundle
+	cmd.Env = []string{"XDG_RUNTIME_DIR=" + h.runDir, "HOME=" + h.dir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out) + stderr.String(), err
+	}
+	return string(out), nil
+}
+
+// spec runs "hull spec --rootless" and returns the config it wrote.
+func (h *rootlessHost) spec() *specs.Spec {
+	h.t.Helper()
+	os.Remove(filepath.Join(h.bundle, "config.json"))
+	if out, err := h.run("spec", "--rootless"); err != nil {
+		h.t.Fatalf("spec --rootless: %v: %s", err, out)
 	}
 	var s specs.Spec
-	b, _ := os.ReadFile(filepath.Join(bundle, "config.json"))
+	b, err := os.ReadFile(filepath.Join(h.bundle, "config.json"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
 	if err := json.Unmarshal(b, &s); err != nil {
+		h.t.Fatal(err)
+	}
+	return &s
+}
+
+// write saves the config with the program args and root's directory
+// bind-mounted at /host (and, when out is set, out at /out).
+func (h *rootlessHost) write(s *specs.Spec, out string, args ...string) {
+	h.t.Helper()
+	s.Process.Terminal = false
+	s.Process.Args = args
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/host", Type: "bind", Source: h.hostRO, Options: []string{"rbind"}})
+	if out != "" {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/out", Type: "bind", Source: out, Options: []string{"rbind"}})
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.bundle, "config.json"), b, 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// clean checks that nothing of a container is left: no state under
+// $XDG_RUNTIME_DIR/hull, no process of the user, and root's file as it
+// was.
+func (h *rootlessHost) clean() {
+	h.t.Helper()
+	if ents, _ := os.ReadDir(filepath.Join(h.runDir, "hull")); len(ents) != 0 {
+		h.t.Errorf("state left in $XDG_RUNTIME_DIR/hull: %v", ents)
+	}
+	if pids := processesOf(rootlessUID); len(pids) != 0 {
+		h.t.Errorf("processes of uid %d left: %v", rootlessUID, pids)
+	}
+	if b, _ := os.ReadFile(filepath.Join(h.hostRO, "owned-by-root")); string(b) != "root's\n" {
+		h.t.Errorf("the root-owned host file changed: %q", b)
+	}
+}
+
+// processesOf lists the pids whose real uid is uid.
+func processesOf(uid int) []string {
+	var pids []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" && f[1] == fmt.Sprint(uid) {
+				pids = append(pids, e.Name())
+			}
+		}
+	}
+	return pids
+}
+
+const rootlessProbe = "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; echo x >> /host/owned-by-root && echo wrote || echo denied"
+
+// TestRootlessSingleID: a user without subordinate ids gets runc's
+// single-id config from "spec --rootless"; the container sees itself
+// as root of its user namespace, mapped to the user, and cannot write a
+// host file owned by root.
+func TestRootlessSingleID(t *testing.T) {
+	h := newRootlessHost(t, "", "")
+	s := h.spec()
+	want := []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}}
+	if !reflect.DeepEqual(s.Linux.UIDMappings, want) || !reflect.DeepEqual(s.Linux.GIDMappings, want) {
+		t.Errorf("spec --rootless wrote uidMappings %v, gidMappings %v; want %v for both", s.Linux.UIDMappings, s.Linux.GIDMappings, want)
+	}
+	h.write(s, "", "sh", "-c", rootlessProbe)
+	out, err := h.run("run", "single")
+	if err != nil {
+		t.Fatalf("run: %v: %s", err, out)
+	}
+	want2 := fmt.Sprintf("0 0 0 %d 1 0 %d 1 denied", rootlessUID, rootlessUID)
+	if got := strings.Join(strings.Fields(out), " "); got != want2 {
+		t.Errorf("the container printed %q, want %q", got, want2)
+	}
+	h.clean()
+}
+
+// TestRootlessSubordinateRange: with ranges in /etc/subuid (by user name)
+// and /etc/subgid (by numeric uid), "spec --rootless" maps container ids
+// 1.. to them and newuidmap/newgidmap write the maps: the container is
+// root, sees both lines of each map, a file its uid 1000 creates belongs
+// on the host to subordinate id 100000+999, and root's files stay
+// unwritable.
+func TestRootlessSubordinateRange(t *testing.T) {
+	h := newRootlessHost(t, rootlessUser+":100000:65536\n", fmt.Sprintf("%d:100000:65536\n", rootlessUID))
+	s := h.spec()
+	want := []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
+	if !reflect.DeepEqual(s.Linux.UIDMappings, want) || !reflect.DeepEqual(s.Linux.GIDMappings, want) {
+		t.Fatalf("spec --rootless wrote uidMappings %v, gidMappings %v; want %v for both", s.Linux.UIDMappings, s.Linux.GIDMappings, want)
+	}
+	out := filepath.Join(h.dir, "out")
+	if err := os.Mkdir(out, 0o777); err != nil {
 		t.Fatal(err)
 	}
-	s.Process.Terminal = false
-	s.Process.Args = []string{"sh", "-c", "id -u; cat /proc/self/uid_map; echo x >> /host/owned-by-root && echo wrote || echo denied"}
-	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/host", Type: "bind", Source: hostDir, Options: []string{"rbind"}})
-	b, _ = json.Marshal(&s)
-	os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o644)
+	os.Chmod(out, 0o777)
 
-	out, err := asNobody("run", "rootless")
+	h.write(s, out, "sh", "-c", rootlessProbe+"; cat /proc/self/setgroups")
+	got, err := h.run("run", "ranged")
 	if err != nil {
-		t.Fatalf("run as nobody: %v: %s", err, out)
+		t.Fatalf("run: %v: %s", err, got)
 	}
-	if f := strings.Fields(out); len(f) != 5 || f[0] != "0" || f[1] != "0" || f[2] != "65534" || f[3] != "1" || f[4] != "denied" {
-		t.Errorf("rootless container printed %q: want uid 0, the map 0 65534 1, and denied", out)
+	wantOut := fmt.Sprintf("0 0 0 %d 1 1 100000 65536 0 %d 1 1 100000 65536 denied allow", rootlessUID, rootlessUID)
+	if g := strings.Join(strings.Fields(got), " "); g != wantOut {
+		t.Errorf("the container printed %q, want %q", g, wantOut)
 	}
-	if b, _ := os.ReadFile(secret); string(b) != "root's\n" {
-		t.Errorf("the root-owned host file changed: %q", b)
+
+	// The same container as uid 1000, gid 1000.
+	s = h.spec()
+	s.Process.User = specs.User{UID: 1000, GID: 1000}
+	h.write(s, out, "sh", "-c", "touch /out/by1000 && id -u")
+	if got, err := h.run("run", "as1000"); err != nil || strings.TrimSpace(got) != "1000" {
+		t.Fatalf("run as uid 1000: %v: %s", err, got)
 	}
-	if ents, _ := os.ReadDir(filepath.Join(runDir, "hull")); len(ents) != 0 {
-		t.Errorf("state left in $XDG_RUNTIME_DIR/hull: %v", ents)
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(out, "by1000"), &st); err != nil {
+		t.Fatal(err)
 	}
+	if st.Uid != 100999 || st.Gid != 100999 {
+		t.Errorf("a file made by uid 1000 in the container is owned by %d:%d on the host, want 100999:100999", st.Uid, st.Gid)
+	}
+	h.clean()
+}
+
+// TestRootlessRangeRefused: a config whose maps the helpers would refuse
+// fails before anything exists, naming the file, the user and the
+// range; nothing is left behind.
+func TestRootlessRangeRefused(t *testing.T) {
+	h := newRootlessHost(t, "", rootlessUser+":100000:65536\n")
+	s := h.spec()
+	bad := []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}, {ContainerID: 1, HostID: 300000, Size: 65536}}
+	s.Linux.UIDMappings, s.Linux.GIDMappings = bad, bad
+	h.write(s, "", "true")
+	out, err := h.run("run", "refused")
+	if err == nil {
+		t.Fatalf("run with maps outside the user's ranges succeeded: %s", out)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("newuidmap: /etc/subuid has no range for user %s (uid %d) (linux.uidMappings[1] maps host uids 300000-365535)", rootlessUser, rootlessUID),
+		fmt.Sprintf("newgidmap: linux.gidMappings[1] maps host gids 300000-365535, outside the ranges /etc/subgid gives user %s (uid %d): 100000-165535", rootlessUser, rootlessUID),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the error does not say %q:\n%s", want, out)
+		}
+	}
+	h.clean()
 }

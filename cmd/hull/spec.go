@@ -21,8 +21,15 @@ func newSpecCommand(g *globalOptions) *cobra.Command {
 		Short: "create a new specification file (config.json)",
 		Long: `The spec command writes runc's default config.json into the bundle: sh
 from a read-only rootfs/ with a terminal. Put a root filesystem (busybox
-will do) in rootfs/ and run it with "hull run <id>". With --rootless the
-config runs as is for an unprivileged user, in a user namespace.`,
+will do) in rootfs/ and run it with "hull run <id>".
+
+With --rootless the config runs as is for the unprivileged user who
+writes it, in a user namespace whose root is that user. When
+/etc/subuid and /etc/subgid give the user ranges of subordinate ids
+(by name or by uid) and newuidmap and newgidmap (Debian package uidmap)
+are installed, container ids 1, 2, ... map to those ranges, as podman
+maps them, so that files may belong to other users in the container;
+otherwise only root is mapped, as runc writes it.`,
 		Args: exactArgs(0, "none"),
 		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 			file := filepath.Join(bundle, "config.json")
@@ -30,7 +37,11 @@ config runs as is for an unprivileged user, in a user namespace.`,
 				//lint:ignore ST1005 runc's very message, which scripts match
 				return errors.New("File config.json exists. Remove it first")
 			}
-			b, err := json.MarshalIndent(runtime.DefaultSpec(rootless), "", "\t")
+			spec := runtime.DefaultSpec(false)
+			if rootless {
+				spec = runtime.RootlessSpec()
+			}
+			b, err := json.MarshalIndent(spec, "", "\t")
 			if err != nil {
 				return err
 			}
