@@ -57,6 +57,7 @@ type VM struct {
 	once     sync.Once
 	result   Result
 	done     chan struct{}
+	running  chan struct{} // closed as the boot vCPU first enters KVM_RUN
 	stopping atomic.Bool
 }
 
@@ -84,7 +85,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (_ *VM, err error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	m := &VM{cfg: cfg, log: o.logger, done: make(chan struct{})}
+	m := &VM{cfg: cfg, log: o.logger, done: make(chan struct{}), running: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			m.teardown()
@@ -325,6 +326,9 @@ func (m *VM) runVCPU(v *vcpu) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	v.tid.Store(int32(unix.Gettid()))
+	if v.ID == 0 {
+		close(m.running)
+	}
 	for !m.stopping.Load() {
 		err := v.Run()
 		if errors.Is(err, kvm.ErrInterrupted) {

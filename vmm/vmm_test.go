@@ -143,3 +143,19 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusKiB(t *testing.T) {
+	status := []byte("Name:\thull\nVmRSS:\t   12345 kB\nRssAnon:\t 100 kB\nThreads:\t9\n")
+	for _, tt := range []struct {
+		name string
+		want uint64
+		ok   bool
+	}{
+		{"VmRSS", 12345 << 10, true}, {"RssAnon", 100 << 10, true}, {"Threads", 0, false}, {"VmSwap", 0, false},
+	} {
+		got, err := statusKiB(status, tt.name)
+		if got != tt.want || (err == nil) != tt.ok {
+			t.Errorf("statusKiB(%q) = %d, %v; want %d (ok %v)", tt.name, got, err, tt.want, tt.ok)
+		}
+	}
+}

@@ -147,3 +147,26 @@ func (g *Guest) Write(gpa uint64, p []byte) error {
 	copy(b, p)
 	return nil
 }
+
+// Resident returns how many bytes of guest RAM the host has backed with
+// pages: those the guest (or the VMM) has touched. It asks mincore(2),
+// a chunk of at most 1 GiB at a time so that the vector stays small.
+func (g *Guest) Resident() (uint64, error) {
+	const chunk = 1 << 30
+	page := uint64(os.Getpagesize())
+	vec := make([]byte, chunk/page)
+	var n uint64
+	for _, r := range g.regions {
+		for off := 0; off < len(r.Mem); off += chunk {
+			b := r.Mem[off:min(off+chunk, len(r.Mem))]
+			v := vec[:(uint64(len(b))+page-1)/page]
+			if err := mincore(b, v); err != nil {
+				return 0, fmt.Errorf("guest memory at %#x: %w", r.GPA+uint64(off), os.NewSyscallError("mincore", err))
+			}
+			for _, x := range v {
+				n += uint64(x & 1)
+			}
+		}
+	}
+	return n * page, nil
+}

@@ -3,6 +3,8 @@ package memory
 import (
 	"errors"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestLayout(t *testing.T) {
@@ -70,5 +72,27 @@ func TestNewMapsAndWrites(t *testing.T) {
 	}
 	if err := g.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// Resident counts exactly the pages written, as mincore(2) sees them.
+func TestResident(t *testing.T) {
+	g, err := New(64 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if n, err := g.Resident(); err != nil || n != 0 {
+		t.Fatalf("Resident() of fresh memory = %d, %v; want 0", n, err)
+	}
+	// THP could back a whole 2 MiB range for one write; ask for small pages.
+	unix.Madvise(g.Regions()[0].Mem, unix.MADV_NOHUGEPAGE)
+	for _, gpa := range []uint64{0, 4096, 10 << 20, 64<<20 - 1} {
+		if err := g.Write(gpa, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := g.Resident(); err != nil || n != 4*4096 {
+		t.Errorf("Resident() after writing 4 pages = %d, %v; want %d", n, err, 4*4096)
 	}
 }
