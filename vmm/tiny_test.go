@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hullrt/hull/integration/testvm"
+	"github.com/hullrt/hull/vmm/control"
 )
 
 // Tiny 64-bit guests, loaded as ELF kernels at 16 MiB and entered the way
@@ -133,9 +135,22 @@ func TestBootStopRunningGuest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	<-vm.Running()
+	// The kernel image and the zero page were written, the guest runs
+	// its one page of code: a few pages resident of 64 MiB, and the
+	// process's resident set holds them.
+	st, err := vm.MemoryStats()
+	if err != nil || st.GuestBytes != 64<<20 || st.GuestResidentBytes == 0 || st.GuestResidentBytes > 32<<20 ||
+		st.RSSBytes < st.GuestResidentBytes || st.RSSAnonBytes < st.GuestResidentBytes {
+		t.Errorf("MemoryStats() = %+v, %v; want 64 MiB, a few pages resident, counted in the RSS", st, err)
+	}
+	t.Logf("memory: %+v, overhead %d KiB (the test binary's)", st, st.OverheadBytes()>>10)
 	time.AfterFunc(500*time.Millisecond, cancel)
 	if res := vm.Wait(); res.Reason != Stopped {
 		t.Errorf("run ended with %v (%s), want Stopped", res.Reason, res.Detail)
+	}
+	if _, err := vm.MemoryStats(); err == nil {
+		t.Error("MemoryStats() after Wait succeeded; want an error")
 	}
 }
 
@@ -196,7 +211,7 @@ func TestBootDetached(t *testing.T) {
 		t.Errorf("vm ls = %q, want spin1 running", out)
 	}
 	out := run("vm", "inspect", "spin1")
-	for _, want := range []string{`"name": "spin1"`, `"cpus": 2`, `"memory_mib": 64`, `"state": "running"`} {
+	for _, want := range []string{`"name": "spin1"`, `"cpus": 2`, `"memory_mib": 64`, `"state": "running"`, `"overhead_kib": `} {
 		if !strings.Contains(out, want) {
 			t.Errorf("vm inspect lacks %s:\n%s", want, out)
 		}
@@ -259,5 +274,55 @@ func TestBootCLISignal(t *testing.T) {
 	cmd.Process.Signal(unix.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("hull vm run after two SIGTERMs: %v\n%s", err, stderr.String())
+	}
+}
+
+// A detached VM's process killed outright (SIGKILL: no cleanup) leaves
+// its state directory; ls shows the VM dead, never running, and kill
+// removes the directory and says so.
+func TestBootDetachedDied(t *testing.T) {
+	testvm.Require(t, testvm.KVM)
+	hull := testvm.Hull(t)
+	root := t.TempDir()
+	kernel := filepath.Join(t.TempDir(), "spin.elf")
+	os.WriteFile(kernel, elfKernel(concat(serialOut("up\n"), halt)), 0o644)
+	run := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, hull, append([]string{"--root", root}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("hull %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("vm", "run", "--detach", "--name", "doomed", "--kernel", kernel, "--memory", "64M")
+	var info struct{ PID int }
+	if err := json.Unmarshal([]byte(run("vm", "inspect", "doomed")), &info); err != nil || info.PID == 0 {
+		t.Fatalf("vm inspect: pid %d, %v", info.PID, err)
+	}
+	if err := unix.Kill(info.PID, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The process is gone (or a zombie) once it no longer answers.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		if st, _, _ := control.Probe(root, "doomed"); st == control.Dead {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the killed VM's process never counted as dead")
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "vm", "doomed")); err != nil {
+		t.Fatalf("SIGKILL left no state directory to clean (%v): the test proves nothing", err)
+	}
+	if out := run("vm", "ls"); !strings.Contains(out, "dead") || strings.Contains(out, "running") {
+		t.Errorf("vm ls of a killed VM = %q, want it dead", out)
+	}
+	if out := run("vm", "kill", "doomed"); !strings.Contains(out, "removed its stale state") {
+		t.Errorf("vm kill of a dead VM = %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(root, "vm", "doomed")); !os.IsNotExist(err) {
+		t.Errorf("state directory still there after kill: %v", err)
 	}
 }

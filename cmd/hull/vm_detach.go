@@ -155,6 +155,12 @@ func (d *daemonVM) Info() control.Info {
 	}
 	st := d.vm.SerialStats()
 	info.Console.TxBytes, info.Console.RxBytes = st.TxBytes, st.RxBytes
+	if ms, err := d.vm.MemoryStats(); err == nil {
+		info.Memory = &control.Memory{
+			GuestResidentKiB: ms.GuestResidentBytes >> 10, RSSKiB: ms.RSSBytes >> 10,
+			RSSAnonKiB: ms.RSSAnonBytes >> 10, OverheadKiB: ms.OverheadBytes() >> 10,
+		}
+	}
 	return info
 }
 
@@ -186,7 +192,13 @@ func newVMListCommand(g *globalOptions) *cobra.Command {
 			for _, n := range names {
 				resp, err := control.Call(g.root, n, control.Request{Op: "inspect"})
 				if err != nil || resp.Info == nil {
-					fmt.Fprintf(tw, "%s\tunreachable\t-\t-\t-\t-\n", n)
+					// A VM process that died uncleanly left its
+					// directory: never show it as running.
+					st, pid, perr := control.Probe(g.root, n)
+					if perr != nil {
+						continue // gone meanwhile
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t-\t-\t-\n", n, st, pidText(pid))
 					continue
 				}
 				i := resp.Info
@@ -203,6 +215,9 @@ func newVMInspectCommand(g *globalOptions) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			resp, err := control.Call(g.root, args[0], control.Request{Op: "inspect"})
 			if err != nil {
+				if st, pid, perr := control.Probe(g.root, args[0]); perr == nil && st == control.Dead {
+					return fmt.Errorf("vm %q is dead (its process%s is gone); hull vm kill %s removes its state", args[0], pidSuffix(pid), args[0])
+				}
 				return err
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
@@ -221,7 +236,17 @@ func newVMStopCommand(g *globalOptions, op string) *cobra.Command {
 		Use: op + " NAME", Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := control.Call(g.root, args[0], control.Request{Op: op}); err != nil {
-				return err
+				if !errors.Is(err, control.ErrNotRunning) {
+					return err
+				}
+				// No answer: a VM whose process died leaves a stale
+				// state directory, which stop and kill clean up.
+				pid, rerr := control.RemoveStale(g.root, args[0])
+				if rerr != nil {
+					return fmt.Errorf("%w; %w", err, rerr)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "vm %q was not running (its process%s is gone); removed its stale state\n", args[0], pidSuffix(pid))
+				return nil
 			}
 			// Wait for the VM process to remove its socket.
 			for deadline := time.Now().Add(stopTimeout + 10*time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -278,4 +303,18 @@ func newVMConsoleCommand(g *globalOptions) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func pidText(pid int) string {
+	if pid == 0 {
+		return "-"
+	}
+	return fmt.Sprint(pid)
+}
+
+func pidSuffix(pid int) string {
+	if pid == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" %d", pid)
 }

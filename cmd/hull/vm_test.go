@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -123,5 +127,62 @@ func TestEscapeFilter(t *testing.T) {
 		if string(got) != tt.want || quit != tt.quit {
 			t.Errorf("filter(%q) = %q, quit %v; want %q, %v", tt.reads, got, quit, tt.want, tt.quit)
 		}
+	}
+}
+
+// A detached VM whose process died without cleaning up (here, a state
+// directory naming a process that has exited, its socket file left with
+// nobody listening): ls shows it dead, inspect says so, and stop and kill
+// remove the directory and say so instead of failing.
+func TestVMStaleState(t *testing.T) {
+	root := t.TempDir()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ghost1", "ghost2"} {
+		dir := filepath.Join(root, "vm", name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "pid"), fmt.Appendf(nil, "%d 12345\n", gone.Process.Pid), 0o600)
+		ln, err := net.Listen("unix", filepath.Join(dir, "control.sock"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln.(*net.UnixListener).SetUnlinkOnClose(false)
+		ln.Close()
+	}
+	hull := func(args ...string) (string, error) {
+		cmd := newVMCommand(&globalOptions{root: root})
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(args)
+		err := cmd.Execute()
+		return out.String(), err
+	}
+	out, err := hull("ls")
+	if err != nil || !regexp.MustCompile(fmt.Sprintf(`(?m)^ghost1\s+dead\s+%d\s`, gone.Process.Pid)).MatchString(out) || strings.Contains(out, "running") {
+		t.Errorf("vm ls = %q, %v; want ghost1 dead with its PID, nothing running", out, err)
+	}
+	if _, err := hull("inspect", "ghost1"); err == nil || !strings.Contains(err.Error(), `vm "ghost1" is dead`) {
+		t.Errorf("vm inspect of a dead VM: %v", err)
+	}
+	for _, op := range []string{"kill ghost1", "stop ghost2"} {
+		args := strings.Fields(op)
+		out, err := hull(args...)
+		if err != nil || !strings.Contains(out, "was not running") || !strings.Contains(out, "removed its stale state") {
+			t.Errorf("vm %s = %q, %v; want it to say it removed the stale state", op, out, err)
+		}
+		if _, err := os.Stat(filepath.Join(root, "vm", args[1])); !os.IsNotExist(err) {
+			t.Errorf("vm %s left the state directory: %v", op, err)
+		}
+	}
+	if out, err := hull("ls"); err != nil || strings.Contains(out, "ghost") {
+		t.Errorf("vm ls after cleaning = %q, %v", out, err)
+	}
+	if _, err := hull("kill", "nosuch"); err == nil || !strings.Contains(err.Error(), "no such VM") {
+		t.Errorf("vm kill of a VM that never existed: %v", err)
 	}
 }

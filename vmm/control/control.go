@@ -21,7 +21,10 @@
 //	                                         output is replayed first)
 //
 // An unknown op gets {"ok":false,"error":"..."}. Requests larger than
-// 4 KiB are refused. The socket's directory is root-only (0700).
+// 4 KiB are refused. The socket's directory is root-only (0700); it also
+// holds the VM process's PID, by which Probe tells a VM that died without
+// cleaning up (its socket file left, nobody listening) from a live one.
+// The VM process removes the directory when the run ends.
 package control
 
 import (
@@ -67,6 +70,18 @@ type Info struct {
 		TxBytes uint64 `json:"tx_bytes"`
 		RxBytes uint64 `json:"rx_bytes"`
 	} `json:"console"`
+	// Memory is what the VM's process holds, in KiB: guest RAM the guest
+	// has touched, the process's resident set, and the difference, hull's
+	// own overhead. Absent once the run has ended.
+	Memory *Memory `json:"memory,omitempty"`
+}
+
+// Memory is a VM process's memory figures, in KiB.
+type Memory struct {
+	GuestResidentKiB uint64 `json:"guest_resident_kib"`
+	RSSKiB           uint64 `json:"rss_kib"`
+	RSSAnonKiB       uint64 `json:"rss_anon_kib"`
+	OverheadKiB      uint64 `json:"overhead_kib"`
 }
 
 // VM is what the server controls: the running VM, seen from its process.
@@ -108,6 +123,9 @@ func Listen(root, name string, vm VM, console *Console) (*Server, error) {
 		return nil, fmt.Errorf("vm %q is already running (%s)", name, path)
 	}
 	os.Remove(path) // a stale socket from a VM that died
+	if err := writePID(dir); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		return nil, err
