@@ -401,3 +401,55 @@ func TestDebianKernel(t *testing.T) {
 	}
 	golden(t, "plan-debian-6.1", p.String())
 }
+
+// An initrd that does not fit below initrd_addr_max goes above 4 GiB
+// when the kernel sets XLF_CAN_BE_LOADED_ABOVE_4G and the guest has RAM
+// there; the zero page carries the high halves in ext_ramdisk_image and
+// ext_ramdisk_size.
+func TestPlanInitrdAbove4G(t *testing.T) {
+	noHigh := defaultHeader()
+	noHigh.xloadflags = XLF_KERNEL_64
+	for _, tt := range []struct {
+		name      string
+		h         fakeHeader
+		mem, size uint64
+		wantAddr  uint64 // 0: an error containing want
+		want      string
+	}{
+		{"fits low: stays below initrd_addr_max", defaultHeader(), 8 << 30, 16 << 20, 0x7ffff000 - 16<<20 + 0x1000, ""},
+		{"2.5 GiB in 8 GiB: top of high RAM", defaultHeader(), 8 << 30, 5 << 29, 9<<30 - 5<<29, ""},
+		{"5 GiB in 12 GiB: size above 32 bits", defaultHeader(), 12 << 30, 5 << 30, 13<<30 - 5<<30, ""},
+		{"unaligned size: page-aligned start", defaultHeader(), 8 << 30, 5<<29 + 1, (9<<30 - 5<<29 - 1) &^ 0xfff, ""},
+		{"kernel without XLF_CAN_BE_LOADED_ABOVE_4G", noHigh, 8 << 30, 5 << 29, 0, "lack XLF_CAN_BE_LOADED_ABOVE_4G"},
+		{"too big for high RAM too", defaultHeader(), 5 << 30, 3 << 30, 0, "nor in the 2048 MiB of RAM above 4 GiB"},
+		{"no RAM above 4 GiB", defaultHeader(), 2 << 30, 5 << 29, 0, "below initrd_addr_max"},
+	} {
+		k, err := ParseKernel(fakeBzImage(tt.h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := MakePlan(k, Params{MemSize: tt.mem, InitrdSize: tt.size})
+		if tt.wantAddr == 0 {
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("%s: MakePlan error = %v, want one containing %q", tt.name, err, tt.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if p.InitrdAddr != tt.wantAddr {
+			t.Errorf("%s: initrd at %#x, want %#x", tt.name, p.InitrdAddr, tt.wantAddr)
+		}
+		zp, err := ZeroPage(k, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := uint64(le.Uint32(zp[hdrRamdiskImage:])) | uint64(le.Uint32(zp[bpExtRamdiskImage:]))<<32
+		size := uint64(le.Uint32(zp[hdrRamdiskSize:])) | uint64(le.Uint32(zp[bpExtRamdiskSize:]))<<32
+		if addr != p.InitrdAddr || size != tt.size {
+			t.Errorf("%s: zero page ramdisk %#x+%#x, want %#x+%#x", tt.name, addr, size, p.InitrdAddr, tt.size)
+		}
+	}
+}

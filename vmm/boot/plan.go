@@ -88,7 +88,9 @@ type Plan struct {
 // p.MemSize bytes of RAM, honouring the bzImage's setup header: the kernel
 // goes at pref_address (or 1 MiB rounded up to kernel_alignment when it is
 // relocatable and prefers lower), needs init_size bytes there, and the
-// initrd goes as high as initrd_addr_max and RAM below 4 GiB allow.
+// initrd goes as high as initrd_addr_max and RAM below 4 GiB allow — or,
+// when it does not fit there and the kernel sets
+// XLF_CAN_BE_LOADED_ABOVE_4G, at the top of RAM above 4 GiB.
 func MakePlan(k *Kernel, p Params) (*Plan, error) {
 	lowEnd := min(p.MemSize, LowMemEnd)
 	if p.MemSize < 16<<20 {
@@ -152,17 +154,43 @@ func MakePlan(k *Kernel, p Params) (*Plan, error) {
 		return nil, fmt.Errorf("memory: the kernel needs [%#x, %#x) but RAM below the MMIO hole ends at %#x", pl.LoadAddr, pl.KernelEnd, lowEnd)
 	}
 	if p.InitrdSize > 0 {
-		if p.InitrdSize > initrdMax {
-			return nil, fmt.Errorf("initrd: %d bytes do not fit below initrd_addr_max %#x", p.InitrdSize, initrdMax)
-		}
-		addr := (initrdMax + 1 - p.InitrdSize) &^ 0xfff
-		if addr < pl.KernelEnd {
-			return nil, fmt.Errorf("initrd: %d MiB do not fit between the kernel's end %#x and %#x; give the guest more memory", p.InitrdSize>>20, pl.KernelEnd, initrdMax+1)
+		addr, err := initrdBelow(initrdMax, p.InitrdSize, pl.KernelEnd)
+		if err != nil {
+			// A kernel with XLF_CAN_BE_LOADED_ABOVE_4G reads the high
+			// halves of the initrd's address and size from
+			// ext_ramdisk_image and ext_ramdisk_size: when the initrd
+			// does not fit low, it goes at the top of RAM above 4 GiB.
+			above4G := k.BzImage != nil && k.BzImage.Header.Xloadflags&XLF_CAN_BE_LOADED_ABOVE_4G != 0
+			highSize := p.MemSize - lowEnd
+			switch {
+			case !above4G && highSize > 0:
+				err = fmt.Errorf("%w (RAM above 4 GiB would hold it, but the kernel's xloadflags lack XLF_CAN_BE_LOADED_ABOVE_4G)", err)
+			case above4G && highSize > 0 && p.InitrdSize > highSize:
+				err = fmt.Errorf("%w, nor in the %d MiB of RAM above 4 GiB", err, highSize>>20)
+			case above4G && highSize > 0:
+				addr, err = (memory.HighStart+highSize-p.InitrdSize)&^0xfff, nil
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 		pl.InitrdAddr = addr
 	}
 	pl.E820 = e820(p.MemSize)
 	return pl, nil
+}
+
+// initrdBelow places an initrd of size bytes as high as possible below
+// initrdMax (the last byte it may use), page-aligned, after the kernel.
+func initrdBelow(initrdMax, size, kernelEnd uint64) (uint64, error) {
+	if size > initrdMax {
+		return 0, fmt.Errorf("initrd: %d bytes do not fit below initrd_addr_max %#x", size, initrdMax)
+	}
+	addr := (initrdMax + 1 - size) &^ 0xfff
+	if addr < kernelEnd {
+		return 0, fmt.Errorf("initrd: %d MiB do not fit between the kernel's end %#x and %#x; give the guest more memory", size>>20, kernelEnd, initrdMax+1)
+	}
+	return addr, nil
 }
 
 // e820 is the guest's memory map: RAM below the EBDA, the BIOS area
