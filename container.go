@@ -90,6 +90,10 @@ type ContainerConfig struct {
 	// Init runs a tiny reaper as the container's PID 1, which forwards
 	// signals to the command and reaps orphans (docker's --init).
 	Init bool `json:"init,omitempty"`
+	// UserNS gives the container a user namespace: "host" or "" (none),
+	// "auto" (65536 ids no other container uses) or "HOSTID:SIZE" (the
+	// container's ids 0…SIZE-1 are the host's HOSTID…). See UserNSMapping.
+	UserNS string `json:"userNS,omitempty"`
 	// Labels become annotations of the container's config.json.
 	Labels map[string]string `json:"labels,omitempty"`
 }
@@ -137,6 +141,8 @@ type Container struct {
 	LogPath     string              `json:"logPath"`
 	State       ContainerState      `json:"state"`
 	Network     *netns.Attachment   `json:"network,omitempty"`
+	// UserNS is the host ids of the container's user namespace, if any.
+	UserNS *UserNSMapping `json:"userNS,omitempty"`
 }
 
 // ErrNoSuchContainer is wrapped when no container has the ID or name.

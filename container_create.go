@@ -78,6 +78,10 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 	if _, err := parseRestart(cfg.Restart); err != nil {
 		perrs = append(perrs, err)
 	}
+	userns, autoNS, err := parseUserNS(cfg.UserNS)
+	if err != nil {
+		perrs = append(perrs, err)
+	}
 	if err := errors.Join(append([]error{verr}, perrs...)...); err != nil {
 		return nil, err
 	}
@@ -115,6 +119,11 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 		return nil, fmt.Errorf("name %q is already used by container %.12s", name, id)
 	}
 
+	if autoNS {
+		if userns, err = e.allocateUserNS(); err != nil {
+			return nil, err
+		}
+	}
 	id := newID()
 	dir := e.dir(id)
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -133,7 +142,16 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 			return nil, err
 		}
 	}
-	spec, err := e.buildSpec(id, dir, cfg, &icfg, layers, volumes)
+	if userns != nil {
+		// The container's root owns its / and must reach it.
+		if err := os.Chown(filepath.Join(dir, "upper"), int(userns.HostID), int(userns.HostID)); err != nil {
+			return nil, err
+		}
+		if err := searchable(dir, "/"); err != nil {
+			return nil, fmt.Errorf("userNS: %w", err)
+		}
+	}
+	spec, err := e.buildSpec(id, dir, cfg, &icfg, layers, volumes, userns)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +179,7 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 	c := &Container{
 		ID: id, Name: name, Created: time.Now().UTC(), ImageDigest: im.Digest,
 		Command: command, Config: cfg, Ports: ports, StopSignal: stop,
-		Dir: dir, LogPath: filepath.Join(dir, logFile),
+		Dir: dir, LogPath: filepath.Join(dir, logFile), UserNS: userns,
 		State: ContainerState{Status: ContainerCreated},
 	}
 	c.Config.Name = name
@@ -174,7 +192,7 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 // buildSpec is config.json for the container: runtime.DefaultSpec made into
 // what docker users expect (docker's capability set, a writable root, no
 // terminal), then the image config (bundle.Spec), then cfg.
-func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigFile, layers []string, volumes []specs.Mount) (*specs.Spec, error) {
+func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigFile, layers []string, volumes []specs.Mount, userns *UserNSMapping) (*specs.Spec, error) {
 	base := runtime.DefaultSpec(false)
 	base.Process.Terminal = cfg.Tty
 	if !cfg.Tty { // TERM says what terminal there is: none
@@ -308,6 +326,9 @@ func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigF
 		ns = append(ns, n)
 	}
 	s.Linux.Namespaces = ns
+	if userns != nil {
+		withUserNS(s, userns)
+	}
 	if err := runtime.Validate(s); err != nil {
 		return nil, err
 	}

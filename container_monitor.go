@@ -60,7 +60,7 @@ const MonitorPIDFile = "monitor.pid"
 // monitor, or as the reaper of a container run with Init (named hull-init,
 // see container_init.go); its main must then call Monitor (see
 // WithMonitor).
-func IsMonitor() bool { return os.Getenv(monitorEnv) != "" || isReaper() }
+func IsMonitor() bool { return os.Getenv(monitorEnv) != "" || isReaper() || isHolder() }
 
 // StartOptions change how Start runs the container.
 type StartOptions struct {
@@ -158,6 +158,9 @@ func (e *Engine) Start(ctx context.Context, ref string, o StartOptions) error {
 func Monitor() {
 	if isReaper() && os.Getenv(monitorEnv) == "" {
 		os.Exit(reaper(os.Args[1:]))
+	}
+	if isHolder() && os.Getenv(monitorEnv) == "" {
+		os.Exit(holder())
 	}
 	var o monitorOrders
 	err := json.Unmarshal([]byte(os.Getenv(monitorEnv)), &o)
@@ -463,6 +466,12 @@ func (e *Engine) run(ctx context.Context, c *Container) (pid int, tty *ttyServer
 	if err != nil {
 		return 0, nil, err
 	}
+	if c.UserNS != nil {
+		if layers, err = e.idmappedLayers(c, layers); err != nil {
+			return 0, nil, fmt.Errorf("root filesystem: %w", err)
+		}
+		undo = append(undo, func() { _ = unmountIdmapped(c.Dir) })
+	}
 	m, err := rootfs.Overlay(layers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work"))
 	if err != nil {
 		return 0, nil, err
@@ -473,6 +482,16 @@ func (e *Engine) run(ctx context.Context, c *Container) (pid int, tty *ttyServer
 	}
 	undo = append(undo, func() { _ = rootfs.Unmount(merged) })
 
+	if c.UserNS != nil {
+		// The init reaches bind sources as the container's root.
+		for _, m := range spec.Mounts {
+			if m.Type == "bind" && m.Source != "/sys" {
+				if err := searchable(filepath.Dir(m.Source), "/"); err != nil {
+					return 0, nil, fmt.Errorf("userNS: %w", err)
+				}
+			}
+		}
+	}
 	b, err = json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return 0, nil, err
@@ -592,6 +611,8 @@ func (e *Engine) release(ctx context.Context, c *Container) error {
 		errs = append(errs, fmt.Errorf("runtime delete: %w", err))
 	}
 	if err := unmountIfMounted(filepath.Join(c.Dir, "rootfs")); err != nil {
+		errs = append(errs, err)
+	} else if err := unmountIdmapped(c.Dir); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Config.Network != netns.ModeHost {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -506,6 +507,72 @@ func TestContainerCLI(t *testing.T) {
 			t.Errorf("a profile with an unknown system call: %v", err)
 		}
 		c.ok("rm", id, id2)
+		c.assertClean(id, id2)
+	})
+
+	t.Run("UserNS", func(t *testing.T) {
+		c.t = t
+		id := strings.TrimSpace(c.ok("run", "-d", "--name", "mapped", "--userns", "auto", "--network", "none", c.image, "sh", "-c",
+			"cat /proc/self/uid_map; id -u; busybox ls -ln /bin/busybox | busybox awk '{print $3\":\"$4}'; echo hi > /made; while true; do sleep 1; done"))
+		ins := c.inspect(id)
+		if ins.UserNS == nil || ins.UserNS.Size != 65536 || ins.UserNS.HostID == 0 {
+			t.Fatalf("inspect: userNS %+v", ins.UserNS)
+		}
+		host := ins.UserNS.HostID
+		// Inside: root, mapped to the range; the image's files (owned
+		// by the host's root) are root's through the idmapped layers.
+		want := fmt.Sprintf("0 %d 65536\n0\n0:0\n", host)
+		var got string
+		for range 100 {
+			if got = c.ok("logs", id); strings.Count(got, "\n") >= 3 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if fields := strings.Fields(got); strings.Join(fields, " ") != strings.Join(strings.Fields(want), " ") {
+			t.Errorf("inside: %q, want %q", got, want)
+		}
+		// Outside: the file root made belongs to the range's first id,
+		// and the container's processes run as it.
+		var st syscall.Stat_t
+		for range 100 {
+			if syscall.Stat(filepath.Join(ins.Dir, "upper", "made"), &st) == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if st.Uid != host || st.Gid != host {
+			t.Errorf("/made on the host: owner %d:%d, want %d:%d", st.Uid, st.Gid, host, host)
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ins.State.Pid)); err != nil || !strings.Contains(string(b), fmt.Sprintf("\nUid:\t%d\t", host)) {
+			t.Errorf("the container's init on the host: %v\n%s", err, b)
+		}
+		// exec joins the user namespace; a second container gets another range.
+		if got := c.ok("exec", "mapped", "sh", "-c", "id -u; cat /made"); got != "0\nhi\n" {
+			t.Errorf("exec: %q", got)
+		}
+		id2 := strings.TrimSpace(c.ok("create", "--userns", "auto", "--network", "none", c.image))
+		if m := c.inspect(id2).UserNS; m == nil || m.HostID < host+65536 && m.HostID+m.Size > host {
+			t.Errorf("a second auto range %+v overlaps the first at %d", m, host)
+		}
+		c.ok("rm", id2)
+		// Stop and start: the same range, the writes still the container's.
+		c.ok("stop", "-t", "0", "mapped")
+		c.ok("start", "mapped")
+		if got := c.ok("exec", "mapped", "sh", "-c", "echo more >> /made && cat /made"); got != "hi\nmore\n" {
+			t.Errorf("after restart: %q", got)
+		}
+		// An explicit range, and host: no user namespace.
+		if got := c.ok("run", "--rm", "--userns", "200000:1000", "--network", "none", c.image, "cat", "/proc/self/uid_map"); strings.Join(strings.Fields(got), " ") != "0 200000 1000" {
+			t.Errorf("--userns 200000:1000: uid_map %q", got)
+		}
+		if got := c.ok("run", "--rm", "--userns", "host", "--network", "none", c.image, "cat", "/proc/self/uid_map"); strings.Join(strings.Fields(got), " ") != "0 0 4294967295" {
+			t.Errorf("--userns host: uid_map %q", got)
+		}
+		if _, err := c.try("run", "--userns", "0:10", c.image); err == nil || !strings.Contains(err.Error(), "userNS") {
+			t.Errorf("--userns 0:10: %v", err)
+		}
+		c.ok("rm", "-f", "mapped")
 		c.assertClean(id, id2)
 	})
 

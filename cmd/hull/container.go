@@ -157,6 +157,7 @@ func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f.StringArrayVar(&c.CapAdd, "cap-add", nil, "add a capability (ALL: every one)")
 	f.StringArrayVar(&c.CapDrop, "cap-drop", nil, "drop a capability (ALL: every one)")
 	f.BoolVar(&c.Privileged, "privileged", false, "every capability; /proc and /sys unmasked")
+	f.StringVar(&c.UserNS, "userns", "", "user namespace: host (none), auto (65536 ids of their own), HOSTID:SIZE")
 	f.BoolVar(&c.Init, "init", false, "run a tiny init as PID 1 that forwards signals and reaps orphans")
 	f.SetInterspersed(false) // flags after IMAGE belong to the command
 	f.StringVar(&c.Name, "name", "", "name of the container (default: a random friendly one)")
