@@ -57,7 +57,8 @@ func ParseSubIDs(r io.Reader) ([]IDRange, error) {
 		}
 		start, err1 := strconv.ParseUint(f[1], 10, 32)
 		count, err2 := strconv.ParseUint(f[2], 10, 32)
-		if err1 != nil || err2 != nil || count == 0 || start+count-1 > 1<<32-1 {
+		// (uid_t)-1 is no id: a range ends at 2^32-2.
+		if err1 != nil || err2 != nil || count == 0 || start+count > 1<<32-1 {
 			continue
 		}
 		out = append(out, IDRange{Owner: f[0], Start: uint32(start), Count: uint32(count)})
@@ -154,10 +155,13 @@ func (c subIDCheck) check(u SubIDUser) error {
 	return errors.Join(errs...)
 }
 
-// span prints count ids from start as "100000-165535".
+// span prints count ids from start as "100000-165535" (or "1000" alone).
 func span(start, count uint32) string {
 	if count == 0 {
 		return fmt.Sprintf("%d (size 0)", start)
+	}
+	if count == 1 {
+		return fmt.Sprint(start)
 	}
 	return fmt.Sprintf("%d-%d", start, uint64(start)+uint64(count)-1)
 }
@@ -180,15 +184,10 @@ func subIDMappings(own uint32, ranges []IDRange) []specs.LinuxIDMapping {
 		if overlaps(m, r) {
 			continue
 		}
-		size := uint64(r.Count)
-		if next+size > 1<<32-1 {
-			size = 1<<32 - 1 - next
-		}
-		if size == 0 {
-			break
-		}
-		m = append(m, specs.LinuxIDMapping{ContainerID: uint32(next), HostID: r.Start, Size: uint32(size)})
-		next += size
+		// No overflow: host ranges that do not overlap, within
+		// 0..2^32-2, add up to fewer ids than a container has.
+		m = append(m, specs.LinuxIDMapping{ContainerID: uint32(next), HostID: r.Start, Size: r.Count})
+		next += uint64(r.Count)
 	}
 	return m
 }
