@@ -17,8 +17,8 @@
 // network on a tap, vsock through vhost).
 // ACPI tables (package acpi) describe all of it; package acpi's
 // documentation says why virtio-mmio in the DSDT rather than PCI. Package
-// boot loads the kernel: a distribution's bzImage or an ELF vmlinux,
-// entered directly in 64-bit mode.
+// boot loads the kernel: a distribution's bzImage, entered directly in
+// 64-bit mode, or an ELF vmlinux, through its PVH note when it has one.
 //
 // # Threads
 //

@@ -205,7 +205,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (_ *VM, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := bsp.SetSregs(boot.LongModeSregs(sregs)); err != nil {
+	if err := bsp.SetSregs(plan.Sregs(sregs)); err != nil {
 		return nil, err
 	}
 	if err := bsp.SetRegs(plan.Regs()); err != nil {

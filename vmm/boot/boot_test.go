@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hullrt/hull/vmm/kvm"
 	"github.com/hullrt/hull/vmm/memory"
 )
 
@@ -220,14 +221,19 @@ func TestPlanRejects(t *testing.T) {
 }
 
 // fakeELF builds an ELF64 vmlinux: one PT_LOAD at 16 MiB and a PT_NOTE
-// holding Xen's PVH entry note.
-func fakeELF() []byte {
+// holding Xen's PVH entry note, or, when pvh is false, another note.
+func fakeELF(pvh bool) []byte {
 	var b bytes.Buffer
 	w := func(v any) { binary.Write(&b, binary.LittleEndian, v) }
 	code := []byte{0xf4} // hlt
 	note := new(bytes.Buffer)
-	binary.Write(note, binary.LittleEndian, []uint32{4, 4, XEN_ELFNOTE_PHYS32_ENTRY})
-	note.WriteString("Xen\x00")
+	if pvh {
+		binary.Write(note, binary.LittleEndian, []uint32{4, 4, XEN_ELFNOTE_PHYS32_ENTRY})
+		note.WriteString("Xen\x00")
+	} else {
+		binary.Write(note, binary.LittleEndian, []uint32{4, 4, 3}) // NT_GNU_BUILD_ID-like
+		note.WriteString("GNU\x00")
+	}
 	binary.Write(note, binary.LittleEndian, uint32(0x1000100))
 	const phoff, phnum = 64, 2
 	dataOff := uint64(phoff + phnum*56)
@@ -271,11 +277,11 @@ func fakeELF() []byte {
 }
 
 func TestELF(t *testing.T) {
-	k, err := ParseKernel(fakeELF())
+	k, err := ParseKernel(fakeELF(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.ELF.Entry != 0x1000000 || k.ELF.PVHEntry != 0x1000100 || len(k.ELF.Segments) != 1 {
+	if k.ELF.Entry != 0x1000000 || k.ELF.PVHEntry != 0 || len(k.ELF.Segments) != 1 {
 		t.Fatalf("ParseELF = %+v", k.ELF)
 	}
 	p, err := MakePlan(k, Params{MemSize: 128 << 20, Cmdline: "console=ttyS0"})
@@ -451,5 +457,97 @@ func TestPlanInitrdAbove4G(t *testing.T) {
 		if addr != p.InitrdAddr || size != tt.size {
 			t.Errorf("%s: zero page ramdisk %#x+%#x, want %#x+%#x", tt.name, addr, size, p.InitrdAddr, tt.size)
 		}
+	}
+}
+
+// An ELF vmlinux with the PVH note is entered there: in 32-bit protected
+// mode, paging off, EBX at an hvm_start_info that gives the command line,
+// the initrd as the first module, the RSDP and the memory map.
+func TestPVH(t *testing.T) {
+	k, err := ParseKernel(fakeELF(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.ELF.PVHEntry != 0x1000100 {
+		t.Fatalf("PVHEntry = %#x, want 0x1000100", k.ELF.PVHEntry)
+	}
+	initrd := bytes.Repeat([]byte{0xab}, 5000)
+	p, err := MakePlan(k, Params{MemSize: 128 << 20, Cmdline: "console=ttyS0", InitrdSize: uint64(len(initrd)), RSDPAddr: ACPIAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.PVH || p.Entry != 0x1000100 {
+		t.Fatalf("plan: PVH %v entry %#x, want the PVH entry 0x1000100", p.PVH, p.Entry)
+	}
+	golden(t, "plan-pvh", p.String())
+	si, err := StartInfo(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "startinfo-pvh", DumpStartInfo(si))
+
+	mem := memory.FromRegions(memory.Region{Mem: make([]byte, 128<<20)})
+	if err := Load(mem, k, p, "console=ttyS0", initrd); err != nil {
+		t.Fatal(err)
+	}
+	read := func(addr, n uint64) []byte { b, _ := mem.Slice(addr, n); return b }
+	if got := read(StartInfoAddr, uint64(len(si))); !bytes.Equal(got, si) {
+		t.Error("hvm_start_info not written at StartInfoAddr")
+	}
+	if got := le.Uint32(read(ZeroPageAddr+hdrHeader, 4)); got != 0 {
+		t.Errorf("a PVH boot wrote a zero page (header %#x)", got)
+	}
+	// Follow the pointers as the kernel does.
+	cmd := le.Uint64(read(StartInfoAddr+hsiCmdlinePaddr, 8))
+	mod := le.Uint64(read(le.Uint64(read(StartInfoAddr+hsiModlistPaddr, 8)), 8))
+	if got := read(cmd, 14); string(got) != "console=ttyS0\x00" {
+		t.Errorf("cmdline_paddr %#x holds %q", cmd, got)
+	}
+	if got := read(mod, uint64(len(initrd))); !bytes.Equal(got, initrd) {
+		t.Errorf("modlist[0].paddr %#x does not hold the initrd", mod)
+	}
+
+	regs, sregs := p.Regs(), p.Sregs(kvm.Sregs{CR0: 0x60000010, CR4: CR4_PAE, EFER: EFER_LME})
+	if regs.RIP != 0x1000100 || regs.RBX != StartInfoAddr || regs.RSI != 0 {
+		t.Errorf("regs = RIP %#x RBX %#x RSI %#x; want the PVH entry, EBX at the start info", regs.RIP, regs.RBX, regs.RSI)
+	}
+	if sregs.CR0&(CR0_PE|CR0_PG) != CR0_PE || sregs.CR4 != 0 || sregs.EFER != 0 {
+		t.Errorf("sregs: CR0 %#x CR4 %#x EFER %#x; want protected mode, paging off, CR4 and EFER clear", sregs.CR0, sregs.CR4, sregs.EFER)
+	}
+	if c := sregs.CS; c.L != 0 || c.DB != 1 || c.Base != 0 || c.Limit != 0xffffffff || c.Type != 0xb || c.Selector != 0x28 {
+		t.Errorf("CS = %+v; want flat 32-bit code", c)
+	}
+	if d := sregs.SS; d.DB != 1 || d.Base != 0 || d.Limit != 0xffffffff || d.Type != 0x3 {
+		t.Errorf("SS = %+v; want flat 32-bit data", d)
+	}
+	if tr := sregs.TR; tr.Limit != 0x67 || tr.Type != 0xb || tr.Base != 0 {
+		t.Errorf("TR = %+v; want a busy 32-bit TSS, limit 0x67", tr)
+	}
+}
+
+// The hvm_start_info layout, pinned against the C header's offsets: a
+// start info read back field by field from known values.
+func TestStartInfoLayout(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		off, size int
+	}{
+		{"magic", hsiMagic, 4}, {"version", hsiVersion, 4}, {"flags", hsiFlags, 4}, {"nr_modules", hsiNrModules, 4},
+		{"modlist_paddr", hsiModlistPaddr, 8}, {"cmdline_paddr", hsiCmdlinePaddr, 8}, {"rsdp_paddr", hsiRSDPPaddr, 8},
+		{"memmap_paddr", hsiMemmapPaddr, 8}, {"memmap_entries", hsiMemmapEntries, 4},
+	} {
+		if tt.off%tt.size != 0 || tt.off+tt.size > sizeofHVMStartInfo {
+			t.Errorf("%s at %d (%d bytes) is misaligned or past the 56-byte struct", tt.name, tt.off, tt.size)
+		}
+	}
+	if MemmapAddr-ModlistAddr < sizeofHVMModlistEntry || ModlistAddr-StartInfoAddr < sizeofHVMStartInfo {
+		t.Error("the start info, module list and memory map overlap")
+	}
+	if MemmapAddr+maxPVHMemmap*sizeofHVMMemmapEntry > ZeroPageAddr {
+		t.Error("the memory map runs into the zero page's spot")
+	}
+	// 200 e820 entries do not fit; the error says so.
+	if _, err := StartInfo(&Plan{E820: make([]E820Entry, 200)}); err == nil || !strings.Contains(err.Error(), "memmap: 200 entries") {
+		t.Errorf("StartInfo with 200 memmap entries: %v", err)
 	}
 }

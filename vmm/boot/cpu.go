@@ -46,7 +46,7 @@ func gdtEntry(flags uint16, base, limit uint32) uint64 {
 }
 
 // The boot GDT, with the selectors the boot protocol names: __BOOT_CS is
-// 0x10 and __BOOT_DS 0x18. The TSS exists only because VMX refuses to
+// 0x10 and __BOOT_DS 0x18; 0x28 is the 32-bit code segment of a PVH entry. The TSS exists only because VMX refuses to
 // enter a guest whose task register is unusable.
 var gdt = []uint64{
 	0,
@@ -54,6 +54,7 @@ var gdt = []uint64{
 	gdtEntry(0xa09b, 0, 0xfffff), // 0x10: code, 64-bit (L), present, execute/read, accessed
 	gdtEntry(0xc093, 0, 0xfffff), // 0x18: data, 32-bit (D/B), present, read/write, accessed
 	gdtEntry(0x808b, 0, 0xfffff), // 0x20: TSS, busy
+	gdtEntry(0xc09b, 0, 0xfffff), // 0x28: code, 32-bit (D/B), present, execute/read, accessed: the PVH entry's
 }
 
 // GDT returns the GDT's bytes, to place at GDTAddr.
@@ -117,9 +118,13 @@ func LongModeSregs(s kvm.Sregs) kvm.Sregs {
 	return s
 }
 
-// Regs are the boot vCPU's general registers at the 64-bit entry: RIP at
-// the entry, RSI at the zero page, a small stack, interrupts off.
+// Regs are the boot vCPU's general registers at the entry: RIP at the
+// entry, interrupts off, and for the 64-bit entry RSI at the zero page and
+// a small stack; for PVH, EBX at the hvm_start_info.
 func (p *Plan) Regs() kvm.Regs {
+	if p.PVH {
+		return kvm.Regs{RIP: p.Entry, RBX: StartInfoAddr, RFLAGS: rflagsFix}
+	}
 	return kvm.Regs{
 		RIP:    p.Entry,
 		RSI:    ZeroPageAddr,

@@ -16,8 +16,10 @@
 // The kernel then decompresses itself, whatever its compression.
 //
 // An uncompressed ELF vmlinux is loaded segment by segment at its physical
-// addresses and entered at e_entry, also in 64-bit mode, with a minimal
-// setup header synthesised in the zero page.
+// addresses. If it carries Xen's PVH entry note (CONFIG_PVH), it is
+// entered there in 32-bit protected mode with paging off and EBX pointing
+// at a struct hvm_start_info (pvh.go draws it); otherwise at e_entry, in
+// 64-bit mode, with a minimal setup header synthesised in the zero page.
 //
 // Everything here is pure: MakePlan decides the addresses, ZeroPage,
 // PageTables and GDT build bytes, and Load writes them into a

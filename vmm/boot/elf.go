@@ -14,7 +14,7 @@ type ELFKernel struct {
 	Segments []Segment
 	Entry    uint64 // 64-bit entry, physical
 	// PVHEntry is the 32-bit PVH entry from the XEN_ELFNOTE_PHYS32_ENTRY
-	// note, or 0. hull enters at Entry; PVHEntry is reported.
+	// note, or 0. When there is one, MakePlan enters there (see pvh.go).
 	PVHEntry uint32
 }
 

@@ -6,8 +6,8 @@ import (
 	"github.com/hullrt/hull/vmm/memory"
 )
 
-// Load writes the kernel, initrd, command line, zero page, page tables and
-// GDT into guest memory as the plan says.
+// Load writes the kernel, initrd, command line, zero page (or, for PVH,
+// hvm_start_info), page tables and GDT into guest memory as the plan says.
 func Load(mem *memory.Guest, k *Kernel, p *Plan, cmdline string, initrd []byte) error {
 	if uint64(len(initrd)) != p.InitrdSize {
 		return fmt.Errorf("initrd: %d bytes, the plan has %d", len(initrd), p.InitrdSize)
@@ -43,12 +43,22 @@ func Load(mem *memory.Guest, k *Kernel, p *Plan, cmdline string, initrd []byte) 
 	if err := write("cmdline", p.CmdlineAddr, append([]byte(cmdline), 0)); err != nil {
 		return err
 	}
-	zp, err := ZeroPage(k, p)
-	if err != nil {
-		return err
-	}
-	if err := write("zero page", ZeroPageAddr, zp); err != nil {
-		return err
+	if p.PVH {
+		si, err := StartInfo(p)
+		if err != nil {
+			return err
+		}
+		if err := write("hvm_start_info", StartInfoAddr, si); err != nil {
+			return err
+		}
+	} else {
+		zp, err := ZeroPage(k, p)
+		if err != nil {
+			return err
+		}
+		if err := write("zero page", ZeroPageAddr, zp); err != nil {
+			return err
+		}
 	}
 	for addr, page := range PageTables() {
 		if err := write("page tables", addr, page); err != nil {

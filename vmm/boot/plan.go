@@ -72,10 +72,14 @@ type Params struct {
 // Plan is where everything goes: a pure function of the kernel and Params,
 // printed by String for golden tests and --explain.
 type Plan struct {
-	Format      string // "bzImage 2.15 (zstd)" or "ELF"
-	LoadAddr    uint64 // start of the protected-mode kernel
-	KernelEnd   uint64 // first byte after the kernel's footprint (init_size for a bzImage)
-	Entry       uint64 // RIP at the first KVM_RUN
+	Format    string // "bzImage 2.15 (zstd)" or "ELF"
+	LoadAddr  uint64 // start of the protected-mode kernel
+	KernelEnd uint64 // first byte after the kernel's footprint (init_size for a bzImage)
+	Entry     uint64 // RIP at the first KVM_RUN
+	// PVH: enter at the ELF's XEN_ELFNOTE_PHYS32_ENTRY in 32-bit mode
+	// with EBX at an hvm_start_info (StartInfo), not at the 64-bit entry
+	// with a zero page.
+	PVH         bool
 	CmdlineAddr uint64
 	CmdlineSize uint64 // bytes, with the NUL
 	InitrdAddr  uint64
@@ -138,6 +142,11 @@ func MakePlan(k *Kernel, p Params) (*Plan, error) {
 			pl.KernelEnd = max(pl.KernelEnd, s.Addr+s.MemSize)
 		}
 		pl.Entry = k.ELF.Entry
+		if k.ELF.PVHEntry != 0 {
+			// As QEMU, Firecracker and Cloud Hypervisor do: a kernel
+			// that offers PVH boots through it.
+			pl.Format, pl.Entry, pl.PVH = "ELF (PVH)", uint64(k.ELF.PVHEntry), true
+		}
 		if pl.Entry < pl.LoadAddr || pl.Entry >= pl.KernelEnd {
 			return nil, fmt.Errorf("ELF e_entry %#x lies outside the loaded segments [%#x, %#x)", pl.Entry, pl.LoadAddr, pl.KernelEnd)
 		}
@@ -215,8 +224,13 @@ func (p *Plan) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kernel    %s\n", p.Format)
 	fmt.Fprintf(&b, "load      %#x-%#x\n", p.LoadAddr, p.KernelEnd-1)
-	fmt.Fprintf(&b, "entry     %#x (64-bit)\n", p.Entry)
-	fmt.Fprintf(&b, "zero page %#x\n", ZeroPageAddr)
+	if p.PVH {
+		fmt.Fprintf(&b, "entry     %#x (PVH: 32-bit protected mode, paging off)\n", p.Entry)
+		fmt.Fprintf(&b, "start info %#x (hvm_start_info in EBX), modules %#x, memmap %#x\n", StartInfoAddr, ModlistAddr, MemmapAddr)
+	} else {
+		fmt.Fprintf(&b, "entry     %#x (64-bit)\n", p.Entry)
+		fmt.Fprintf(&b, "zero page %#x\n", ZeroPageAddr)
+	}
 	fmt.Fprintf(&b, "cmdline   %#x (%d bytes)\n", p.CmdlineAddr, p.CmdlineSize)
 	if p.InitrdSize > 0 {
 		fmt.Fprintf(&b, "initrd    %#x-%#x\n", p.InitrdAddr, p.InitrdAddr+p.InitrdSize-1)
