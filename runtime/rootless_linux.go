@@ -79,7 +79,7 @@ type subIDHost struct {
 func readSubIDHost() (*subIDHost, error) {
 	var errs []error
 	for _, h := range []string{"newuidmap", "newgidmap"} {
-		if _, err := exec.LookPath(h); err != nil {
+		if _, err := helperPath(h); err != nil {
 			errs = append(errs, fmt.Errorf("%s (Debian package uidmap): %w", h, err))
 		}
 	}
@@ -171,6 +171,20 @@ func useIDHelpers(attr *syscall.SysProcAttr) {
 	}
 }
 
+// helperPath finds newuidmap or newgidmap in $PATH, else in /usr/bin,
+// where shadow installs them: a container engine may call the runtime
+// with a short $PATH.
+func helperPath(name string) (string, error) {
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p, nil
+	}
+	if _, serr := os.Stat("/usr/bin/" + name); serr == nil {
+		return "/usr/bin/" + name, nil
+	}
+	return "", err
+}
+
 // writeIDMaps runs newuidmap and newgidmap on the init.
 func writeIDMaps(ctx context.Context, pid int, p *Plan) error {
 	for _, h := range []struct {
@@ -181,7 +195,11 @@ func writeIDMaps(ctx context.Context, pid int, p *Plan) error {
 		for _, m := range h.maps {
 			args = append(args, strconv.FormatUint(uint64(m.ContainerID), 10), strconv.FormatUint(uint64(m.HostID), 10), strconv.FormatUint(uint64(m.Size), 10))
 		}
-		out, err := exec.CommandContext(ctx, h.name, args...).CombinedOutput()
+		path, err := helperPath(h.name)
+		if err != nil {
+			return err
+		}
+		out, err := exec.CommandContext(ctx, path, args...).CombinedOutput()
 		if err != nil {
 			if msg := strings.TrimSpace(string(out)); msg != "" {
 				return fmt.Errorf("%s %s: %s: %w", h.name, strings.Join(args, " "), msg, err)

@@ -232,7 +232,7 @@ func TestRootlessSingleID(t *testing.T) {
 // 1.. to them and newuidmap/newgidmap write the maps: the container is
 // root, sees both lines of each map, a file its uid 1000 creates belongs
 // on the host to subordinate id 100000+999, and root's files stay
-// unwritable.
+// unwritable. A map that leaves the caller out works too.
 func TestRootlessSubordinateRange(t *testing.T) {
 	h := newRootlessHost(t, rootlessUser+":100000:65536\n", fmt.Sprintf("%d:100000:65536\n", rootlessUID))
 	s := h.spec()
@@ -269,6 +269,20 @@ func TestRootlessSubordinateRange(t *testing.T) {
 	}
 	if st.Uid != 100999 || st.Gid != 100999 {
 		t.Errorf("a file made by uid 1000 in the container is owned by %d:%d on the host, want 100999:100999", st.Uid, st.Gid)
+	}
+
+	// A map without the caller: the init starts as an unmapped uid and
+	// makes itself root of its namespace, host uid 100000.
+	s = h.spec()
+	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	s.Linux.GIDMappings = s.Linux.UIDMappings
+	h.write(s, "", "sh", "-c", "id -u; id -g; cat /proc/self/uid_map")
+	got, err = h.run("run", "without-caller")
+	if err != nil {
+		t.Fatalf("run without the caller in the map: %v: %s", err, got)
+	}
+	if g, want := strings.Join(strings.Fields(got), " "), "0 0 0 100000 65536"; g != want {
+		t.Errorf("the container without the caller in its map printed %q, want %q", g, want)
 	}
 	h.clean()
 }
