@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -92,19 +91,25 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (_ *VM, err error) {
 		}
 	}()
 
-	kernelBytes, err := os.ReadFile(cfg.Kernel)
+	// The kernel and initrd are mapped, not read, and unmapped once they
+	// are copied into guest RAM (boot.Load): they never sit in the heap.
+	kernelBytes, unmapKernel, err := mapFile(cfg.Kernel)
 	if err != nil {
 		return nil, fmt.Errorf("kernel: %w", err)
 	}
-	kernel, err := boot.ParseKernel(kernelBytes)
+	defer unmapKernel()
+	var kernel *boot.Kernel
+	err = faultAsError(func() (err error) { kernel, err = boot.ParseKernel(kernelBytes); return err })
 	if err != nil {
 		return nil, fmt.Errorf("kernel %s: %w", cfg.Kernel, err)
 	}
 	var initrd []byte
 	if cfg.Initrd != "" {
-		if initrd, err = os.ReadFile(cfg.Initrd); err != nil {
+		var unmapInitrd func()
+		if initrd, unmapInitrd, err = mapFile(cfg.Initrd); err != nil {
 			return nil, fmt.Errorf("initrd: %w", err)
 		}
+		defer unmapInitrd()
 	}
 
 	sys, err := kvm.Open(kvm.DefaultDevice)
@@ -181,7 +186,7 @@ func Start(ctx context.Context, cfg Config, opts ...Option) (_ *VM, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := boot.Load(m.mem, kernel, plan, cfg.Cmdline, initrd); err != nil {
+	if err := faultAsError(func() error { return boot.Load(m.mem, kernel, plan, cfg.Cmdline, initrd) }); err != nil {
 		return nil, err
 	}
 	m.log.Debug("boot plan", "plan", plan.String())

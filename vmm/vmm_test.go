@@ -2,6 +2,8 @@ package vmm
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -157,5 +159,30 @@ func TestStatusKiB(t *testing.T) {
 		if got != tt.want || (err == nil) != tt.ok {
 			t.Errorf("statusKiB(%q) = %d, %v; want %d (ok %v)", tt.name, got, err, tt.want, tt.ok)
 		}
+	}
+}
+
+// A mapped file truncated under hull faults; faultAsError makes that an
+// error, not a crash.
+func TestMapFileTruncated(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kernel")
+	if err := os.WriteFile(path, bytes.Repeat([]byte{1}, 3*4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, unmap, err := mapFile(path)
+	if err != nil || len(b) != 3*4096 {
+		t.Fatalf("mapFile = %d bytes, %v", len(b), err)
+	}
+	defer unmap()
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	var got byte
+	err = faultAsError(func() error { got = b[2*4096]; return nil })
+	if err == nil || !strings.Contains(err.Error(), "changed while hull read it") {
+		t.Errorf("reading a truncated mapping: %v (read %d), want the fault as an error", err, got)
+	}
+	if b, _, err := mapFile(filepath.Join(t.TempDir())); err == nil || b != nil {
+		t.Errorf("mapFile(directory) = %v, want an error", err)
 	}
 }
