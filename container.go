@@ -94,6 +94,11 @@ type ContainerConfig struct {
 	// "auto" (65536 ids no other container uses) or "HOSTID:SIZE" (the
 	// container's ids 0…SIZE-1 are the host's HOSTID…). See UserNSMapping.
 	UserNS string `json:"userNS,omitempty"`
+	// LogMaxSize rotates the log once it is this many bytes (0: never);
+	// LogMaxFiles is how many files are kept, the current one included
+	// (default 1: the rotated log is dropped). See container_log.go.
+	LogMaxSize  int64 `json:"logMaxSize,omitempty"`
+	LogMaxFiles int   `json:"logMaxFiles,omitempty"`
 	// Labels become annotations of the container's config.json.
 	Labels map[string]string `json:"labels,omitempty"`
 }

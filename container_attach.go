@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -43,7 +44,7 @@ func sockPath(dir, name string) (path string, close func(), err error) {
 type ttyServer struct {
 	dir     string
 	master  *os.File
-	log     *os.File
+	log     io.Writer
 	ln      *net.UnixListener
 	mu      sync.Mutex
 	clients map[*net.UnixConn]bool
@@ -52,7 +53,7 @@ type ttyServer struct {
 	done    chan struct{} // closed when the container's side is gone
 }
 
-func newTTYServer(dir string, master, log *os.File) (*ttyServer, error) {
+func newTTYServer(dir string, master *os.File, log io.Writer) (*ttyServer, error) {
 	path, release, err := sockPath(dir, attachSock)
 	if err != nil {
 		return nil, err

@@ -99,21 +99,6 @@ func TestParseVolumes(t *testing.T) {
 	}
 }
 
-func TestTailOffset(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := "one\ntwo\nthree\n" + strings.Repeat("x", 70000) + "\nlast\n"
-	f.WriteString(body)
-	for n, want := range map[int]string{1: "last\n", 2: strings.Repeat("x", 70000) + "\nlast\n", 3: "three\n", 10: "one\n"} {
-		off, err := tailOffset(f, n)
-		if err != nil || !strings.HasPrefix(body[off:], want) {
-			t.Errorf("tailOffset(%d) = %d (%q...), %v", n, off, body[off:min(int(off)+10, len(body))], err)
-		}
-	}
-}
-
 func TestMountinfoHas(t *testing.T) {
 	mi := "36 35 98:0 /mnt1 /mnt\\040with\\040space rw,noatime master:1 - ext3 /dev/root rw\n" +
 		"37 35 98:0 / /plain rw - ext4 /dev/x rw\n"

@@ -216,6 +216,12 @@ func monitor(o monitorOrders) int {
 	}
 	ctx := context.Background()
 	_ = os.Remove(filepath.Join(o.Dir, stoppingFile))
+	clog, err := openCtrLog(c.LogPath, c.Config.LogMaxSize, c.Config.LogMaxFiles)
+	if err != nil {
+		say(monitorReport{Error: err.Error()})
+		return 1
+	}
+	defer clog.Close()
 	policy, _ := parseRestart(c.Config.Restart)
 	var current atomicID
 	go func() {
@@ -228,7 +234,7 @@ func monitor(o monitorOrders) int {
 	}()
 	restarts := 0
 	for {
-		pid, tty, err := e.run(ctx, c)
+		pid, tty, drained, err := e.run(ctx, c, clog)
 		if err != nil {
 			log.Error("start", "err", err)
 			c.Network = nil
@@ -266,15 +272,16 @@ func monitor(o monitorOrders) int {
 		hstop()
 		checks.Wait()
 		log.Info("exited", "code", code)
+		// The last output is still in the pipes or the pty: let the
+		// pumps drain it (they end on EOF, or EIO once no pty slave is
+		// open). What the container left running in the background
+		// may hold them open: not for long.
+		select {
+		case <-drained:
+		case <-time.After(2 * time.Second):
+		}
 		if tty != nil {
-			// The last output is still in the pty: let the pump
-			// drain it (it ends on EIO once no slave is open).
-			select {
-			case <-tty.done:
-			case <-time.After(2 * time.Second):
-			}
 			tty.master.Close()
-			tty.log.Close()
 		}
 		cerr := e.release(ctx, c)
 		if cerr != nil {
@@ -411,9 +418,11 @@ func waitExit(pid int) int {
 }
 
 // run gives the container its network and root filesystem, writes the
-// final config.json and creates and starts it; it returns the init's pid.
-// On error everything it did is undone.
-func (e *Engine) run(ctx context.Context, c *Container) (pid int, tty *ttyServer, err error) {
+// final config.json and creates and starts it, its output going to clog;
+// it returns the init's pid, and a channel closed once the output has
+// been drained after the container exited. On error everything it did is
+// undone.
+func (e *Engine) run(ctx context.Context, c *Container, clog *ctrLog) (pid int, tty *ttyServer, drained <-chan struct{}, err error) {
 	var undo []func()
 	defer func() {
 		if err != nil {
@@ -425,11 +434,11 @@ func (e *Engine) run(ctx context.Context, c *Container) (pid int, tty *ttyServer
 	bundleDir := filepath.Join(c.Dir, "bundle")
 	b, err := os.ReadFile(filepath.Join(bundleDir, "config.json"))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	spec, err := runtime.ParseSpec(b)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	mode := c.Config.Network
 	if mode == "" {
@@ -438,11 +447,11 @@ func (e *Engine) run(ctx context.Context, c *Container) (pid int, tty *ttyServer
 	if mode != netns.ModeHost {
 		nm, err := e.network()
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		att, err := nm.Setup(ctx, netns.Config{ID: c.ID, Mode: mode, Ports: c.Ports, Hostname: spec.Hostname})
 		if err != nil {
-			return 0, nil, fmt.Errorf("network: %w", err)
+			return 0, nil, nil, fmt.Errorf("network: %w", err)
 		}
 		undo = append(undo, func() { _ = nm.Teardown(context.WithoutCancel(ctx), c.ID) })
 		c.Network = att
@@ -464,21 +473,21 @@ func (e *Engine) run(ctx context.Context, c *Container) (pid int, tty *ttyServer
 
 	layers, err := e.layerDirs(c)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if c.UserNS != nil {
 		if layers, err = e.idmappedLayers(c, layers); err != nil {
-			return 0, nil, fmt.Errorf("root filesystem: %w", err)
+			return 0, nil, nil, fmt.Errorf("root filesystem: %w", err)
 		}
 		undo = append(undo, func() { _ = unmountIdmapped(c.Dir) })
 	}
 	m, err := rootfs.Overlay(layers, filepath.Join(c.Dir, "upper"), filepath.Join(c.Dir, "work"))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	merged := filepath.Join(c.Dir, "rootfs")
 	if err := m.Mount(merged); err != nil {
-		return 0, nil, fmt.Errorf("root filesystem: %w", err)
+		return 0, nil, nil, fmt.Errorf("root filesystem: %w", err)
 	}
 	undo = append(undo, func() { _ = rootfs.Unmount(merged) })
 
@@ -487,42 +496,38 @@ func (e *Engine) run(ctx context.Context, c *Container) (pid int, tty *ttyServer
 		for _, m := range spec.Mounts {
 			if m.Type == "bind" && m.Source != "/sys" {
 				if err := searchable(filepath.Dir(m.Source), "/"); err != nil {
-					return 0, nil, fmt.Errorf("userNS: %w", err)
+					return 0, nil, nil, fmt.Errorf("userNS: %w", err)
 				}
 			}
 		}
 	}
 	b, err = json.MarshalIndent(spec, "", "  ")
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if err := os.WriteFile(filepath.Join(bundleDir, "config.json"), b, 0o600); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	logw, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return 0, nil, err
-	}
-	co := runtime.CreateOptions{Bundle: bundleDir, Stdout: logw, Stderr: logw}
+	co := runtime.CreateOptions{Bundle: bundleDir}
 	if c.Config.Interactive {
 		co.Stdin = os.Stdin
 	}
 	var master chan consoleResult
+	var pipes []*os.File // the write ends, the container's: closed here after Create
+	done := make(chan struct{})
 	if c.Config.Tty {
 		// The init sends the pty master to a console socket of ours
 		// during Create.
 		co = runtime.CreateOptions{Bundle: bundleDir}
 		tmp, err := os.MkdirTemp("", "hull-console-")
 		if err != nil {
-			logw.Close()
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		defer os.RemoveAll(tmp)
 		co.ConsoleSocket = filepath.Join(tmp, "console.sock")
 		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: co.ConsoleSocket, Net: "unix"})
 		if err != nil {
-			logw.Close()
-			return 0, nil, err
+			return 0, nil, nil, err
 		}
 		defer ln.Close()
 		master = make(chan consoleResult, 1)
@@ -531,37 +536,57 @@ func (e *Engine) run(ctx context.Context, c *Container) (pid int, tty *ttyServer
 			master <- consoleResult{f, err}
 		}()
 	} else {
-		defer logw.Close()
-	}
-	if err := e.rt.Create(ctx, c.ID, co); err != nil {
-		if master != nil {
-			logw.Close()
+		// stdout and stderr: a pipe each, pumped into the log.
+		outs := make([]chan struct{}, 2)
+		for i, stream := range []string{"stdout", "stderr"} {
+			r, w, err := os.Pipe()
+			if err != nil {
+				for _, w := range pipes {
+					w.Close()
+				}
+				return 0, nil, nil, err
+			}
+			pipes = append(pipes, w)
+			outs[i] = make(chan struct{})
+			go pump(r, clog.stream(stream), outs[i])
 		}
-		return 0, nil, err
+		co.Stdout, co.Stderr = pipes[0], pipes[1]
+		go func() {
+			<-outs[0]
+			<-outs[1]
+			close(done)
+		}()
+	}
+	err = e.rt.Create(ctx, c.ID, co)
+	for _, w := range pipes {
+		w.Close()
+	}
+	if err != nil {
+		return 0, nil, nil, err
 	}
 	undo = append(undo, func() { _ = e.rt.Delete(context.WithoutCancel(ctx), c.ID, true) })
 	if master != nil {
 		r := <-master
 		if r.err == nil {
-			tty, r.err = newTTYServer(c.Dir, r.f, logw)
+			tty, r.err = newTTYServer(c.Dir, r.f, clog.stream("stdout"))
 		}
 		if r.err != nil {
-			logw.Close()
 			if r.f != nil {
 				r.f.Close()
 			}
-			return 0, nil, fmt.Errorf("terminal: %w", r.err)
+			return 0, nil, nil, fmt.Errorf("terminal: %w", r.err)
 		}
-		undo = append(undo, func() { tty.ln.Close(); tty.master.Close(); tty.log.Close() })
+		undo = append(undo, func() { tty.ln.Close(); tty.master.Close() })
+		done = tty.done
 	}
 	st, err := e.rt.State(ctx, c.ID)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	if err := e.rt.Start(ctx, c.ID); err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	return st.Pid, tty, nil
+	return st.Pid, tty, done, nil
 }
 
 type consoleResult struct {

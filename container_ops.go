@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -234,66 +233,6 @@ func (e *Engine) removeDir(c *Container) error {
 	return os.RemoveAll(c.Dir)
 }
 
-// LogsOptions say what Logs copies.
-type LogsOptions struct {
-	// Follow keeps copying what the container writes until it exits.
-	Follow bool
-	// Tail, when positive, starts with the last Tail lines.
-	Tail int
-}
-
-// Logs copies the container's output (stdout and stderr, interleaved as
-// written) to w.
-func (e *Engine) Logs(ctx context.Context, ref string, w io.Writer, o LogsOptions) error {
-	c, err := e.Inspect(ctx, ref)
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(c.LogPath)
-	if errors.Is(err, os.ErrNotExist) {
-		if !o.Follow {
-			return nil
-		}
-		// Not started yet: the monitor creates it.
-		for errors.Is(err, os.ErrNotExist) {
-			if err := sleep(ctx, pollInterval); err != nil {
-				return err
-			}
-			f, err = os.Open(c.LogPath)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if o.Tail > 0 {
-		off, err := tailOffset(f, o.Tail)
-		if err != nil {
-			return err
-		}
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			return err
-		}
-	}
-	for {
-		if _, err := io.Copy(w, f); err != nil {
-			return err
-		}
-		if !o.Follow {
-			return nil
-		}
-		// Once the monitor is gone, nothing writes any more but what
-		// it left: copy that, then stop.
-		if !monitorAlive(c.Dir) {
-			_, err := io.Copy(w, f)
-			return err
-		}
-		if err := sleep(ctx, pollInterval); err != nil {
-			return err
-		}
-	}
-}
-
 // ExecConfig is a process to run in a running container.
 type ExecConfig struct {
 	Cmd        []string
@@ -393,35 +332,6 @@ func (e *Engine) Prune(ctx context.Context) ([]string, error) {
 		removed = append(removed, c.ID)
 	}
 	return removed, errors.Join(errs...)
-}
-
-// tailOffset is where the last n lines of f begin, found by reading
-// backwards from its end in blocks.
-func tailOffset(f *os.File, n int) (int64, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	end := fi.Size()
-	buf := make([]byte, 32<<10)
-	lines := 0
-	for pos := end; pos > 0; {
-		size := min(int64(len(buf)), pos)
-		pos -= size
-		if _, err := f.ReadAt(buf[:size], pos); err != nil {
-			return 0, err
-		}
-		for i := size - 1; i >= 0; i-- {
-			// The newline that ends the file ends its last line.
-			if buf[i] == '\n' && pos+i != end-1 {
-				lines++
-				if lines == n {
-					return pos + i + 1, nil
-				}
-			}
-		}
-	}
-	return 0, nil
 }
 
 // Stats returns the cgroup statistics of a running container.

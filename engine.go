@@ -29,7 +29,9 @@ import (
 //	    rootfs/                   overlay mount point (mounted while running)
 //	    upper/, work/             the container's writes: kept by stop,
 //	                              removed by rm
-//	    ctr.log                   the container's stdout and stderr
+//	    ctr.log, ctr.log.N        the container's stdout and stderr, one
+//	                              timestamped record a line, rotated (see
+//	                              container_log.go)
 //	    monitor.log               what the monitor has to say
 //	    monitor.pid               the monitor's PID (systemd's PIDFile=)
 //	    attach.sock               the terminal, with Tty (see Attach)
@@ -51,7 +53,9 @@ import (
 //	                                    runtime Create + Start
 //	read fd 3 ◀─ {"pid":N} or error ─── record "running"
 //	return                              health checks (runtime Exec), the
-//	                                    pty pump, wait4(init) … exit status
+//	                                    stdout/stderr pipes' or the pty's
+//	                                    pumps to ctr.log, wait4(init) …
+//	                                    exit status
 //	                                    runtime Delete, unmount, Teardown
 //	                                    record "exited", code, time
 //	                                    restart policy: again after a

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,6 +131,7 @@ type runOptions struct {
 	entrypoint                   string
 	health                       healthFlags
 	envFiles, labels, securityOp []string
+	logOpts                      []string
 }
 
 // healthFlags are docker's --health-* flags.
@@ -150,6 +152,7 @@ func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f.DurationVar(&ro.health.timeout, "health-timeout", 30*time.Second, "time a health check may take")
 	f.IntVar(&ro.health.retries, "health-retries", 3, "failures in a row that make the container unhealthy")
 	f.StringArrayVarP(&ro.labels, "label", "l", nil, "set a label KEY=VALUE (an annotation of config.json)")
+	f.StringArrayVar(&ro.logOpts, "log-opt", nil, "log rotation: max-size=SIZE (e.g. 10m), max-file=N (files kept, default 1)")
 	f.StringArrayVar(&ro.securityOp, "security-opt", nil, "no-new-privileges[=true|false], seccomp=PROFILE.json|unconfined")
 	f.Float64Var(&c.CPUs, "cpus", 0, "CPU time allowed, in CPUs (e.g. 1.5)")
 	f.BoolVar(&c.ReadOnly, "read-only", false, "mount the root filesystem read-only")
@@ -217,6 +220,27 @@ func containerConfig(cmd *cobra.Command, c hull.ContainerConfig, ro runOptions, 
 			c.Labels = map[string]string{}
 		}
 		c.Labels[k] = v
+	}
+	for _, o := range ro.logOpts {
+		for _, kv := range strings.Split(o, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "max-size":
+				var b byteSize
+				if err := b.Set(v); err != nil {
+					return c, fmt.Errorf("--log-opt max-size: %w", err)
+				}
+				c.LogMaxSize = int64(b)
+			case "max-file":
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 {
+					return c, fmt.Errorf("--log-opt max-file: %q is not a number of files", v)
+				}
+				c.LogMaxFiles = n
+			default:
+				return c, fmt.Errorf("--log-opt %q: hull knows max-size=SIZE and max-file=N", kv)
+			}
+		}
 	}
 	for _, o := range ro.securityOp {
 		key, val, _ := strings.Cut(strings.Replace(o, ":", "=", 1), "=")

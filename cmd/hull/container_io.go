@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -18,17 +20,24 @@ import (
 )
 
 func newContainerLogsCommand(o *containerOptions) *cobra.Command {
-	var follow bool
+	var follow, timestamps bool
 	var tail int
+	var since string
 	cmd := &cobra.Command{
-		Use:   "logs [-f] [-n N] CONTAINER",
+		Use:   "logs [-f] [-t] [-n N] [--since WHEN] CONTAINER",
 		Short: "print a container's output",
 		Args:  cobra.ExactArgs(1),
 		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
 			var err error
 			ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, unix.SIGTERM)
 			defer cancel()
-			err = e.Logs(ctx, args[0], cmd.OutOrStdout(), hull.LogsOptions{Follow: follow, Tail: tail})
+			lo := hull.LogsOptions{Follow: follow, Tail: tail, Timestamps: timestamps}
+			if since != "" {
+				if lo.Since, err = parseSince(since, time.Now()); err != nil {
+					return err
+				}
+			}
+			err = e.Logs(ctx, args[0], cmd.OutOrStdout(), lo)
 			if errors.Is(err, context.Canceled) {
 				return nil
 			}
@@ -37,7 +46,27 @@ func newContainerLogsCommand(o *containerOptions) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the container exits")
 	cmd.Flags().IntVarP(&tail, "tail", "n", 0, "start with the last N lines (0: all)")
+	cmd.Flags().BoolVarP(&timestamps, "timestamps", "t", false, "begin each line with the time it was written")
+	cmd.Flags().StringVar(&since, "since", "", "only what was written since a time (RFC 3339, Unix seconds) or for a duration (10m)")
 	return cmd
+}
+
+// parseSince reads docker's --since: a duration before now ("10m"), an
+// RFC 3339 time, a date, or Unix seconds ("1700000000.5").
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, time.Local); err == nil {
+			return t, nil
+		}
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9)), nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: not a duration (10m), an RFC 3339 time or Unix seconds", s)
 }
 
 func newContainerExecCommand(o *containerOptions) *cobra.Command {
