@@ -219,8 +219,29 @@ func TestContainerCLI(t *testing.T) {
 		if top := c.ok("top", "web"); !strings.Contains(top, "sh -c echo $GREETING") {
 			t.Errorf("top:\n%s", top)
 		}
-		if stats := c.ok("stats", "web"); !strings.Contains(stats, "web") {
-			t.Errorf("stats:\n%s", stats)
+		if stats := c.ok("stats", "--no-stream", "web"); !strings.Contains(stats, "web") || !strings.Contains(stats, "%") {
+			t.Errorf("stats --no-stream:\n%s", stats)
+		}
+		// stats streams until interrupted: one JSON object a sample.
+		stats := c.cmd("stats", "--format", "json", "--interval", "100ms", "web")
+		pipe, _ := stats.StdoutPipe()
+		if err := stats.Start(); err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(pipe)
+		for i := range 3 {
+			var row struct {
+				Name       string
+				CPUPercent float64
+				Stats      struct{ Pids struct{ Current int } }
+			}
+			if err := dec.Decode(&row); err != nil || row.Name != "web" || row.Stats.Pids.Current < 1 || (i > 0) != (row.CPUPercent >= 0) {
+				t.Errorf("stats sample %d: %+v, %v", i, row, err)
+			}
+		}
+		stats.Process.Signal(os.Interrupt)
+		if err := stats.Wait(); err != nil {
+			t.Errorf("stats after ^C: %v", err)
 		}
 		unit := c.ok("generate", "systemd", "web")
 		ins := c.inspect("web")

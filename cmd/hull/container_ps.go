@@ -4,15 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/hullrt/hull"
+	"github.com/hullrt/hull/cgroups"
 	"github.com/hullrt/hull/netns"
 )
 
@@ -193,41 +198,131 @@ func newContainerTopCommand(o *containerOptions) *cobra.Command {
 
 func newContainerStatsCommand(o *containerOptions) *cobra.Command {
 	var format string
+	var noStream bool
+	var interval time.Duration
 	cmd := &cobra.Command{
-		Use:   "stats [--format table|json] CONTAINER...",
-		Short: "print containers' resource use, from their cgroups",
-		Args:  cobra.MinimumNArgs(1),
+		Use:   "stats [--no-stream] [--format table|json] CONTAINER...",
+		Short: "show containers' resource use, from their cgroups, until interrupted",
+		Long: `stats shows each container's CPU use (as a share of one CPU over the last
+interval), memory and processes, refreshed every interval until ^C or until
+none of them runs, as "docker stats" does; --no-stream prints once. With
+--format json each sample is one JSON object a line.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
-			out := cmd.OutOrStdout()
-			tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
-			if format != "json" {
-				fmt.Fprintln(tw, "NAME\tCPU TIME\tMEM USAGE / LIMIT\tPIDS")
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %q: want table or json", format)
 			}
-			for _, ref := range args {
-				c, err := e.Inspect(ctx, ref)
-				if err != nil {
-					return err
-				}
-				st, err := e.Stats(ctx, c.ID)
-				if err != nil {
-					return err
-				}
-				if format == "json" {
-					if err := json.NewEncoder(out).Encode(map[string]any{"id": c.ID, "name": c.Name, "stats": st}); err != nil {
+			if interval <= 0 {
+				return fmt.Errorf("--interval %s: must be positive", interval)
+			}
+			ctx, cancel := signal.NotifyContext(ctx, os.Interrupt, unix.SIGTERM)
+			defer cancel()
+			out := cmd.OutOrStdout()
+			clear := !noStream && format == "table" && isTerminal(out)
+			prev := map[string]sample{}
+			for first := true; ; first = false {
+				var rows []statsRow
+				for _, ref := range args {
+					c, err := e.Inspect(ctx, ref)
+					if err != nil {
 						return err
 					}
-					continue
+					st, err := e.Stats(ctx, c.ID)
+					if err != nil {
+						if noStream || first {
+							return err
+						}
+						continue // stopped meanwhile
+					}
+					now := sample{at: time.Now(), cpu: st.CPU.Usage.Total}
+					row := statsRow{ID: c.ID, Name: c.Name, CPUPercent: -1, Stats: st}
+					if p, ok := prev[c.ID]; ok && now.at.After(p.at) {
+						row.CPUPercent = 100 * float64(now.cpu-p.cpu) / float64(now.at.Sub(p.at).Nanoseconds())
+					}
+					prev[c.ID] = now
+					rows = append(rows, row)
 				}
-				limit := "-"
-				if l := st.Memory.Usage.Limit; l > 0 && l < 1<<62 {
-					limit = humanBytes(int64(l))
+				if len(rows) == 0 {
+					return nil // nothing runs any more
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s / %s\t%d\n", c.Name, time.Duration(st.CPU.Usage.Total),
-					humanBytes(int64(st.Memory.Usage.Usage)), limit, st.Pids.Current)
+				// --no-stream prints the second sample: a CPU share
+				// needs two.
+				if !noStream || !first {
+					if err := printStats(out, format, rows, clear); err != nil {
+						return err
+					}
+				}
+				wait := interval
+				if first {
+					wait = min(interval, 200*time.Millisecond)
+				}
+				if noStream && !first {
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
 			}
-			return tw.Flush()
 		}),
 	}
-	cmd.Flags().StringVar(&format, "format", "table", "table or json (one object per line)")
+	f := cmd.Flags()
+	f.StringVar(&format, "format", "table", "table or json (one object a line)")
+	f.BoolVar(&noStream, "no-stream", false, "print once and exit")
+	f.DurationVar(&interval, "interval", time.Second, "time between samples")
 	return cmd
+}
+
+// sample is a container's CPU time at a moment.
+type sample struct {
+	at  time.Time
+	cpu uint64 // ns
+}
+
+// statsRow is one container's line of "stats", and its JSON.
+type statsRow struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// CPUPercent is the CPU time used over the last interval, in percent
+	// of one CPU; -1 before a second sample.
+	CPUPercent float64        `json:"cpuPercent"`
+	Stats      *cgroups.Stats `json:"stats"`
+}
+
+func printStats(out io.Writer, format string, rows []statsRow, clear bool) error {
+	if format == "json" {
+		enc := json.NewEncoder(out)
+		for _, r := range rows {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if clear {
+		fmt.Fprint(out, "\033[2J\033[H")
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCPU %\tCPU TIME\tMEM USAGE / LIMIT\tPIDS")
+	for _, r := range rows {
+		st := r.Stats
+		limit := "-"
+		if l := st.Memory.Usage.Limit; l > 0 && l < 1<<62 {
+			limit = humanBytes(int64(l))
+		}
+		cpu := "--"
+		if r.CPUPercent >= 0 {
+			cpu = fmt.Sprintf("%.2f%%", r.CPUPercent)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s / %s\t%d\n", r.Name, cpu, time.Duration(st.CPU.Usage.Total),
+			humanBytes(int64(st.Memory.Usage.Usage)), limit, st.Pids.Current)
+	}
+	return tw.Flush()
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
