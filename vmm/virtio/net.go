@@ -7,11 +7,32 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hullrt/hull/vmm/memory"
 )
 
-// virtio-net (virtio 1.2, 5.1).
+// virtio-net (virtio 1.2, 5.1; include/uapi/linux/virtio_net.h).
 const (
-	VIRTIO_NET_F_MAC = 1 << 5
+	VIRTIO_NET_F_CSUM       = 1 << 0  // the driver may send frames with a partial checksum (NEEDS_CSUM)
+	VIRTIO_NET_F_GUEST_CSUM = 1 << 1  // the driver accepts frames with a partial checksum
+	VIRTIO_NET_F_MAC        = 1 << 5  // the config space holds the MAC address
+	VIRTIO_NET_F_GUEST_TSO4 = 1 << 7  // the driver accepts TCPv4 frames of up to 64 KiB (GSO)
+	VIRTIO_NET_F_GUEST_TSO6 = 1 << 8  // … and TCPv6
+	VIRTIO_NET_F_HOST_TSO4  = 1 << 11 // the driver may send TCPv4 frames of up to 64 KiB
+	VIRTIO_NET_F_HOST_TSO6  = 1 << 12 // … and TCPv6
+
+	// netFeatures is what hull offers: the MAC, and checksum and TCP
+	// segmentation offload both ways. Frames and their virtio_net_hdr
+	// pass between the guest and the tap unchanged; the tap's kernel side
+	// does the checksums and segmentation the header asks for.
+	netFeatures = VIRTIO_NET_F_MAC | VIRTIO_NET_F_CSUM | VIRTIO_NET_F_GUEST_CSUM |
+		VIRTIO_NET_F_GUEST_TSO4 | VIRTIO_NET_F_GUEST_TSO6 | VIRTIO_NET_F_HOST_TSO4 | VIRTIO_NET_F_HOST_TSO6
+
+	// struct virtio_net_hdr flags and gso_type.
+	VIRTIO_NET_HDR_F_NEEDS_CSUM = 1
+	VIRTIO_NET_HDR_GSO_NONE     = 0
+	VIRTIO_NET_HDR_GSO_TCPV4    = 1
+	VIRTIO_NET_HDR_GSO_TCPV6    = 4
 
 	netRxQueue  = 0
 	netTxQueue  = 1
@@ -35,17 +56,46 @@ const (
 	IFF_TAP         = 0x0002
 	IFF_NO_PI       = 0x1000
 	IFF_VNET_HDR    = 0x4000
-	TUNSETIFF       = 0x400454ca
-	TUNSETVNETHDRSZ = 0x400454d8
+	TUNSETIFF       = 0x400454ca // _IOW('T', 202, int)
+	TUNSETOFFLOAD   = 0x400454d0 // _IOW('T', 208, unsigned int)
+	TUNSETVNETHDRSZ = 0x400454d8 // _IOW('T', 216, int)
+
+	// TUNSETOFFLOAD's argument: the offloads the tap's reader (hull, for
+	// the guest) accepts in frames it reads. The kernel ignores the TSO
+	// bits without TUN_F_CSUM.
+	TUN_F_CSUM = 0x01
+	TUN_F_TSO4 = 0x02
+	TUN_F_TSO6 = 0x04
 )
+
+// tapOffloads is TUNSETOFFLOAD's argument for the features the driver
+// accepted: the tap may hand hull only what the guest takes — partial
+// checksums with GUEST_CSUM, TCP super-frames with GUEST_TSO4/6 (which
+// the virtio spec makes depend on GUEST_CSUM, as the tap does on
+// TUN_F_CSUM). What the guest sends (CSUM, HOST_TSO4/6) needs nothing:
+// the tap takes any virtio_net_hdr on write.
+func tapOffloads(features uint64) int {
+	if features&VIRTIO_NET_F_GUEST_CSUM == 0 {
+		return 0
+	}
+	off := TUN_F_CSUM
+	if features&VIRTIO_NET_F_GUEST_TSO4 != 0 {
+		off |= TUN_F_TSO4
+	}
+	if features&VIRTIO_NET_F_GUEST_TSO6 != 0 {
+		off |= TUN_F_TSO6
+	}
+	return off
+}
 
 // Net is a virtio network device backed by a tap interface: frames the
 // guest transmits are written to the tap; frames the host sends to the
 // tap are read by a goroutine and delivered when the guest has posted
 // receive buffers.
 type Net struct {
-	tap *os.File
-	mac [6]byte
+	tap  *os.File
+	mac  [6]byte
+	name string
 
 	mu       sync.Mutex
 	pending  []byte        // a received frame waiting for a guest buffer
@@ -73,14 +123,47 @@ func OpenTap(name string, mac [6]byte) (*Net, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("tap %q: %w", name, os.NewSyscallError("ioctl(TUNSETVNETHDRSZ)", err))
 	}
-	return &Net{tap: os.NewFile(uintptr(fd), "tap:"+name), mac: mac}, nil
+	n := &Net{tap: os.NewFile(uintptr(fd), "tap:"+name), mac: mac, name: name}
+	// No offloads until a driver accepts them: an existing tap may keep
+	// a previous user's.
+	if err := n.setOffloads(0); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// setOffloads tells the tap which offloads hull's reads accept.
+func (n *Net) setOffloads(flags int) error {
+	if err := unix.IoctlSetInt(int(n.tap.Fd()), TUNSETOFFLOAD, flags); err != nil {
+		return fmt.Errorf("tap %q: %w", n.name, os.NewSyscallError(fmt.Sprintf("ioctl(TUNSETOFFLOAD, %#x)", flags), err))
+	}
+	return nil
+}
+
+// Activate sets the tap's offloads to what the driver accepted.
+func (n *Net) Activate(_ *memory.Guest, _ []Queue, features uint64) error {
+	return n.setOffloads(tapOffloads(features))
+}
+
+// Reset turns the offloads off until the driver accepts them again, and
+// drops a received frame waiting for a buffer (it may be one the next
+// driver does not accept).
+func (n *Net) Reset() {
+	n.setOffloads(0)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.pending != nil {
+		n.pending = nil
+		close(n.consumed)
+	}
 }
 
 // Close closes the tap (a persistent tap interface stays).
 func (n *Net) Close() error { return n.tap.Close() }
 
 func (n *Net) ID() uint32         { return VIRTIO_ID_NET }
-func (n *Net) Features() uint64   { return VIRTIO_NET_F_MAC }
+func (n *Net) Features() uint64   { return netFeatures }
 func (n *Net) QueueMax() []uint16 { return []uint16{netQueueMax, netQueueMax} }
 
 // ReadConfig serves struct virtio_net_config: the MAC address first.
