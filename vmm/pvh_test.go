@@ -154,7 +154,7 @@ func TestBootPVH(t *testing.T) {
 
 // The same guest entered the 64-bit way (its note removed) must fail its
 // checks: the test above cannot pass by accident.
-func TestPVHGuestNeedsPVH(t *testing.T) {
+func TestBootPVHGuestWithoutNote(t *testing.T) {
 	testvm.Require(t, testvm.KVM)
 	kernel := filepath.Join(t.TempDir(), "no-note.elf")
 	os.WriteFile(kernel, elfKernel(pvhGuest(t)), 0o644)
