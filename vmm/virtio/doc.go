@@ -12,6 +12,15 @@
 // queue's index to QueueNotify; the device pops chains, serves them,
 // pushes them to the used ring and raises its interrupt.
 //
+// The network device passes frames and their virtio_net_hdr between the
+// guest and a tap opened with IFF_VNET_HDR, unchanged. It offers checksum
+// and TCP segmentation offload both ways (CSUM, HOST_TSO4/6, GUEST_CSUM,
+// GUEST_TSO4/6): what the guest sends, the tap's kernel side checksums and
+// segments as the header asks; what the guest accepts is set on the tap
+// with TUNSETOFFLOAD when the driver is ready, so the kernel hands hull
+// 64 KiB TCP frames with partial checksums only for a guest that takes
+// them.
+//
 // Everything in those areas is guest-controlled. Queue checks every index
 // against the queue size, detects descriptor loops, refuses buffers that
 // are not wholly inside guest RAM, and a malformed queue stops only that
