@@ -39,10 +39,11 @@ type ContainerConfig struct {
 	User string `json:"user,omitempty"`
 	// Hostname; default: the first 12 characters of the ID.
 	Hostname string `json:"hostname,omitempty"`
-	// Volumes are bind mounts "HOST:CONTAINER[:ro|:rw]"; a missing host
+	// Volumes are bind mounts "HOST:CONTAINER[:OPTIONS]"; a missing host
 	// directory is created. A HOST that is a name, not a path, is a named
-	// volume: DATA/volumes/NAME, made on first use and kept after the
-	// container is removed.
+	// volume, made on first use (seeded with the image's files there) and
+	// kept after the container is removed; "CONTAINER" alone is an
+	// anonymous volume. OPTIONS: ro, rw, nocopy. See Volume.
 	Volumes []string `json:"volumes,omitempty"`
 	// Platform chooses the image of a multi-platform index when pulling,
 	// as "os/arch[/variant]"; default: this machine's.
@@ -146,6 +147,8 @@ type Container struct {
 	LogPath     string              `json:"logPath"`
 	State       ContainerState      `json:"state"`
 	Network     *netns.Attachment   `json:"network,omitempty"`
+	// Volumes names the named and anonymous volumes it uses.
+	Volumes []string `json:"volumes,omitempty"`
 	// UserNS is the host ids of the container's user namespace, if any.
 	UserNS *UserNSMapping `json:"userNS,omitempty"`
 }

@@ -48,7 +48,7 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 	if cfg.Image == "" {
 		return nil, errors.New("image: empty reference")
 	}
-	volumes, verr := parseVolumes(cfg.Volumes, filepath.Join(e.dataDir, "volumes"))
+	volumes, vuses, verr := parseVolumes(cfg.Volumes)
 	var ports []netns.PortMapping
 	var perrs []error
 	for i, p := range cfg.Ports {
@@ -142,6 +142,17 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 			return nil, err
 		}
 	}
+	newVols, err := e.ensureVolumes(volumes, vuses)
+	defer func() {
+		if err != nil {
+			for _, u := range newVols {
+				_ = os.RemoveAll(filepath.Join(e.volumesDir(), u.name))
+			}
+		}
+	}()
+	if err != nil {
+		return nil, err
+	}
 	if userns != nil {
 		// The container's root owns its / and must reach it.
 		if err := os.Chown(filepath.Join(dir, "upper"), int(userns.HostID), int(userns.HostID)); err != nil {
@@ -151,7 +162,7 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 			return nil, fmt.Errorf("userNS: %w", err)
 		}
 	}
-	spec, err := e.buildSpec(id, dir, cfg, &icfg, layers, volumes, userns)
+	spec, err := e.buildSpec(id, dir, cfg, &icfg, layers, volumes, userns, newVols)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +194,9 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 		State: ContainerState{Status: ContainerCreated},
 	}
 	c.Config.Name = name
+	for _, u := range vuses {
+		c.Volumes = append(c.Volumes, u.name)
+	}
 	if err := writeRecord(c); err != nil {
 		return nil, err
 	}
@@ -192,7 +206,7 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 // buildSpec is config.json for the container: runtime.DefaultSpec made into
 // what docker users expect (docker's capability set, a writable root, no
 // terminal), then the image config (bundle.Spec), then cfg.
-func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigFile, layers []string, volumes []specs.Mount, userns *UserNSMapping) (*specs.Spec, error) {
+func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigFile, layers []string, volumes []specs.Mount, userns *UserNSMapping, seed []volumeUse) (*specs.Spec, error) {
 	base := runtime.DefaultSpec(false)
 	base.Process.Terminal = cfg.Tty
 	if !cfg.Tty { // TERM says what terminal there is: none
@@ -259,6 +273,11 @@ func (e *Engine) buildSpec(id, dir string, cfg ContainerConfig, icfg *v1.ConfigF
 		return nil, fmt.Errorf("mounting the image to read its users: %w", err)
 	}
 	s, err := bundle.Spec(&ic, merged, base)
+	for _, u := range seed {
+		if err == nil && u.copy {
+			err = e.seedVolume(merged, u)
+		}
+	}
 	if uerr := rootfs.Unmount(merged); uerr != nil && err == nil {
 		err = uerr
 	}
@@ -399,48 +418,6 @@ func mergeEnv(base, add []string) []string {
 		}
 	}
 	return out
-}
-
-// parseVolumes turns "HOST:CTR[:ro|:rw]" into bind mounts, reporting every
-// bad entry; a HOST that is a name is the directory NAME under named.
-func parseVolumes(vols []string, named string) ([]specs.Mount, error) {
-	var out []specs.Mount
-	var errs []error
-	for i, v := range vols {
-		parts := strings.Split(v, ":")
-		if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-			errs = append(errs, fmt.Errorf("volumes[%d]: %q is not HOST:CONTAINER[:ro]", i, v))
-			continue
-		}
-		if !filepath.IsAbs(parts[0]) {
-			if checkName(parts[0]) != nil {
-				errs = append(errs, fmt.Errorf("volumes[%d]: %q: the host side must be an absolute path or a volume name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)", i, v))
-				continue
-			}
-			parts[0] = filepath.Join(named, parts[0])
-		}
-		if !filepath.IsAbs(parts[1]) {
-			errs = append(errs, fmt.Errorf("volumes[%d]: %q: the container path must be absolute", i, v))
-			continue
-		}
-		opts := []string{"rbind", "rprivate"}
-		if len(parts) == 3 {
-			switch parts[2] {
-			case "ro":
-				opts = append(opts, "ro")
-			case "rw":
-			default:
-				errs = append(errs, fmt.Errorf("volumes[%d]: option %q is not ro or rw", i, parts[2]))
-				continue
-			}
-		}
-		if err := os.MkdirAll(parts[0], 0o755); err != nil {
-			errs = append(errs, fmt.Errorf("volumes[%d]: %w", i, err))
-			continue
-		}
-		out = append(out, specs.Mount{Destination: parts[1], Type: "bind", Source: parts[0], Options: opts})
-	}
-	return out, errors.Join(errs...)
 }
 
 // checkName accepts docker's names: [a-zA-Z0-9][a-zA-Z0-9_.-]*.

@@ -84,17 +84,45 @@ func TestCapabilities(t *testing.T) {
 
 func TestParseVolumes(t *testing.T) {
 	dir := t.TempDir()
-	m, err := parseVolumes([]string{dir + "/a:/a", dir + "/b:/b:ro", "data:/data"}, filepath.Join(dir, "volumes"))
-	if err != nil || len(m) != 3 || !slices.Contains(m[1].Options, "ro") || slices.Contains(m[0].Options, "ro") || m[2].Source != filepath.Join(dir, "volumes", "data") {
+	m, uses, err := parseVolumes([]string{dir + "/a:/a", dir + "/b:/b:ro", "data:/data:ro,nocopy", "/anon"})
+	if err != nil || len(m) != 4 || !slices.Contains(m[1].Options, "ro") || slices.Contains(m[0].Options, "ro") || !slices.Contains(m[2].Options, "ro") {
 		t.Fatalf("parseVolumes = %+v, %v", m, err)
+	}
+	if len(uses) != 2 || uses[0].name != "data" || uses[0].copy || uses[0].mount != 2 || !uses[1].anonymous || uses[1].mount != 3 || uses[1].dest != "/anon" || len(uses[1].name) != 64 {
+		t.Errorf("volumes used: %+v", uses)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "a")); err != nil {
 		t.Errorf("the missing host directory was not made: %v", err)
 	}
-	_, err = parseVolumes([]string{"../rel:/x", "/x", dir + ":/y:rx"}, dir)
-	for _, want := range []string{"volumes[0]", "volumes[1]", "volumes[2]"} {
+	_, _, err = parseVolumes([]string{"../rel:/x", "x", dir + ":/y:rx", "n:rel"})
+	for _, want := range []string{"volumes[0]", "volumes[1]", "volumes[2]", "volumes[3]"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("parseVolumes of three bad entries: %v, want %s named", err, want)
+			t.Errorf("parseVolumes of four bad entries: %v, want %s named", err, want)
+		}
+	}
+}
+
+func TestSecurePath(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "real", "sub"), 0o755)
+	os.Symlink("/real", filepath.Join(root, "abs"))
+	os.Symlink("../../..", filepath.Join(root, "real", "up"))
+	os.Symlink("loop", filepath.Join(root, "loop"))
+	for _, tc := range []struct{ in, want string }{
+		{"/real/sub", "/real/sub"},
+		{"/abs/sub", "/real/sub"},
+		{"/real/up/etc", "/etc"},
+		{"/../../etc", "/etc"},
+		{"/loop", "error"},
+	} {
+		got, err := securePath(root, tc.in)
+		if err != nil {
+			got = "error"
+		} else {
+			got = strings.TrimPrefix(got, root)
+		}
+		if got != tc.want {
+			t.Errorf("securePath(root, %q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -193,9 +193,22 @@ func (e *Engine) cleanup(ctx context.Context, c *Container) error {
 	return writeRecord(c)
 }
 
+// RemoveOption changes what Remove removes.
+type RemoveOption func(*removeOptions)
+
+type removeOptions struct{ volumes bool }
+
+// RemoveVolumes also removes the container's anonymous volumes that no
+// other container uses ("rm -v"). Default: volumes are kept.
+func RemoveVolumes() RemoveOption { return func(o *removeOptions) { o.volumes = true } }
+
 // Remove removes a container that is not running (with force: after
 // killing it), its writes and its log.
-func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
+func (e *Engine) Remove(ctx context.Context, ref string, force bool, opts ...RemoveOption) error {
+	var o removeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	c, err := e.Inspect(ctx, ref)
 	if err != nil {
 		return err
@@ -217,7 +230,13 @@ func (e *Engine) Remove(ctx context.Context, ref string, force bool) error {
 	if !e.waitStopped(ctx, c, 10*time.Second) {
 		return fmt.Errorf("container %s was started again meanwhile", c.Name)
 	}
-	return e.removeDir(c)
+	if err := e.removeDir(c); err != nil {
+		return err
+	}
+	if o.volumes {
+		return e.removeAnonymousVolumes(ctx, c)
+	}
+	return nil
 }
 
 // removeDir removes the container's directory, after making sure that

@@ -320,7 +320,42 @@ func TestContainerCLI(t *testing.T) {
 		if got := c.ok("run", "--rm", "--network", "none", "-v", "notes:/n2:ro", c.image, "cat", "/n2/n"); got != "kept\n" {
 			t.Errorf("named volume in a second container: %q", got)
 		}
-		c.assertClean()
+		// A new volume starts with the image's files at its mount
+		// point; later containers see what earlier ones left.
+		if got := c.ok("run", "--rm", "--network", "none", "-v", "site:/www", c.image, "sh", "-c", "cat /www/index.html; echo changed > /www/index.html"); got != "hello from hull\n" {
+			t.Errorf("a new volume at /www holds %q, want the image's index.html", got)
+		}
+		if got := c.ok("run", "--rm", "--network", "none", "-v", "site:/www", c.image, "cat", "/www/index.html"); got != "changed\n" {
+			t.Errorf("the volume's second use: %q", got)
+		}
+		if got := c.ok("run", "--rm", "--network", "none", "-v", "bare:/www:nocopy", c.image, "busybox", "ls", "-A", "/www"); got != "" {
+			t.Errorf("a nocopy volume holds %q", got)
+		}
+		// An anonymous volume is the container's: listed with it,
+		// kept from volume rm while it exists, removed by rm -v.
+		id := strings.TrimSpace(c.ok("run", "-d", "--name", "anon", "--network", "none", "-v", "/www", c.image, "sleep", "1000"))
+		vols := c.inspect(id).Volumes
+		if len(vols) != 1 || len(vols[0]) != 64 {
+			t.Fatalf("inspect: volumes %q", vols)
+		}
+		if ls := c.ok("volume", "ls"); !strings.Contains(ls, vols[0]+"   ") || !strings.Contains(ls, "anon") || !strings.Contains(ls, "site") {
+			t.Errorf("volume ls:\n%s", ls)
+		}
+		if _, err := c.try("volume", "rm", vols[0]); err == nil || !strings.Contains(err.Error(), "used by container anon") {
+			t.Errorf("volume rm of a volume in use: %v", err)
+		}
+		c.ok("rm", "-f", "-v", "anon")
+		if _, err := os.Stat(filepath.Join(c.data, "volumes", vols[0])); err == nil {
+			t.Errorf("rm -v left the anonymous volume")
+		}
+		c.ok("volume", "rm", "notes")
+		if got := strings.Fields(c.ok("volume", "prune")); strings.Join(got, " ") != "bare site" {
+			t.Errorf("volume prune removed %q, want bare and site", got)
+		}
+		if ls := c.ok("volume", "ls", "--format", "json"); strings.TrimSpace(ls) != "[]" {
+			t.Errorf("volumes left: %s", ls)
+		}
+		c.assertClean(id)
 	})
 
 	t.Run("LogsFollow", func(t *testing.T) {

@@ -110,6 +110,7 @@ when the command that started it is long gone. All state is on disk
 		newContainerGenerateCommand(o),
 		newContainerCpCommand(o),
 		newContainerCommitCommand(o),
+		newContainerVolumeCommand(o),
 		&cobra.Command{
 			// Also a container's reaper (--init), run as
 			// "hull-init container monitor -- CMD...".

@@ -41,16 +41,21 @@ func newContainerStartCommand(o *containerOptions) *cobra.Command {
 }
 
 func newContainerRmCommand(o *containerOptions) *cobra.Command {
-	var force bool
+	var force, volumes bool
 	cmd := &cobra.Command{
-		Use:   "rm [-f] CONTAINER...",
+		Use:   "rm [-f] [-v] CONTAINER...",
 		Short: "remove containers, their writes and logs",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
-			return eachContainer(cmd, args, func(ref string) error { return e.Remove(ctx, ref, force) })
+			var opts []hull.RemoveOption
+			if volumes {
+				opts = append(opts, hull.RemoveVolumes())
+			}
+			return eachContainer(cmd, args, func(ref string) error { return e.Remove(ctx, ref, force, opts...) })
 		}),
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill a running container first")
+	cmd.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove its anonymous volumes too")
 	return cmd
 }
 
