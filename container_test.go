@@ -692,6 +692,43 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id, id2)
 	})
 
+	t.Run("ImageRmInUse", func(t *testing.T) {
+		c.t = t
+		image := func(args ...string) (string, error) {
+			cmd := exec.Command(c.bin, append([]string{"--root", c.run, "image", "--store", c.data}, args...)...)
+			out, err := cmd.CombinedOutput()
+			return string(out), err
+		}
+		if out, err := image("pull", "-q", c.image); err != nil {
+			t.Fatalf("image pull: %v: %s", err, out)
+		}
+		if out, err := image("tag", c.image, "local/other:v1"); err != nil {
+			t.Fatalf("image tag: %v: %s", err, out)
+		}
+		id := strings.TrimSpace(c.ok("create", "--name", "user", "--network", "none", "local/other:v1", "echo"))
+		// One name of two goes: the image stays, and the container.
+		if out, err := image("rm", "local/other:v1"); err != nil {
+			t.Errorf("image rm of one name of two: %v: %s", err, out)
+		}
+		// The last name would take the image: refused, naming the container.
+		if out, err := image("rm", c.image); err == nil || !strings.Contains(out, "used by container user ("+id[:12]+", created)") {
+			t.Errorf("image rm of an image in use: %v: %s", err, out)
+		}
+		c.ok("start", "user")
+		c.ok("wait", "user")
+		if out, err := image("rm", "-f", c.image); err != nil {
+			t.Errorf("image rm -f: %v: %s", err, out)
+		}
+		if _, err := c.try("inspect", "user"); err == nil {
+			t.Errorf("image rm -f left the container")
+		}
+		// Back for the other tests.
+		if out, err := image("pull", "-q", c.image); err != nil {
+			t.Fatalf("image pull: %v: %s", err, out)
+		}
+		c.assertClean(id)
+	})
+
 	t.Run("Options", func(t *testing.T) {
 		c.t = t
 		envFile := filepath.Join(t.TempDir(), "env")

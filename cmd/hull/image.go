@@ -18,6 +18,7 @@ import (
 	"github.com/hullrt/hull/image/pull"
 	"github.com/hullrt/hull/image/rootfs"
 	"github.com/hullrt/hull/image/store"
+	"github.com/hullrt/hull/netns"
 	"github.com/hullrt/hull/runtime"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -65,7 +66,7 @@ auth.json, as docker and podman write them.`,
 		newImageLsCommand(o),
 		newImageInspectCommand(o),
 		newImageTagCommand(o),
-		newImageRmCommand(o),
+		newImageRmCommand(o, g),
 		newImagePruneCommand(o),
 		newImageUnpackCommand(o),
 		newImageMountCommand(o),
@@ -270,23 +271,29 @@ func newImageTagCommand(o *imageOptions) *cobra.Command {
 	}
 }
 
-func newImageRmCommand(o *imageOptions) *cobra.Command {
-	var prune bool
+func newImageRmCommand(o *imageOptions, g *globalOptions) *cobra.Command {
+	var prune, force bool
 	cmd := &cobra.Command{
-		Use:   "rm [--prune] REF...",
-		Short: "remove image names (and an image with its last name)",
+		Use:   "rm [-f] [--prune] REF...",
+		Short: "remove image names (and an image with its last)",
 		Long: `rm removes names; given a digest, or an image's last name, it removes the
 image record too. Its layers stay on disk, shared with other images, until
-"hull image prune" (or rm --prune) frees what no image uses.`,
+"hull image prune" (or rm --prune) frees what no image uses.
+
+An image that containers were made from is not removed while they exist
+(rm says which); with -f they are removed first, running or not.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := o.open()
+			// The containers are kept beside the images.
+			co := &containerOptions{g: g, data: o.store, registries: o.registries,
+				netRunDir: netns.DefaultRunDir, netState: netns.DefaultStateDir, quietPull: true}
+			e, err := co.engine()
 			if err != nil {
 				return err
 			}
 			var errs []error
 			for _, ref := range args {
-				im, err := st.Remove(cmd.Context(), ref)
+				im, err := e.RemoveImage(cmd.Context(), ref, force)
 				if err != nil {
 					errs = append(errs, err)
 					continue
@@ -294,12 +301,13 @@ image record too. Its layers stay on disk, shared with other images, until
 				fmt.Fprintf(cmd.OutOrStdout(), "untagged %s (%s)\n", ref, shortDigest(im.Digest))
 			}
 			if prune && len(errs) == 0 {
-				return runPrune(cmd, st)
+				return runPrune(cmd, e.Images())
 			}
 			return errors.Join(errs...)
 		},
 	}
 	cmd.Flags().BoolVar(&prune, "prune", false, "then free layers and blobs no image uses")
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove the containers made from the image first")
 	return cmd
 }
 
