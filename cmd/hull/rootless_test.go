@@ -108,25 +108,40 @@ func newRootlessHost(t *testing.T, subuid, subgid string) *rootlessHost {
 	return h
 }
 
-// hull runs hull as the user, in the bundle, and returns its stdout, or
-// its stdout and stderr with the error.
+// run runs hull as the user, in the bundle, and returns its stdout, or
+// its stdout and stderr with the error. Both go to files, not pipes: a
+// container that hull create leaves behind holds its stdio open.
 func (h *rootlessHost) run(args ...string) (string, error) {
+	h.t.Helper()
 	work, err := os.MkdirTemp(h.dir, "overlay-work")
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	defer os.RemoveAll(work)
+	stdout, err := os.CreateTemp(h.dir, "stdout")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer os.Remove(stdout.Name())
+	defer stdout.Close()
+	stderr, err := os.CreateTemp(h.dir, "stderr")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer os.Remove(stderr.Name())
+	defer stderr.Close()
 	script := `mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 125
 shift 2
 exec setpriv --reuid=` + fmt.Sprint(rootlessUID) + ` --regid=` + fmt.Sprint(rootlessUID) + ` --clear-groups -- "$@"`
 	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", h.etc, work, h.hull}, args...)...)
 	cmd.Dir = h.bundle
 	cmd.Env = []string{"XDG_RUNTIME_DIR=" + h.runDir, "HOME=" + h.dir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err = cmd.Run()
+	out, _ := os.ReadFile(stdout.Name())
 	if err != nil {
-		return string(out) + stderr.String(), err
+		msg, _ := os.ReadFile(stderr.Name())
+		return string(out) + string(msg), err
 	}
 	return string(out), nil
 }
@@ -184,7 +199,8 @@ func (h *rootlessHost) clean() {
 	}
 }
 
-// processesOf lists the pids whose real uid is uid.
+// processesOf lists the live pids whose real uid is uid (a zombie that
+// its new parent has not reaped yet is gone already).
 func processesOf(uid int) []string {
 	var pids []string
 	ents, _ := os.ReadDir("/proc")
@@ -193,10 +209,18 @@ func processesOf(uid int) []string {
 		if err != nil {
 			continue
 		}
+		mine, zombie := false, false
 		for _, l := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(l); len(f) > 1 && f[0] == "Uid:" && f[1] == fmt.Sprint(uid) {
-				pids = append(pids, e.Name())
+			f := strings.Fields(l)
+			switch {
+			case len(f) > 1 && f[0] == "Uid:":
+				mine = f[1] == fmt.Sprint(uid)
+			case len(f) > 1 && f[0] == "State:":
+				zombie = f[1] == "Z"
 			}
+		}
+		if mine && !zombie {
+			pids = append(pids, e.Name())
 		}
 	}
 	return pids
