@@ -284,16 +284,25 @@ An image that containers were made from is not removed while they exist
 (rm says which); with -f they are removed first, running or not.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// The containers are kept beside the images.
-			co := &containerOptions{g: g, data: o.store, registries: o.registries,
-				netRunDir: netns.DefaultRunDir, netState: netns.DefaultStateDir, quietPull: true}
-			e, err := co.engine()
+			st, err := o.open()
 			if err != nil {
 				return err
 			}
+			remove := func(ref string) (store.Image, error) { return st.Remove(cmd.Context(), ref) }
+			// The containers are kept beside the images, when there
+			// are any.
+			if _, err := os.Stat(filepath.Join(o.store, "containers")); err == nil {
+				co := &containerOptions{g: g, data: o.store, registries: o.registries,
+					netRunDir: netns.DefaultRunDir, netState: netns.DefaultStateDir, quietPull: true}
+				e, err := co.engine()
+				if err != nil {
+					return err
+				}
+				remove = func(ref string) (store.Image, error) { return e.RemoveImage(cmd.Context(), ref, force) }
+			}
 			var errs []error
 			for _, ref := range args {
-				im, err := e.RemoveImage(cmd.Context(), ref, force)
+				im, err := remove(ref)
 				if err != nil {
 					errs = append(errs, err)
 					continue
@@ -301,7 +310,7 @@ An image that containers were made from is not removed while they exist
 				fmt.Fprintf(cmd.OutOrStdout(), "untagged %s (%s)\n", ref, shortDigest(im.Digest))
 			}
 			if prune && len(errs) == 0 {
-				return runPrune(cmd, e.Images())
+				return runPrune(cmd, st)
 			}
 			return errors.Join(errs...)
 		},
