@@ -37,6 +37,7 @@ type rootlessHost struct {
 	t                   *testing.T
 	dir, hull, bundle   string
 	etc, runDir, hostRO string // hostRO: a directory of root's files
+	gid                 int    // the real gid hull runs with
 }
 
 func newRootlessHost(t *testing.T, subuid, subgid string) *rootlessHost {
@@ -51,7 +52,7 @@ func newRootlessHost(t *testing.T, subuid, subgid string) *rootlessHost {
 	if err != nil {
 		t.Skip("busybox is not installed (apt-get install busybox-static)")
 	}
-	h := &rootlessHost{t: t, dir: t.TempDir()}
+	h := &rootlessHost{t: t, dir: t.TempDir(), gid: rootlessUID}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -132,7 +133,7 @@ func (h *rootlessHost) run(args ...string) (string, error) {
 	defer stderr.Close()
 	script := `mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc || exit 125
 shift 2
-exec setpriv --reuid=` + fmt.Sprint(rootlessUID) + ` --regid=` + fmt.Sprint(rootlessUID) + ` --clear-groups -- "$@"`
+exec setpriv --reuid=` + fmt.Sprint(rootlessUID) + ` --regid=` + fmt.Sprint(h.gid) + ` --clear-groups -- "$@"`
 	cmd := exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", h.etc, work, h.hull}, args...)...)
 	cmd.Dir = h.bundle
 	cmd.Env = []string{"XDG_RUNTIME_DIR=" + h.runDir, "HOME=" + h.dir, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
@@ -315,22 +316,44 @@ func TestRootlessSubordinateRange(t *testing.T) {
 // fails before anything exists, naming the file, the user and the
 // range; nothing is left behind.
 func TestRootlessRangeRefused(t *testing.T) {
-	h := newRootlessHost(t, "", rootlessUser+":100000:65536\n")
-	s := h.spec()
+	good := []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
 	bad := []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}, {ContainerID: 1, HostID: 300000, Size: 65536}}
-	s.Linux.UIDMappings, s.Linux.GIDMappings = bad, bad
-	h.write(s, "", "true")
-	out, err := h.run("run", "refused")
-	if err == nil {
-		t.Fatalf("run with maps outside the user's ranges succeeded: %s", out)
-	}
-	for _, want := range []string{
-		fmt.Sprintf("newuidmap: /etc/subuid has no range for user %s (uid %d) (linux.uidMappings[1] maps host uids 300000-365535)", rootlessUser, rootlessUID),
-		fmt.Sprintf("newgidmap: linux.gidMappings[1] maps host gids 300000-365535, outside the ranges /etc/subgid gives user %s (uid %d): 100000-165535", rootlessUser, rootlessUID),
+	for _, tc := range []struct {
+		name           string
+		subuid, subgid string
+		gid            int // the caller's real gid
+		maps           []specs.LinuxIDMapping
+		want           []string
+	}{
+		{
+			name: "outside the ranges", subgid: rootlessUser + ":100000:65536\n", gid: rootlessUID, maps: bad,
+			want: []string{
+				fmt.Sprintf("newuidmap: /etc/subuid has no range for user %s (uid %d) (linux.uidMappings[1] maps host uids 300000-365535)", rootlessUser, rootlessUID),
+				fmt.Sprintf("newgidmap: linux.gidMappings[1] maps host gids 300000-365535, outside the ranges /etc/subgid gives user %s (uid %d): 100000-165535", rootlessUser, rootlessUID),
+			},
+		},
+		{
+			// shadow's helpers serve only a caller in its primary group.
+			name: "not the primary group", subuid: rootlessUser + ":100000:65536\n", subgid: rootlessUser + ":100000:65536\n", gid: 100, maps: good,
+			want: []string{fmt.Sprintf("newuidmap: the caller's gid 100 is not the primary group %d of user %s (uid %d) in /etc/passwd", rootlessUID, rootlessUser, rootlessUID)},
+		},
 	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the error does not say %q:\n%s", want, out)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			h := newRootlessHost(t, tc.subuid, tc.subgid)
+			s := h.spec()
+			s.Linux.UIDMappings, s.Linux.GIDMappings = tc.maps, tc.maps
+			h.write(s, "", "true")
+			h.gid = tc.gid
+			out, err := h.run("run", "refused")
+			if err == nil {
+				t.Fatalf("run succeeded: %s", out)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(out, want) {
+					t.Errorf("the error does not say %q:\n%s", want, out)
+				}
+			}
+			h.clean()
+		})
 	}
-	h.clean()
 }
