@@ -1,6 +1,7 @@
 package hull
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -20,11 +21,21 @@ import (
 //
 //	container ⇄ pty slave ═ pty master (monitor) ─▶ ctr.log
 //	                                           ⇄ attach.sock ⇄ hull container attach
+//	                          TIOCSWINSZ ◀── ctl (FIFO) ◀── "resize ROWS COLS\n" (Resize)
+//
+// A window size change reaches the pty out of band, through the FIFO ctl
+// (conmon has one too): the monitor holds it open for reading and
+// writing, so that it never sees an end, and sets the master's size for
+// each line; the kernel then sends SIGWINCH to the terminal's foreground
+// process group in the container.
 //
 // Until the first client attaches (or attachGrace passes) when Start was
 // asked to expect one, the master is not read: what the container writes
 // first waits in the pty for the client instead of being missed.
 const attachSock = "attach.sock"
+
+// ctlFifo is the FIFO through which Resize reaches the monitor.
+const ctlFifo = "ctl"
 
 // attachGrace is how long a monitor waits for the client Start announced.
 const attachGrace = 30 * time.Second
@@ -46,6 +57,7 @@ type ttyServer struct {
 	master  *os.File
 	log     io.Writer
 	ln      *net.UnixListener
+	ctl     *os.File // ctlFifo, open for reading and writing
 	mu      sync.Mutex
 	clients map[*net.UnixConn]bool
 	first   chan struct{} // closed when the first client arrives
@@ -65,8 +77,40 @@ func newTTYServer(dir string, master *os.File, log io.Writer) (*ttyServer, error
 		return nil, fmt.Errorf("attach socket: %w", err)
 	}
 	ln.SetUnlinkOnClose(false) // the path names an fd that is gone by then
-	return &ttyServer{dir: dir, master: master, log: log, ln: ln, clients: map[*net.UnixConn]bool{},
-		first: make(chan struct{}), done: make(chan struct{})}, nil
+	fifo := filepath.Join(dir, ctlFifo)
+	_ = os.Remove(fifo)
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		ln.Close()
+		return nil, &os.PathError{Op: "mkfifo", Path: fifo, Err: err}
+	}
+	ctl, err := os.OpenFile(fifo, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &ttyServer{dir: dir, master: master, log: log, ln: ln, ctl: ctl, clients: map[*net.UnixConn]bool{},
+		first: make(chan struct{}), done: make(chan struct{})}
+	go s.control()
+	return s, nil
+}
+
+// control applies the window sizes written to ctl until it is closed.
+func (s *ttyServer) control() {
+	sc := bufio.NewScanner(s.ctl)
+	for sc.Scan() {
+		var rows, cols uint16
+		if _, err := fmt.Sscanf(sc.Text(), "resize %d %d", &rows, &cols); err != nil {
+			continue
+		}
+		_ = unix.IoctlSetWinsize(int(s.master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	}
+}
+
+// close releases the listener and the control FIFO.
+func (s *ttyServer) close() {
+	s.ln.Close()
+	s.ctl.Close()
+	_ = os.Remove(filepath.Join(s.dir, ctlFifo))
 }
 
 // serve accepts clients and pumps the master until the container's side
@@ -98,7 +142,7 @@ func (s *ttyServer) serve(waitFirst bool) {
 			break
 		}
 	}
-	s.ln.Close()
+	s.close()
 	_ = os.Remove(filepath.Join(s.dir, attachSock))
 	s.mu.Lock()
 	for c := range s.clients {
@@ -172,6 +216,29 @@ func (e *Engine) Attach(ctx context.Context, ref string) (*net.UnixConn, error) 
 		return nil, err
 	}
 	return conn.(*net.UnixConn), nil
+}
+
+// Resize sets the size of a running container's terminal (Tty), as a
+// client's window changes: the container gets SIGWINCH.
+func (e *Engine) Resize(ctx context.Context, ref string, rows, cols uint16) error {
+	c, err := e.Inspect(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if !c.Config.Tty {
+		return fmt.Errorf("container %s has no terminal", c.Name)
+	}
+	if c.State.Status != ContainerRunning {
+		return fmt.Errorf("container %s is %s, not running", c.Name, c.State.Status)
+	}
+	// Non-blocking: with no monitor reading, ENXIO, not a hang.
+	f, err := os.OpenFile(filepath.Join(c.Dir, ctlFifo), os.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("container %s: its monitor takes no resize: %w", c.Name, err)
+	}
+	defer f.Close()
+	_, err = fmt.Fprintf(f, "resize %d %d\n", rows, cols)
+	return err
 }
 
 // recvConsole accepts one connection on a console socket and receives the

@@ -576,7 +576,7 @@ func (e *Engine) run(ctx context.Context, c *Container, clog *ctrLog) (pid int, 
 			}
 			return 0, nil, nil, fmt.Errorf("terminal: %w", r.err)
 		}
-		undo = append(undo, func() { tty.ln.Close(); tty.master.Close() })
+		undo = append(undo, func() { tty.close(); tty.master.Close() })
 		done = tty.done
 	}
 	st, err := e.rt.State(ctx, c.ID)

@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/hullrt/hull"
 	"github.com/hullrt/hull/image/pull"
@@ -790,6 +792,66 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id)
 	})
 
+	t.Run("TerminalResize", func(t *testing.T) {
+		c.t = t
+		master, slave := openPty(t)
+		setSize := func(rows, cols uint16) {
+			if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		setSize(30, 100)
+		cmd := c.cmd("run", "--rm", "-it", "--network", "none", c.image, "sh")
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		slave.Close()
+		var mu sync.Mutex
+		var screen bytes.Buffer
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := master.Read(buf)
+				mu.Lock()
+				screen.Write(buf[:n])
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}()
+		// until asks stty for the size until it is want.
+		until := func(want string) {
+			t.Helper()
+			for range 100 {
+				master.Write([]byte("busybox stty size\n"))
+				time.Sleep(100 * time.Millisecond)
+				mu.Lock()
+				got := strings.Contains(screen.String(), "\r\n"+want+"\r\n")
+				mu.Unlock()
+				if got {
+					return
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			t.Fatalf("stty size never printed %q:\n%s", want, screen.String())
+		}
+		until("30 100")
+		// The window changes, hull gets SIGWINCH (from the terminal,
+		// were it hull's controlling one), and so does the container.
+		setSize(40, 120)
+		cmd.Process.Signal(unix.SIGWINCH)
+		until("40 120")
+		master.Write([]byte("exit 3\n"))
+		if err := cmd.Wait(); err == nil || err.(*exec.ExitError).ExitCode() != 3 {
+			t.Errorf("run -it ... exit 3: %v", err)
+		}
+		master.Close()
+		c.assertClean()
+	})
+
 	t.Run("RestartPolicy", func(t *testing.T) {
 		c.t = t
 		id := strings.TrimSpace(c.ok("run", "-d", "--network", "none", "--restart", "on-failure:2", c.image, "sh", "-c", "echo try; exit 1"))
@@ -1030,4 +1092,26 @@ func TestContainerPublish(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(c.net, "attachments")); len(ents) > 0 {
 		t.Errorf("network attachments left: %v", ents)
 	}
+}
+
+// openPty opens a pseudo-terminal pair: what is written to the master is
+// typed on the slave.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, sl
 }

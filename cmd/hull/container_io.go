@@ -137,6 +137,31 @@ func attachTTY(ctx context.Context, e *hull.Engine, id string, interactive bool,
 		return err
 	}
 	defer conn.Close()
+	if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
+		// The container's terminal takes our window's size, now and
+		// whenever it changes.
+		winch := make(chan os.Signal, 1)
+		signal.Notify(winch, unix.SIGWINCH)
+		defer signal.Stop(winch)
+		resize := func() {
+			if ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ); err == nil {
+				_ = e.Resize(ctx, id, ws.Row, ws.Col)
+			}
+		}
+		resize()
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			for {
+				select {
+				case <-winch:
+					resize()
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
 	if interactive {
 		if fd := int(os.Stdin.Fd()); term.IsTerminal(fd) {
 			if st, err := term.MakeRaw(fd); err == nil {
