@@ -314,7 +314,8 @@ func TestRootlessSubordinateRange(t *testing.T) {
 
 // TestRootlessRangeRefused: a config whose maps the helpers would refuse
 // fails before anything exists, naming the file, the user and the
-// range; nothing is left behind.
+// range; one that the kernel refuses fails when newuidmap writes it.
+// Nothing is left behind.
 func TestRootlessRangeRefused(t *testing.T) {
 	good := []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
 	bad := []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}, {ContainerID: 1, HostID: 300000, Size: 65536}}
@@ -331,6 +332,14 @@ func TestRootlessRangeRefused(t *testing.T) {
 				fmt.Sprintf("newuidmap: /etc/subuid has no range for user %s (uid %d) (linux.uidMappings[1] maps host uids 300000-365535)", rootlessUser, rootlessUID),
 				fmt.Sprintf("newgidmap: linux.gidMappings[1] maps host gids 300000-365535, outside the ranges /etc/subgid gives user %s (uid %d): 100000-165535", rootlessUser, rootlessUID),
 			},
+		},
+		{
+			// Allowed host ids, but container ids that overlap: the
+			// kernel refuses what newuidmap writes, after the init
+			// exists, and create undoes it.
+			name: "refused by the kernel", subuid: rootlessUser + ":100000:65536\n", subgid: rootlessUser + ":100000:65536\n", gid: rootlessUID,
+			maps: []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}, {ContainerID: 0, HostID: 100000, Size: 65536}},
+			want: []string{fmt.Sprintf(" 0 %d 1 0 100000 65536: newuidmap: write to uid_map failed: Invalid argument", rootlessUID)},
 		},
 		{
 			// shadow's helpers serve only a caller in its primary group.
