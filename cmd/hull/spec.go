@@ -49,7 +49,7 @@ otherwise only root is mapped, as runc writes it.`,
 		}),
 	}
 	cmd.Flags().StringVarP(&bundle, "bundle", "b", "", "path to the root of the bundle directory")
-	cmd.Flags().BoolVar(&rootless, "rootless", false, "generate a configuration for a rootless container")
+	cmd.Flags().BoolVar(&rootless, "rootless", false, "generate a configuration for a rootless container (with the user's subordinate ids when it has some)")
 	return cmd
 }
 
