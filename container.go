@@ -131,6 +131,10 @@ type ContainerState struct {
 	RestartCount int `json:"restartCount,omitempty"`
 	// Health is set while a container with a health check runs.
 	Health *Health `json:"health,omitempty"`
+	// BootID is the kernel's boot ID (/proc/sys/kernel/random/boot_id)
+	// when the container was started: a running record from another boot
+	// is a container the machine's reboot ended.
+	BootID string `json:"bootID,omitempty"`
 }
 
 // Container is a container's record: what "hull container inspect" prints.
@@ -228,12 +232,33 @@ func monitorAlive(dir string) bool {
 }
 
 // observe fills in what the record cannot know: a running container whose
-// monitor is gone is dead.
-func observe(c *Container) {
-	if c.State.Status == ContainerRunning && !monitorAlive(c.Dir) {
-		c.State.Status = ContainerDead
-		c.State.Error = fmt.Sprintf("monitor %d is gone: the container is no longer supervised", c.State.MonitorPid)
+// monitor is gone is dead (what is left of it may still run), or, when it
+// was started before the machine last booted, exited (nothing of it runs,
+// 255 as its exit code); it reports whether the container needs what its
+// monitor would have done after the exit (release, recording).
+func observe(c *Container) (orphaned bool) {
+	if c.State.Status != ContainerRunning || monitorAlive(c.Dir) {
+		return false
 	}
+	if now := bootID(); c.State.BootID != "" && now != "" && c.State.BootID != now {
+		c.State.Status = ContainerExited
+		c.State.ExitCode = 255
+		c.State.MonitorPid = 0
+		c.State.Error = fmt.Sprintf("the machine rebooted while it ran (boot %.8s, now %.8s)", c.State.BootID, now)
+		return true
+	}
+	c.State.Status = ContainerDead
+	c.State.Error = fmt.Sprintf("monitor %d is gone: the container is no longer supervised", c.State.MonitorPid)
+	return true
+}
+
+// bootID is the kernel's random ID of this boot, "" if unknown.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // Inspect returns the record of the container named by ref: an ID, a unique

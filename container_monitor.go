@@ -90,11 +90,11 @@ func (e *Engine) Start(ctx context.Context, ref string, o StartOptions) error {
 	if err != nil {
 		return err
 	}
-	observe(c)
-	switch c.State.Status {
-	case ContainerRunning:
+	orphaned := observe(c)
+	if c.State.Status == ContainerRunning {
 		return fmt.Errorf("container %s is already running", c.Name)
-	case ContainerDead:
+	}
+	if orphaned { // dead, or ended by a reboot
 		if err := e.cleanup(ctx, c); err != nil {
 			return err
 		}
@@ -247,7 +247,7 @@ func monitor(o monitorOrders) int {
 			return 1
 		}
 		current.set(c.ID)
-		c.State = ContainerState{Status: ContainerRunning, Pid: pid, MonitorPid: os.Getpid(), StartedAt: time.Now().UTC(), RestartCount: restarts}
+		c.State = ContainerState{Status: ContainerRunning, Pid: pid, MonitorPid: os.Getpid(), StartedAt: time.Now().UTC(), RestartCount: restarts, BootID: bootID()}
 		if c.Config.Health != nil {
 			c.State.Health = &Health{Status: HealthStarting}
 		}

@@ -183,9 +183,11 @@ func (e *Engine) waitStopped(ctx context.Context, c *Container, d time.Duration)
 // exited. Called with the container's operation lock held.
 func (e *Engine) cleanup(ctx context.Context, c *Container) error {
 	err := e.release(ctx, c)
+	if c.State.Status != ContainerExited { // dead: killed below
+		c.State.ExitCode = 137
+		c.State.FinishedAt = time.Now().UTC()
+	}
 	c.State.Status = ContainerExited
-	c.State.ExitCode = 137
-	c.State.FinishedAt = time.Now().UTC()
 	c.State.MonitorPid = 0
 	if err != nil {
 		return err

@@ -530,6 +530,46 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id)
 	})
 
+	t.Run("Rebooted", func(t *testing.T) {
+		c.t = t
+		// A reboot, as hull sees it afterwards: the monitor and the
+		// container are gone, and the record is from another boot.
+		id := strings.TrimSpace(c.ok("run", "-d", "--name", "before", "--network", "none", c.image, "sleep", "1000"))
+		ins := c.inspect(id)
+		if ins.State.BootID == "" {
+			t.Fatalf("no boot ID recorded: %+v", ins.State)
+		}
+		syscall.Kill(ins.State.MonitorPid, syscall.SIGKILL)
+		syscall.Kill(ins.State.Pid, syscall.SIGKILL)
+		for range 100 {
+			if !alive(ins.State.Pid) && c.inspect(id).State.Status != hull.ContainerRunning {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		rec := filepath.Join(ins.Dir, "container.json")
+		b, _ := os.ReadFile(rec)
+		os.WriteFile(rec, bytes.Replace(b, []byte(ins.State.BootID), []byte("00000000-1111-2222-3333-444444444444"), 1), 0o600)
+		st := c.inspect(id).State
+		if st.Status != hull.ContainerExited || st.ExitCode != 255 || !strings.Contains(st.Error, "rebooted") {
+			t.Errorf("after a reboot: %+v, want exited 255, the reboot the reason", st)
+		}
+		if ps := c.ok("ps", "-a"); !strings.Contains(ps, "Exited (255)") {
+			t.Errorf("ps -a:\n%s", ps)
+		}
+		// It starts again, what the old boot left (here: its mount and
+		// cgroup) cleaned up first.
+		c.ok("start", "before")
+		if st := c.inspect(id).State; st.Status != hull.ContainerRunning {
+			t.Errorf("start after the reboot: %+v", st)
+		}
+		c.ok("stop", "-t", "0", "before")
+		if got := strings.TrimSpace(c.ok("prune")); got != id {
+			t.Errorf("prune removed %q", got)
+		}
+		c.assertClean(id)
+	})
+
 	t.Run("Init", func(t *testing.T) {
 		c.t = t
 		// The orphan "sleep 0.1" is reparented to PID 1 when its shell
