@@ -221,16 +221,7 @@ func (m *v1) Freeze(ctx context.Context) error {
 		}
 		return m.unified.Freeze(ctx)
 	}
-	// A write of FROZEN starts freezing; reading freezer.state moves the
-	// kernel's state machine on. Tasks in uninterruptible sleep can keep
-	// it FREEZING for a while: ask again until it is FROZEN.
-	return poll(ctx, "freeze "+dir, func() (bool, error) {
-		if err := writeFile(dir, "freezer.state", string(Frozen)); err != nil {
-			return false, fmt.Errorf("freeze %s: %w", dir, err)
-		}
-		st, err := m.State()
-		return st == Frozen, err
-	})
+	return freezeV1(ctx, dir) // freezer_v1.go
 }
 
 func (m *v1) Thaw(ctx context.Context) error {
