@@ -24,7 +24,8 @@
 // can write to the host's hull binary through /proc/<pid>/exe
 // (CVE-2019-5736; exe_linux.go). New namespaces are clone flags (exec.Cmd's
 // SysProcAttr.Cloneflags, with UidMappings/GidMappings written by Go
-// before the child runs); namespaces given by path are entered by a
+// before the child runs, or, rootless with subordinate ids, by newuidmap
+// and newgidmap once it runs: rootless_linux.go); namespaces given by path are entered by a
 // locked OS thread of the parent just before the fork (net, ipc, uts, pid,
 // cgroup) or, for user, mnt and time, which a multi-threaded Go process
 // cannot enter, by the C constructor of runtime/nsenter in the child
