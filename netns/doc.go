@@ -83,6 +83,13 @@
 // publishes the ports itself; its PID and start time are recorded so that
 // Teardown and Prune can stop it.
 //
+// Debian 12's pasta (passt 0.0~git20230309) has one known flaw: an inbound
+// connection from another machine to a published TCP port completes only
+// once the client sends data, since that pasta never acknowledges the
+// container's SYN-ACK by itself. Clients that speak first (HTTP) work;
+// ones that wait for the server (SSH, SMTP) hang. Later passt releases,
+// and slirp4netns, do not have it; loopback clients never do.
+//
 // # Names, state and locks
 //
 // Every kernel object of a container is named from its ID alone (netns

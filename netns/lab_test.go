@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"github.com/hullrt/hull/integration/testvm"
@@ -203,6 +204,30 @@ func serveTCP(t *testing.T, ns, addr, name string) {
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 }
 
+// serveTCPListening serves clients that speak first: it reads a line and
+// answers "<name> heard <line> from <peer address>\n".
+func serveTCPListening(t *testing.T, ns, addr, name string) {
+	t.Helper()
+	var ln net.Listener
+	must(t, nsfs.Do(ns, func() (err error) { ln, err = net.Listen("tcp", addr); return }))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			fmt.Fprintf(c, "%s heard %s from %s\n", name, strings.TrimSpace(line), c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap())
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+}
+
 // serveUDP answers every datagram with "<name> sees <peer> <payload>".
 func serveUDP(t *testing.T, ns, addr, name string) {
 	t.Helper()
@@ -252,6 +277,26 @@ func fetch(ns, network, addr string) (string, error) {
 		b := make([]byte, 1500)
 		n, err := c.Read(b)
 		return string(b[:n]), err
+	}
+	b, err := io.ReadAll(c)
+	return strings.TrimSpace(string(b)), err
+}
+
+// fetchSaying dials addr over TCP from inside ns, sends say and a newline,
+// and returns the server's answer.
+func fetchSaying(ns, addr, say string) (string, error) {
+	var c net.Conn
+	err := nsfs.Do(ns, func() (err error) {
+		c, err = net.DialTimeout("tcp", addr, 10*time.Second)
+		return
+	})
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := fmt.Fprintln(c, say); err != nil {
+		return "", err
 	}
 	b, err := io.ReadAll(c)
 	return strings.TrimSpace(string(b)), err

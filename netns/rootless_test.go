@@ -24,9 +24,12 @@ func TestRootlessHelpers(t *testing.T) {
 				t.Skipf("needs %s (Debian: apt-get install %s)", mode, map[string]string{ModePasta: "passt", ModeSlirp4netns: "slirp4netns"}[mode])
 			}
 			l := newLab(t)
-			ports, _ := ParsePort("8080:80")
-			udp, _ := ParsePort("5353:53/udp")
-			a := l.setup(Config{ID: "rl", Mode: mode, Ports: append(ports, udp...)})
+			var ports []PortMapping
+			for _, spec := range rootlessPorts {
+				p, _ := ParsePort(spec)
+				ports = append(ports, p...)
+			}
+			a := l.setup(Config{ID: "rl", Mode: mode, Ports: ports})
 			if a.Helper == nil || !a.Helper.Alive() {
 				t.Fatalf("no live helper recorded: %+v", a.Helper)
 			}
@@ -36,30 +39,7 @@ func TestRootlessHelpers(t *testing.T) {
 			if err != nil || lo.Attrs().Flags&unix.IFF_UP == 0 {
 				t.Errorf("lo in the container: %v, %v; want up", lo, err)
 			}
-			serveTCP(t, a.NetnsPath, ":80", "rl")
-			serveUDP(t, a.NetnsPath, ":53", "rl")
-			serveTCP(t, l.outside, outsideAddr2+":9000", "outside")
-			for _, tc := range []struct{ name, ns, network, addr, want string }{
-				{"host 127.0.0.1", l.host, "tcp", "127.0.0.1:8080", "rl sees "},
-				{"third netns", l.outside, "tcp", hostAddr + ":8080", "rl sees "},
-				{"udp third netns", l.outside, "udp", hostAddr + ":5353", "rl sees "},
-				{"outbound", a.NetnsPath, "tcp", outsideAddr2 + ":9000", "outside sees " + hostAddr},
-			} {
-				if mode == ModePasta && tc.name == "third netns" {
-					// Debian 12's pasta (git 2023-03-09) accepts the
-					// connection and the container answers the SYN, but
-					// pasta never acknowledges the SYN-ACK it gets back over
-					// the tap (seen in /proc/net/snmp: RetransSegs grows).
-					// Loopback (spliced) TCP and UDP work. Open question
-					// for the next session: newer passt, or a flag we miss.
-					t.Logf("%s: skipped for pasta (see comment)", tc.name)
-					continue
-				}
-				got, err := fetch(tc.ns, tc.network, tc.addr)
-				if err != nil || !strings.HasPrefix(got, tc.want) {
-					t.Errorf("%s: %s %s: %q, %v; want %q…", tc.name, tc.network, tc.addr, got, err, tc.want)
-				}
-			}
+			testRootlessTraffic(t, l, mode, a.NetnsPath)
 			pid := a.Helper.PID
 			must(t, l.m.Teardown(context.Background(), "rl"))
 			if a.Helper.Alive() {
@@ -69,6 +49,64 @@ func TestRootlessHelpers(t *testing.T) {
 				t.Errorf("%s still a namespace", a.NetnsPath)
 			}
 			l.assertOnlyShared()
+		})
+	}
+}
+
+// skipPastaServerFirst skips, for pasta, the case of a client on another
+// machine that waits for the server to speak first (SSH, SMTP, our test
+// server).
+//
+// Debian 12's passt (0.0~git20230309.7c7625d) never completes such a
+// connection: pasta accepts it on the host, sends the SYN over the tap,
+// the container answers SYN-ACK, and pasta never sends the final ACK — a
+// capture on the container's eth0 shows the SYN-ACK retransmitted at 1 s,
+// 2 s, 4 s… and nothing else. In that version tcp_conn_from_sock_finish()
+// sets seq_ack_to_tap = seq_from_tap and then calls
+// tcp_send_flag(ACK_IF_NEEDED), which finds nothing to acknowledge and
+// sends nothing; the first data segment from the client carries the ACK,
+// so a client that speaks first gets through (the "client speaks first"
+// case). Later passt sends the ACK unconditionally there. Loopback
+// clients are spliced, without the tap, and unaffected. HULL_PASTA_TRY=1
+// runs the case anyway, for a newer pasta.
+func skipPastaServerFirst(t *testing.T) {
+	t.Helper()
+	if os.Getenv("HULL_PASTA_TRY") == "" {
+		t.Skip("Debian 12's pasta never ACKs the container's SYN-ACK of an inbound connection before the client sends data (see skipPastaServerFirst)")
+	}
+}
+
+// rootlessPorts are what the rootless tests publish: a server that speaks
+// first (80), one that listens first (81), and UDP.
+var rootlessPorts = []string{"8080:80", "8081:81", "5353:53/udp"}
+
+// testRootlessTraffic checks the network of a rootless container whose
+// namespace is ctr: published ports from the host and from another
+// machine, and outbound connections, which leave from the host's address.
+func testRootlessTraffic(t *testing.T, l *lab, mode, ctr string) {
+	serveTCP(t, ctr, ":80", "rl")
+	serveTCPListening(t, ctr, ":81", "rl")
+	serveUDP(t, ctr, ":53", "rl")
+	serveTCP(t, l.outside, outsideAddr2+":9000", "outside")
+	for _, tc := range []struct{ name, ns, network, addr, say, want string }{
+		{"host 127.0.0.1", l.host, "tcp", "127.0.0.1:8080", "", "rl sees "},
+		{"third netns", l.outside, "tcp", hostAddr + ":8080", "", "rl sees "},
+		{"third netns, client speaks first", l.outside, "tcp", hostAddr + ":8081", "hello", "rl heard hello from "},
+		{"udp third netns", l.outside, "udp", hostAddr + ":5353", "", "rl sees "},
+		{"outbound", ctr, "tcp", outsideAddr2 + ":9000", "", "outside sees " + hostAddr},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if mode == ModePasta && tc.name == "third netns" {
+				skipPastaServerFirst(t)
+			}
+			fetchIt := fetch
+			if tc.say != "" {
+				fetchIt = func(ns, network, addr string) (string, error) { return fetchSaying(ns, addr, tc.say) }
+			}
+			got, err := fetchIt(tc.ns, tc.network, tc.addr)
+			if err != nil || !strings.HasPrefix(got, tc.want) {
+				t.Errorf("%s %s: %q, %v; want %q…", tc.network, tc.addr, got, err, tc.want)
+			}
 		})
 	}
 }
