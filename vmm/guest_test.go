@@ -47,7 +47,12 @@ func TestDebianInTestVM(t *testing.T) {
 		t.Skip("this is the host side; inside the guest the TestBoot* tests run")
 	}
 	testvm.Require(t, testvm.Root)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	bench := os.Getenv(envBench)
+	timeout := 20 * time.Minute
+	if bench != "" {
+		timeout = 60 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	k, err := testvm.FindKernel(ctx, testvm.DefaultCacheDir())
 	if err != nil {
@@ -63,8 +68,7 @@ func TestDebianInTestVM(t *testing.T) {
 	if out, err := exec.CommandContext(ctx, "go", "test", "-c", "-o", testBin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go test -c: %v\n%s", err, out)
 	}
-	var console, output strings.Builder
-	res, err := testvm.Run(ctx, testvm.Config{
+	cfg := testvm.Config{
 		CPUs: 2, MemoryMiB: 2048,
 		Files: map[string]string{
 			"bin/vmm.test": testBin, "bin/hull": hull, "vmm/vmlinuz": k.Image(), "vmm/initrd.cpio": initrd,
@@ -77,18 +81,59 @@ func TestDebianInTestVM(t *testing.T) {
 			Env: []string{envKernel + "=/payload/vmm/vmlinuz", envInitrd + "=/payload/vmm/initrd.cpio",
 				"HULL_BINARY=/payload/bin/hull"},
 		}},
-		Console: &console, Output: testWriter{t},
-	})
+	}
+	if bench != "" {
+		if err := addBenchmarks(&cfg, bench); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var console strings.Builder
+	cfg.Console, cfg.Output = &console, testWriter{t}
+	res, err := testvm.Run(ctx, cfg)
 	if err != nil {
 		t.Fatalf("test VM: %v\nconsole:\n%s", err, console.String())
 	}
 	if code := res.Exits["vmm"]; code != 0 {
-		t.Fatalf("TestBoot* failed in the test VM (exit %d)", code)
+		t.Fatalf("the vmm job failed in the test VM (exit %d)", code)
 	}
-	if s := testvm.Summarize(res.Outputs["vmm"]); s.Passed == 0 {
+	if bench != "" {
+		if !strings.Contains(res.Outputs["vmm"], "\nBenchmark") {
+			t.Fatalf("no benchmark ran in the test VM (-test.bench %q)", bench)
+		}
+	} else if s := testvm.Summarize(res.Outputs["vmm"]); s.Passed == 0 {
 		t.Fatalf("no TestBoot* test passed in the test VM: %v", s)
 	}
-	_ = output
+}
+
+// Benchmarks in the test VM (bench/vm.sh): HULL_VMM_BENCH is the
+// -test.bench pattern, HULL_VMM_BENCHTIME the -test.benchtime (2x).
+const (
+	envBench     = "HULL_VMM_BENCH"
+	envBenchTime = "HULL_VMM_BENCHTIME"
+)
+
+// qemuFirmware is what qemu-system-x86_64 -M microvm reads besides its
+// shared libraries: qboot, the microvm machine's firmware.
+var qemuFirmware = []string{"/usr/share/qemu/bios-microvm.bin"}
+
+// addBenchmarks turns the guest job into a benchmark run of pattern, and
+// brings the host's qemu, which BenchmarkBootToInit compares hull with.
+func addBenchmarks(cfg *testvm.Config, pattern string) error {
+	benchtime := os.Getenv(envBenchTime)
+	if benchtime == "" {
+		benchtime = "2x"
+	}
+	j := &cfg.Jobs[0]
+	j.Args = []string{"-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime}
+	j.Timeout = 40 * time.Minute
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		return fmt.Errorf("benchmarks compare with qemu-system-x86_64 (apt-get install qemu-system-x86): %w", err)
+	}
+	cfg.HostTools = append(cfg.HostTools, "qemu-system-x86_64")
+	for _, f := range qemuFirmware {
+		cfg.Files["sysroot"+f] = f
+	}
+	return nil
 }
 
 // bootTests is the -test.run pattern for the guest job: HULL_VMM_RUN,
