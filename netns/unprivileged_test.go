@@ -37,9 +37,10 @@ const unprivUID = 4242
 //
 // The helper opens /dev/net/tun as uid 4242 from inside the container's
 // user namespace, which the device node's mode must allow: Debian's udev
-// makes it 0666 (as in the test VM), some hosts 0600. On those, uid 4242
-// gets a mount namespace of its own in which /dev/net/tun is a 0666 node
-// of the same device (10, 200): the host's node stays as it is.
+// makes it 0666, the kernel's devtmpfs alone (the test VM) and some hosts
+// 0600. There uid 4242 gets a mount namespace of its own in which
+// /dev/net/tun is a 0666 node of the same device (10, 200): the host's
+// node stays as it is.
 func TestRootlessUnprivileged(t *testing.T) {
 	requireRoot(t)
 	for _, mode := range []string{ModePasta, ModeSlirp4netns} {
@@ -177,7 +178,16 @@ func startWithTun(cmd *exec.Cmd, netns, dir string) error {
 			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 				return &os.PathError{Op: "mount MS_PRIVATE", Path: "/", Err: err}
 			}
-			node := filepath.Join(dir, "tun")
+			// A tmpfs of this namespace's own: dir may be on a nodev
+			// mount (the test VM's /tmp), where no device opens.
+			devDir := filepath.Join(dir, "dev")
+			if err := os.Mkdir(devDir, 0o755); err != nil {
+				return err
+			}
+			if err := unix.Mount("tmpfs", devDir, "tmpfs", 0, "mode=0755"); err != nil {
+				return &os.PathError{Op: "mount tmpfs", Path: devDir, Err: err}
+			}
+			node := filepath.Join(devDir, "tun")
 			if err := unix.Mknod(node, unix.S_IFCHR|0o666, int(unix.Mkdev(10, 200))); err != nil {
 				return &os.PathError{Op: "mknod", Path: node, Err: err}
 			}
