@@ -101,6 +101,16 @@ func TestValidateModes(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ports: publishing ports needs mode bridge") {
 		t.Errorf("ports in host mode: %v", err)
 	}
+	// An IPv6 host address: the bridge's proxy serves it even on an
+	// IPv4-only network; slirp4netns cannot.
+	v6 := []PortMapping{{HostIP: netip.MustParseAddr("2001:db8::1"), HostPort: 1, ContainerPort: 1, Protocol: "tcp"}}
+	if err := (Config{ID: "c1", Ports: v6}).withDefaults().Validate(); err != nil {
+		t.Errorf("IPv6 host address on an IPv4-only bridge network: %v", err)
+	}
+	err = Config{ID: "c1", Mode: ModeSlirp4netns, Ports: v6}.withDefaults().Validate()
+	if err == nil || !strings.Contains(err.Error(), "ports[0].hostIP: 2001:db8::1: slirp4netns publishes on IPv4 addresses only") {
+		t.Errorf("IPv6 host address with slirp4netns: %v", err)
+	}
 }
 
 func TestDecodeConfig(t *testing.T) {

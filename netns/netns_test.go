@@ -24,7 +24,9 @@ func TestBridgeNetworking(t *testing.T) {
 	must(t, err)
 	local, err := ParsePort("127.0.0.1:8082:80")
 	must(t, err)
-	a := l.setup(Config{ID: "web", Ports: append(append(ports, udp...), local...), MAC: "02:42:0a:58:00:aa"})
+	one6, err := ParsePort("[" + hostAddr6 + "]:8086:80")
+	must(t, err)
+	a := l.setup(Config{ID: "web", Ports: append(append(append(ports, udp...), local...), one6...), MAC: "02:42:0a:58:00:aa"})
 	b := l.setup(Config{ID: "client"})
 	if addrOf(a) != "10.88.0.2" || addrOf(b) != "10.88.0.3" {
 		t.Fatalf("addresses: web %s, client %s; want 10.88.0.2 and 10.88.0.3", addrOf(a), addrOf(b))
@@ -98,6 +100,7 @@ func TestBridgeNetworking(t *testing.T) {
 		// addresses, as with docker: the proxy on [::]:PORT relays.
 		{"third netns over IPv6 via proxy", l.outside, "tcp", "[" + hostAddr6 + "]:8080", "web sees 10.88.0.1"},
 		{"udp third netns over IPv6 via proxy", l.outside, "udp", "[" + hostAddr6 + "]:5353", "web sees 10.88.0.1 ping"},
+		{"one IPv6 host address via proxy", l.outside, "tcp", "[" + hostAddr6 + "]:8086", "web sees 10.88.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := fetch(tc.ns, tc.network, tc.addr)
@@ -172,7 +175,7 @@ func TestDualStack(t *testing.T) {
 	l := newLab(t)
 	n := Network{IPv6Subnet: netip.MustParsePrefix("fd88:1::/64")}
 	var ports []PortMapping
-	for _, spec := range []string{"8080:80", "[::]:8081:80", "0.0.0.0:8083:80", "5353:53/udp"} {
+	for _, spec := range []string{"8080:80", "[::]:8081:80", "0.0.0.0:8083:80", "[" + hostAddr6 + "]:8086:80", "5353:53/udp"} {
 		p, err := ParsePort(spec)
 		must(t, err)
 		ports = append(ports, p...)
@@ -201,6 +204,9 @@ func TestDualStack(t *testing.T) {
 		{"0.0.0.0 third netns", l.outside, "tcp", hostAddr + ":8083", "web sees " + outsideAddr},
 		{"0.0.0.0 not on [::1]", l.host, "tcp", "[::1]:8083", ""},
 		{"0.0.0.0 not on IPv6", l.outside, "tcp", h6 + ":8083", ""},
+		{"one IPv6 address", l.outside, "tcp", h6 + ":8086", "web sees " + outsideAddr6},
+		{"one IPv6 address, not [::1]", l.host, "tcp", "[::1]:8086", ""},
+		{"one IPv6 address, not IPv4", l.outside, "tcp", hostAddr + ":8086", ""},
 		{"udp third netns over IPv6", l.outside, "udp", h6 + ":5353", "web sees " + outsideAddr6 + " ping"},
 		{"udp host [::1]", l.host, "udp", "[::1]:5353", "web sees fd88:1::1 ping"},
 	} {
