@@ -261,6 +261,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 	}
 	pid := cmd.Process.Pid
 	phase("init started")
+	undo.push(func() error { return releaseRootfs(spec, plan.Rootfs) }) // after the kill below: see rootfs_linux.go
 	undo.push(func() error {
 		_ = cmd.Process.Kill()
 		_, _ = cmd.Process.Wait()
@@ -323,6 +324,9 @@ func (r *Runtime) initCommand(plan *Plan, syncFD int, extra []*os.File, o Create
 	}
 	if e := nsenterEnv(plan.Join); e != "" {
 		env = append(env, e)
+	}
+	if plan.TimeNS != nil {
+		env = append(env, plan.TimeNS.env()) // made by the nsenter constructor: see TimeNamespace
 	}
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),

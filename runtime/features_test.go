@@ -589,26 +589,30 @@ func TestExecIntoUserNamespace(t *testing.T) {
 }
 
 // A time namespace with an offset: the container's boot clock runs a day
-// ahead of the host's.
+// ahead of the host's, also when a user namespace of its own owns it.
 func TestTimeNamespaceOffsets(t *testing.T) {
 	e := newTestEnv(t)
-	s := e.spec("sh", "-c", "cat /proc/self/timens_offsets; cut -d. -f1 /proc/uptime")
-	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
-	s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 86400}}
-	code, out := e.run("timens", s)
-	b, _ := os.ReadFile("/proc/uptime")
-	host, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
-	f := strings.Fields(out)
-	if code != 0 || len(f) < 7 || f[3] != "boottime" || f[4] != "86400" {
-		t.Fatalf("inside a time namespace: exit %d, %q", code, out)
-	}
-	if up, _ := strconv.ParseFloat(f[6], 64); up < host+86400-60 {
-		if up < host+60 {
-			// The offsets are in place but the program's clock is the
-			// host's: a kernel that does not move a process into its
-			// time_for_children namespace on execve (the test VM's 6.1).
-			t.Skipf("uptime inside %v s, host %v s: this kernel does not enter the time namespace on execve", up, host)
+	for _, userns := range []bool{false, true} {
+		s := e.spec("sh", "-c", "cat /proc/self/timens_offsets; cut -d. -f1 /proc/uptime")
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+		s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"boottime": {Secs: 86400}}
+		if userns {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 65536}}
+			s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 65536}}
 		}
-		t.Errorf("uptime inside %v s, host %v s: want a day more", up, host)
+		code, out := e.run(fmt.Sprintf("timens-%v", userns), s)
+		b, _ := os.ReadFile("/proc/uptime")
+		host, _ := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+		f := strings.Fields(out)
+		if code != 0 || len(f) < 7 || f[3] != "boottime" || f[4] != "86400" {
+			t.Fatalf("inside a time namespace (user namespace %v): exit %d, %q", userns, code, out)
+		}
+		// The program itself (pid 1), not just its children, is in the
+		// namespace, also where execve does not switch time namespaces
+		// (the test VM's 6.1).
+		if up, _ := strconv.ParseFloat(f[6], 64); up < host+86400-60 {
+			t.Errorf("uptime inside %v s (user namespace %v), host %v s: want a day more", up, userns, host)
+		}
 	}
 }

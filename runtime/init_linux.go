@@ -324,23 +324,6 @@ func (f *CloseFDs) run(c *initContext) error {
 	return nil
 }
 
-func (t *TimeNamespace) run(c *initContext) error {
-	if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-		return &os.SyscallError{Syscall: "unshare(CLONE_NEWTIME)", Err: err}
-	}
-	for _, clock := range []string{"monotonic", "boottime"} {
-		o, ok := t.Offsets[clock]
-		if !ok {
-			continue
-		}
-		line := fmt.Sprintf("%s %d %d", clock, o.Secs, o.Nanosecs)
-		if err := os.WriteFile("/proc/self/timens_offsets", []byte(line), 0); err != nil {
-			return fmt.Errorf("time offset %q: %w", line, err)
-		}
-	}
-	return nil
-}
-
 func (SignalReady) run(c *initContext) error {
 	// The program must exist now, so that a typo fails "create" rather
 	// than a later "start" that has already returned.

@@ -49,8 +49,13 @@ type Plan struct {
 	// Hooks run by the parent, in the runtime's namespaces.
 	Hooks *specs.Hooks `json:"-"`
 
+	// TimeNS is a new time namespace, made by the init's C constructor
+	// before the Go runtime starts (see TimeNamespace).
+	TimeNS *TimeNamespace `json:"timeNS,omitempty"`
+
 	// NSEnter is set when the init must find itself already in the
-	// namespaces of Join entered by runtime/nsenter (mnt, user, time).
+	// namespaces of Join entered by runtime/nsenter (mnt, user, time), or
+	// in TimeNS.
 	NSEnter bool `json:"nsenter,omitempty"`
 
 	// Steps are run in order by the container's init.
@@ -83,6 +88,9 @@ func (p *Plan) String() string {
 	if len(p.UIDMappings) > 0 {
 		fmt.Fprintf(&b, "  write /proc/<init>/uid_map %q\n", idMapText(p.UIDMappings))
 		fmt.Fprintf(&b, "  write /proc/<init>/gid_map %q\n", idMapText(p.GIDMappings))
+	}
+	if p.TimeNS != nil {
+		fmt.Fprintf(&b, "  %s  (in the init's C constructor, before the Go runtime starts)\n", p.TimeNS)
 	}
 	fmt.Fprintf(&b, "  cgroup %q: mkdir in each hierarchy, write linux.resources, add <init> to cgroup.procs\n", p.CgroupsPath)
 	if p.CgroupPlan != "" {
@@ -150,7 +158,6 @@ var stepOps = map[string]func() Step{
 	"noNewPrivs":    func() Step { return new(NoNewPrivs) },
 	"seccomp":       func() Step { return new(Seccomp) },
 	"closeFDs":      func() Step { return new(CloseFDs) },
-	"timeNamespace": func() Step { return new(TimeNamespace) },
 	"waitStart":     func() Step { return new(WaitStart) },
 	"exec":          func() Step { return new(Exec) },
 	"signalParent":  func() Step { return new(SignalReady) },
@@ -633,14 +640,35 @@ func (c CloseFDs) String() string {
 	return fmt.Sprintf("close_range(%d, ~0U, CLOSE_RANGE_CLOEXEC)", c.First)
 }
 
-// TimeNamespace is a time namespace with linux.timeOffsets. Offsets can
-// only be written before any process enters the namespace, so the init
-// unshares it (becoming a member only of time_for_children) and writes
-// them; execve then moves the init in. That last part needs a recent
-// kernel: older ones (the 6.1 of Debian 12) move only children, and the
-// program then keeps the host's clocks (see the package's open issues).
+// TimeNamespace is a new time namespace with linux.timeOffsets. Offsets
+// can be written only while no process is in the namespace, and
+// unshare(CLONE_NEWTIME) moves only the caller's future children into it
+// (execve too, but only on kernels newer than the 6.1 of Debian 12). So
+// the init's C constructor (runtime/nsenter), while the process is still
+// single-threaded, unshares it, writes the offsets and enters it with
+// setns(2), which refuses a multi-threaded caller: the init and the
+// program it becomes see the offsets on every kernel with time
+// namespaces (5.6 and later). It runs after a user namespace given by
+// path is joined, so that namespace owns it, and before a mount
+// namespace is, whose /proc may not show the init.
 type TimeNamespace struct {
 	Offsets map[string]specs.LinuxTimeOffset `json:"offsets,omitempty"`
+}
+
+// timensVar asks the nsenter constructor for a new time namespace. Its
+// value is the offsets as timens_offsets lines joined with ";"
+// ("monotonic 3600 0;boottime 86400 0"), empty for none.
+const timensVar = "_HULL_TIMENS"
+
+// env is the constructor's request for this namespace.
+func (t TimeNamespace) env() string {
+	var lines []string
+	for _, c := range []string{"monotonic", "boottime"} {
+		if o, ok := t.Offsets[c]; ok {
+			lines = append(lines, fmt.Sprintf("%s %d %d", c, o.Secs, o.Nanosecs))
+		}
+	}
+	return timensVar + "=" + strings.Join(lines, ";")
 }
 
 func (t TimeNamespace) String() string {
@@ -650,7 +678,7 @@ func (t TimeNamespace) String() string {
 			s += fmt.Sprintf("; write /proc/self/timens_offsets \"%s %d %d\"", c, o.Secs, o.Nanosecs)
 		}
 	}
-	return s + " (execve enters it)"
+	return s + `; setns(open("/proc/self/ns/time_for_children"), CLONE_NEWTIME)`
 }
 
 // SignalReady tells the parent the container is created: "hull create"

@@ -79,7 +79,8 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 			newNS[n.Type] = true
 		}
 	}
-	p.NSEnter = nsenterEnv(p.Join) != ""
+	p.TimeNS = timeNS
+	p.NSEnter = nsenterEnv(p.Join) != "" || timeNS != nil
 	if newNS[specs.UserNamespace] {
 		p.UIDMappings, p.GIDMappings = l.UIDMappings, l.GIDMappings
 	}
@@ -256,9 +257,6 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 	}
 	if proc.Scheduler != nil {
 		add(&Scheduler{Sched: *proc.Scheduler})
-	}
-	if timeNS != nil {
-		add(timeNS)
 	}
 	var seccomp *Seccomp
 	if l.Seccomp != nil {

@@ -41,6 +41,35 @@ static const struct ns order[] = {
 	{"mnt", CLONE_NEWNS},
 };
 
+// new_timens makes the init's time namespace (_HULL_TIMENS): unshare
+// puts only future children in it, the offsets ("monotonic 3600 0", one
+// write each) must be written before any process is, and setns moves
+// this one in, which the kernel allows a single-threaded process only.
+static void new_timens(const char *offsets) {
+	char buf[256];
+	if (strlen(offsets) >= sizeof buf)
+		report("parse", "_HULL_TIMENS", E2BIG);
+	strcpy(buf, offsets);
+	if (unshare(CLONE_NEWTIME) < 0)
+		report("unshare", "CLONE_NEWTIME", errno);
+	if (buf[0] != '\0') {
+		int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			report("open", "/proc/self/timens_offsets", errno);
+		char *save = NULL;
+		for (char *line = strtok_r(buf, ";", &save); line != NULL; line = strtok_r(NULL, ";", &save))
+			if (write(fd, line, strlen(line)) < 0)
+				report("write /proc/self/timens_offsets", line, errno);
+		close(fd);
+	}
+	int ns = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		report("open", "/proc/self/ns/time_for_children", errno);
+	if (setns(ns, CLONE_NEWTIME) < 0)
+		report("setns", "/proc/self/ns/time_for_children", errno);
+	close(ns);
+}
+
 __attribute__((constructor)) static void hull_nsenter(void) {
 	// A user namespace holder (for idmapped mounts): the runtime clones
 	// this process into a new user namespace, writes its maps, opens
@@ -52,8 +81,11 @@ __attribute__((constructor)) static void hull_nsenter(void) {
 		_exit(0);
 	}
 	const char *spec = getenv("_HULL_NSENTER");
-	if (spec == NULL || *spec == '\0')
+	const char *timens = getenv("_HULL_TIMENS");
+	if ((spec == NULL || *spec == '\0') && timens == NULL)
 		return;
+	if (spec == NULL)
+		spec = "";
 	char buf[4096];
 	if (strlen(spec) >= sizeof buf)
 		report("parse", "_HULL_NSENTER", E2BIG);
@@ -80,6 +112,10 @@ __attribute__((constructor)) static void hull_nsenter(void) {
 		}
 	}
 	for (int i = 0; i < 3; i++) {
+		// A new time namespace takes the place of a joined one: after
+		// the user namespace that owns it, before the mount namespace.
+		if (order[i].flag == CLONE_NEWTIME && timens != NULL)
+			new_timens(timens);
 		if (fds[i] < 0)
 			continue;
 		if (setns(fds[i], order[i].flag) < 0)
@@ -87,5 +123,6 @@ __attribute__((constructor)) static void hull_nsenter(void) {
 		close(fds[i]);
 	}
 	unsetenv("_HULL_NSENTER");
+	unsetenv("_HULL_TIMENS");
 	hull_nsenter_done = 1;
 }

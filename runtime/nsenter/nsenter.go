@@ -19,6 +19,14 @@
 // failure it sends {"type":"error",...} on the sync socket whose number
 // is in _HULL_INIT (the runtime's usual error message) and exits 1.
 //
+// A new time namespace is made here too, when _HULL_TIMENS is set (to
+// the offsets, "monotonic 3600 0;boottime 86400 0", or empty): unshare,
+// write /proc/self/timens_offsets, setns into
+// /proc/self/ns/time_for_children, after the user namespace is entered
+// and before the mount namespace is. Only so does the init itself (not
+// just its children) run in it on kernels whose execve does not switch
+// time namespaces (6.1).
+//
 // The other namespaces (ipc, uts, net, pid, cgroup) need no such trick:
 // the runtime enters them on a locked OS thread of the parent just before
 // forking, and the child inherits them; a pid namespace, which setns only
