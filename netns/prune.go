@@ -58,7 +58,7 @@ func (m *Manager) Prune(ctx context.Context) ([]string, error) {
 	alive := func(id string) bool { return keep[id] != nil }
 
 	// nftables: chains and jumps of unknown containers.
-	errs = append(errs, m.withNAT(func(t natTable) error {
+	errs = append(errs, m.scanNAT(func(t natTable) error {
 		st, err := t.state()
 		if err != nil {
 			return err
@@ -217,6 +217,17 @@ func (l Leftovers) Empty() bool {
 	return len(l.Links)+len(l.Chains)+len(l.Leases)+len(l.Netns)+len(l.Mounts)+len(l.Attachments)+len(l.Networks) == 0 && !l.Table
 }
 
+// scanNAT is withNAT for Prune and Scan. A caller that nftables refuses
+// (EPERM: no CAP_NET_ADMIN over the host namespace, as for hull run by a
+// user) can have made no rule there, so there is nothing of its own to
+// find; its rootless helpers publish ports without nftables.
+func (m *Manager) scanNAT(fn func(natTable) error) error {
+	if err := m.withNAT(fn); !errors.Is(err, unix.EPERM) {
+		return err
+	}
+	return nil
+}
+
 // Scan lists what exists now.
 func (m *Manager) Scan() (Leftovers, error) {
 	var lo Leftovers
@@ -241,7 +252,7 @@ func (m *Manager) Scan() (Leftovers, error) {
 			lo.Links = append(lo.Links, name)
 		}
 	}
-	errs = append(errs, m.withNAT(func(t natTable) error {
+	errs = append(errs, m.scanNAT(func(t natTable) error {
 		st, err := t.state()
 		lo.Table = st.Present
 		for id := range st.Containers {

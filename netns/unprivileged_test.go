@@ -292,6 +292,13 @@ func TestUnprivilegedHelperProcess(t *testing.T) {
 	if err := m.Teardown(context.Background(), "rl"); err != nil {
 		fail("%v", err)
 	}
+	// The network verbs work without root too.
+	if removed, err := m.Prune(context.Background()); err != nil || len(removed) != 0 {
+		fail("prune after teardown: removed %q, %v", removed, err)
+	}
+	if lo, err := m.Scan(); err != nil || !lo.Empty() {
+		fail("scan after teardown: %+v, %v", lo, err)
+	}
 	fmt.Println("ok")
 	os.Exit(0)
 }
