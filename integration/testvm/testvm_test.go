@@ -104,6 +104,10 @@ func TestResolveModules(t *testing.T) {
 	before("mbcache", "ext4")
 	before("kvm", "kvm_amd")
 	before("irqbypass", "kvm")
+	before("nfnetlink", "nf_tables")
+	before("nf_nat", "nft_chain_nat")
+	before("nf_conntrack", "nf_conntrack_netlink")
+	before("nft_fib_ipv4", "nft_fib_inet")
 	if _, err := idx.resolve([]string{"no_such_module"}); err == nil {
 		t.Error("resolving an unknown module succeeded")
 	}
