@@ -57,24 +57,13 @@ func writeSync(f *os.File, m syncMsg) error {
 }
 
 func readSync(f *os.File) (syncMsg, error) {
-	var m syncMsg
-	buf := make([]byte, maxSyncMsg)
-	for {
-		n, err := unix.Read(int(f.Fd()), buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return m, &os.SyscallError{Syscall: "read sync socket", Err: err}
-		}
-		if n == 0 {
-			return m, errInitGone
-		}
-		if err := json.Unmarshal(buf[:n], &m); err != nil {
-			return m, fmt.Errorf("malformed sync message: %w", err)
-		}
-		return m, nil
+	m, fd, err := readSyncFD(f)
+	if fd >= 0 {
+		// Only the seccomp message carries an fd, and it is read
+		// with readSyncFD: an unexpected one is not kept.
+		unix.Close(fd)
 	}
+	return m, err
 }
 
 var errInitGone = fmt.Errorf("the container's init exited before it was ready")
@@ -106,12 +95,28 @@ func sendSeccompFD(c *initContext, fd int) error {
 }
 
 // readSyncFD reads a message that may carry one fd.
+//
+// The buffer is the packet's own size, asked of the kernel first
+// (MSG_PEEK|MSG_TRUNC returns a datagram's full length without taking
+// it): a fixed buffer as large as the largest plan would cost both ends
+// its pages, for a message that is a few kilobytes.
 func readSyncFD(f *os.File) (syncMsg, int, error) {
 	var m syncMsg
-	buf := make([]byte, maxSyncMsg)
+	fd := int(f.Fd())
+	size, err := packetSize(fd)
+	if err != nil {
+		return m, -1, err
+	}
+	if size == 0 {
+		return m, -1, errInitGone
+	}
+	if size > maxSyncMsg {
+		return m, -1, fmt.Errorf("sync message of %d bytes is too large", size)
+	}
+	buf := make([]byte, size)
 	oob := make([]byte, unix.CmsgSpace(4))
 	for {
-		n, oobn, _, _, err := unix.Recvmsg(int(f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, _, _, err := unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
 		}
@@ -135,5 +140,22 @@ func readSyncFD(f *os.File) (syncMsg, int, error) {
 			return m, fd, fmt.Errorf("malformed sync message: %w", err)
 		}
 		return m, fd, nil
+	}
+}
+
+// packetSize waits for the next packet on a SOCK_SEQPACKET socket and
+// returns its length, leaving it queued; 0 means the peer has gone. A
+// peek passes no control buffer, so no descriptor the packet carries is
+// installed twice.
+func packetSize(fd int) (int, error) {
+	for {
+		n, _, _, _, err := unix.Recvmsg(fd, nil, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, &os.SyscallError{Syscall: "recvmsg(MSG_PEEK) sync socket", Err: err}
+		}
+		return n, nil
 	}
 }
