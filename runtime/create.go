@@ -186,25 +186,6 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 	}
 	defer fifo.Close()
 
-	// The cgroup, before the init exists: it is born into it (v2) or
-	// moved there before it runs a single step of its plan.
-	mgr, err := r.createCgroup(rec)
-	if err != nil {
-		return nil, err
-	}
-	if mgr != nil {
-		undo.push(func() error { return r.destroyCgroup(context.WithoutCancel(ctx), rec) })
-		if spec.Linux.Resources != nil {
-			if err := mgr.Set(withDeviceRules(spec)); err != nil {
-				return nil, err
-			}
-		}
-		rec.CgroupPaths = mgr.Paths()
-		h, _ := cgroupHost()
-		plan.CgroupMounts, plan.CgroupUnified = cgroupMounts(h, rec.CgroupPaths)
-	}
-
-	phase("cgroup created")
 	var console *os.File
 	if o.ConsoleSocket != "" {
 		if console, err = dialConsoleSocket(o.ConsoleSocket); err != nil {
@@ -272,6 +253,31 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 			return nil, err
 		}
 	}
+
+	// The init was started before the cgroup was made so that its
+	// start-up (a new process, a Go runtime) overlaps this work. It runs
+	// no step until it has its plan, sent once it is in the cgroup; if
+	// hull dies before that, the init reads the socket's end and exits.
+	mgr, err := r.createCgroup(rec)
+	if err != nil {
+		return nil, err
+	}
+	if mgr != nil {
+		// Undone before the init's own undo: it kills what is in the
+		// cgroup (the init, once moved there), then removes it.
+		undo.push(func() error { return r.destroyCgroup(context.WithoutCancel(ctx), rec) })
+		if spec.Linux.Resources != nil {
+			if err := mgr.Set(withDeviceRules(spec)); err != nil {
+				return nil, err
+			}
+		}
+		rec.CgroupPaths = mgr.Paths()
+		h, _ := cgroupHost()
+		plan.CgroupMounts, plan.CgroupUnified = cgroupMounts(h, rec.CgroupPaths)
+	}
+	phase("cgroup created")
+	// The pid is recorded with the cgroup's created parents: delete
+	// --force after a killed create finds both.
 	rec.Pid = pid
 	rec.PidStart, _ = pidStart(pid)
 	if err := lk.write(rec); err != nil {
@@ -321,6 +327,12 @@ func (r *Runtime) initCommand(plan *Plan, syncFD int, extra []*os.File, o Create
 		// init should start no thread at all then). The container's
 		// program gets its own environment from the plan, without this.
 		"GLIBC_TUNABLES=glibc.pthread.rseq=0",
+		// One P and no collector (see init in init_linux.go), from the
+		// Go runtime's first instruction: set later, each costs the init
+		// a stop of the world; Init unsets both so that its hooks do not
+		// inherit them.
+		"GOMAXPROCS=1",
+		"GOGC=off",
 	}
 	if e := nsenterEnv(plan.Join); e != "" {
 		env = append(env, e)

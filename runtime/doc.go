@@ -42,8 +42,9 @@
 //	hull create                                  hull init (in the new namespaces)
 //	───────────                                  ─────────────────────────────────
 //	mkdir <root>/<id>, state.json (creating)
-//	mkfifo exec.fifo; cgroup: Create, Set
+//	mkfifo exec.fifo
 //	clone ─────────────────────────────────────▶ (nsenter constructor: setns user, time, mnt)
+//	cgroup: Create, Set (while the init starts)  Go starts; runtime's init() runs Init
 //	state.json (pid); cgroup Apply(pid)          reads the plan
 //	── {"type":"plan", plan, state, fds} ──────▶ setsid; unshare(CLONE_NEWCGROUP);
 //	                                             mounts, devices, symlinks
@@ -61,7 +62,8 @@
 //	hull start
 //	──────────
 //	open(exec.fifo, O_RDONLY); rm exec.fifo ───▶ ... returns; write "0"
-//	read "0"; poststart hooks                    startContainer hooks; seccomp; execve
+//	read "0", then the fifo's end ◀──────────── startContainer hooks; seccomp; execve
+//	(execve closes the init's end); poststart    (closes the fifo, close-on-exec)
 //
 // Any step failing in the init is sent as {"type":"error","error":...}
 // naming the step, path and errno ("init step 12, mount: mount proc on
@@ -87,10 +89,14 @@
 // # Embedding
 //
 // Programs use the lifecycle through Runtime (New, Create, Start, State,
-// Kill, Delete, Exec, ...). Because the init is the calling program
-// re-executed, its main must begin with
+// Kill, Delete, Exec, ...). The init is the calling program re-executed:
+// in that process (IsInit) this package's init function runs the
+// container's init itself, before the packages that import it initialise
+// and before main, and never returns. A main that begins with
 //
 //	if runtime.IsInit() {
 //		runtime.Init()
 //	}
+//
+// as was once required, still works: it is never reached.
 package runtime

@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -55,12 +54,20 @@ func IsInit() bool { return os.Getenv(initEnv) != "" }
 // off (it lives for milliseconds and allocates little), and spareThread
 // makes sure a parked thread exists for the scheduler to hand the P to
 // while the init blocks in a system call. runc's init also runs on one P.
+// (The parent sets GOMAXPROCS=1 and GOGC=off in the init's environment,
+// so both calls below find them done and cost nothing.)
+//
+// The init then runs from here, while packages initialise: the packages
+// that import runtime (in hull: the command line, the VM monitor, the
+// image store) and main never run in the container's init, which spares
+// it their start-up and keeps the code that runs there to what it needs.
 // Nothing changes for any other process that imports runtime.
 func init() {
 	if IsInit() {
 		goruntime.LockOSThread()
 		goruntime.GOMAXPROCS(1)
 		debug.SetGCPercent(-1)
+		Init()
 	}
 }
 
@@ -96,6 +103,10 @@ func Init() {
 	goruntime.LockOSThread()
 	fd, err := strconv.Atoi(os.Getenv(initEnv))
 	os.Unsetenv(initEnv)
+	// Read by the Go runtime at start-up (see initCommand); a hook
+	// that inherits the init's environment must not run with them.
+	os.Unsetenv("GOMAXPROCS")
+	os.Unsetenv("GOGC")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "hull init: bad %s: %v\n", initEnv, err)
 		os.Exit(1)
@@ -269,14 +280,20 @@ func (u *SetUser) run(c *initContext) error {
 	for i, g := range u.Groups {
 		groups[i] = int(g)
 	}
-	if err := syscall.Setgroups(groups); err != nil && !(u.SetgroupsDenied && len(groups) == 0 && err == syscall.EPERM) {
+	// The credentials change for this thread only, like the capability
+	// sets after them: it is the thread that execs the program, and
+	// execve ends every other thread (which runs only the Go runtime).
+	// syscall.Setresuid and friends would change every thread of the
+	// process, through glibc's signal to each and a wait for them all:
+	// milliseconds, on a busy machine tens of them.
+	if err := unix.Setgroups(groups); err != nil && !(u.SetgroupsDenied && len(groups) == 0 && err == unix.EPERM) {
 		return fmt.Errorf("setgroups %v: %w", u.Groups, err)
 	}
-	if err := syscall.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
-		return fmt.Errorf("setresgid %d: %w", u.GID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("setresgid %d: %w", u.GID, e)
 	}
-	if err := syscall.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
-		return fmt.Errorf("setresuid %d: %w", u.UID, err)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("setresuid %d: %w", u.UID, e)
 	}
 	if err := capability.KeepCaps(false); err != nil {
 		return err
@@ -349,10 +366,13 @@ func (WaitStart) run(c *initContext) error {
 	if err != nil {
 		return &os.PathError{Op: "open exec fifo", Path: fifo, Err: err}
 	}
-	defer unix.Close(fd)
 	// The byte tells "hull start" that we are on our way; if start died
-	// after opening the fifo (EPIPE), we go on all the same.
+	// after opening the fifo (EPIPE), we go on all the same. The fd
+	// itself stays open, close-on-exec: "hull start" reads the fifo's
+	// end when execve has replaced the init with the program (or when
+	// the init has died).
 	if _, err := unix.Write(fd, []byte("0")); err != nil && err != unix.EPIPE {
+		unix.Close(fd)
 		return &os.PathError{Op: "write exec fifo", Path: fifo, Err: err}
 	}
 	unix.Close(c.fifoFD)

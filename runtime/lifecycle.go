@@ -49,19 +49,32 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	if err := os.Remove(fifo); err != nil {
 		return err
 	}
-	// The init writes one byte once its open returns. Wait for it, or
-	// for the init to die (a poll timeout lets us notice that).
+	// The init writes one byte once its open returns, and keeps its end
+	// open, close-on-exec, until execve has replaced it with the
+	// program: the fifo then reads as ended. Return only then: a v1
+	// freezer that catches the init inside execve (which waits for its
+	// other threads to die) can stay FREEZING forever, so a pause right
+	// after start must find it done. (A poll timeout lets us notice an
+	// init that died before it opened the fifo.)
 	buf := make([]byte, 1)
+	got := false
 	for {
 		n, err := unix.Read(fd, buf)
 		if n == 1 {
-			break
+			got = true
+			continue
+		}
+		if n == 0 && err == nil && got {
+			break // the end: execve (or the init's death) closed it
 		}
 		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
 			return &os.PathError{Op: "read", Path: fifo, Err: err}
 		}
 		if !rec.alive() {
-			return fmt.Errorf("cannot start a container that has stopped")
+			if !got {
+				return fmt.Errorf("cannot start a container that has stopped")
+			}
+			break
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -69,10 +82,12 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		_, _ = unix.Poll(pfd, 50)
 	}
-	// Return once the program runs: a v1 freezer that catches the init
-	// inside execve (which waits for its other threads to die) can stay
-	// FREEZING forever, so a pause right after start must find it done.
+	// An init of an older hull closed its end before execve: wait for
+	// the exec itself then (at once when it is done).
 	waitExecve(ctx, rec.Pid)
+	if len(hookList(rec.Spec.Hooks, "poststart")) == 0 {
+		return nil // the state is for the hooks: no need to read it
+	}
 	st := r.stateOf(rec).OCI()
 	if err := runHooks(rec.Spec.Hooks, "poststart", st); err != nil {
 		// The program runs already; the spec makes a failed poststart
@@ -224,10 +239,12 @@ func (r *Runtime) destroy(ctx context.Context, lk *lockedDir, rec *record) error
 	if err := releaseRootfs(rec.Spec, rec.Rootfs); err != nil { // rootfs_linux.go: mounts made in the host's namespace
 		errs = append(errs, err)
 	}
-	st := r.stateOf(rec).OCI()
-	st.Status = specs.StateStopped
-	if err := runHooks(rec.Spec.Hooks, "poststop", st); err != nil {
-		errs = append(errs, err)
+	if len(hookList(rec.Spec.Hooks, "poststop")) > 0 {
+		st := r.stateOf(rec).OCI()
+		st.Status = specs.StateStopped
+		if err := runHooks(rec.Spec.Hooks, "poststop", st); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := os.RemoveAll(lk.path); err != nil {
 		errs = append(errs, err)
