@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -112,7 +114,7 @@ deletes the container and exits with the program's exit status.`,
 				if bundle == "" {
 					bundle = "."
 				}
-				if s, serr := runtime.LoadSpec(bundle); serr == nil && s.Process != nil && s.Process.Terminal {
+				if wantsTerminal(bundle) {
 					if tty, err = newConsoleProxy(); err != nil {
 						return err
 					}
@@ -152,6 +154,22 @@ deletes the container and exits with the program's exit status.`,
 	f.add(cmd)
 	cmd.Flags().BoolVarP(&detach, "detach", "d", false, "detach from the container's process")
 	return cmd
+}
+
+// wantsTerminal reports whether a bundle's config.json sets
+// process.terminal. It reads only that field: run parses and checks the
+// whole file once, and reports any error in it.
+func wantsTerminal(bundle string) bool {
+	b, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return false
+	}
+	var c struct {
+		Process *struct {
+			Terminal bool `json:"terminal"`
+		} `json:"process"`
+	}
+	return json.Unmarshal(b, &c) == nil && c.Process != nil && c.Process.Terminal
 }
 
 func newStartCommand(g *globalOptions) *cobra.Command {
