@@ -167,9 +167,6 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 		ID: id, Bundle: plan.Bundle, Rootfs: plan.Rootfs, Phase: phaseCreating,
 		Created: time.Now().UTC(), Annotations: spec.Annotations, Spec: spec, Systemd: r.systemd,
 	}
-	if err := lk.write(rec); err != nil {
-		return nil, err
-	}
 
 	fifoPath := filepath.Join(dir, fifoFile)
 	// 0622 (after the umask, hence the chmod): the init opens it for
@@ -254,10 +251,16 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 		}
 	}
 
-	// The init was started before the cgroup was made so that its
-	// start-up (a new process, a Go runtime) overlaps this work. It runs
-	// no step until it has its plan, sent once it is in the cgroup; if
-	// hull dies before that, the init reads the socket's end and exits.
+	// The init was started before state.json and the cgroup were made
+	// so that its start-up (a new process, a Go runtime) overlaps this
+	// work. It runs no step until it has its plan, sent once it is in the
+	// cgroup; if hull dies before that, the init reads the socket's end
+	// and exits, and delete removes a directory without state.json.
+	// state.json comes before the cgroup: delete --force after a killed
+	// create finds the cgroup from its spec.
+	if err := lk.write(rec); err != nil {
+		return nil, err
+	}
 	mgr, err := r.createCgroup(rec)
 	if err != nil {
 		return nil, err

@@ -41,10 +41,10 @@
 //
 //	hull create                                  hull init (in the new namespaces)
 //	───────────                                  ─────────────────────────────────
-//	mkdir <root>/<id>, state.json (creating)
-//	mkfifo exec.fifo
+//	mkdir <root>/<id>; mkfifo exec.fifo
 //	clone ─────────────────────────────────────▶ (nsenter constructor: setns user, time, mnt)
-//	cgroup: Create, Set (while the init starts)  Go starts; runtime's init() runs Init
+//	state.json (creating); cgroup: Create, Set   Go starts; runtime's init() runs Init
+//	(while the init starts)
 //	state.json (pid); cgroup Apply(pid)          reads the plan
 //	── {"type":"plan", plan, state, fds} ──────▶ setsid; unshare(CLONE_NEWCGROUP);
 //	                                             mounts, devices, symlinks
