@@ -122,9 +122,13 @@ deletes the container and exits with the program's exit status.`,
 					o.ConsoleSocket = tty.path
 				}
 			}
+			// Every signal is forwarded, as runc does. Nothing undoes
+			// this: the process ends with the container, and
+			// signal.Stop of every signal is a round trip each to the
+			// Go runtime's signal thread (milliseconds, on a busy
+			// machine, before hull could exit).
 			sigs := make(chan os.Signal, 16)
 			signal.Notify(sigs)
-			defer signal.Stop(sigs)
 			fwd := make(chan os.Signal, 16)
 			go func() {
 				for s := range sigs {
