@@ -1039,8 +1039,14 @@ func testEngine(t *testing.T, network string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// mkdir fails with EXDEV, which it never returns by itself.
+	profile, err := hull.ParseSeccompProfile([]byte(`{"defaultAction": "SCMP_ACT_ALLOW",
+		"syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctr, err := e.Run(ctx, hull.ContainerConfig{
-		Image: c.image, Network: network, PidsLimit: 42, Memory: 64 << 20,
+		Image: c.image, Network: network, PidsLimit: 42, Memory: 64 << 20, Init: true, Seccomp: profile,
 		Cmd: []string{"sh", "-c", "echo started; while true; do sleep 1; done"},
 	}, hull.StartOptions{})
 	if err != nil {
@@ -1062,22 +1068,40 @@ func testEngine(t *testing.T, network string) {
 	if err != nil || code != 0 {
 		t.Fatalf("exec: %d, %v", code, err)
 	}
-	if b, _ := os.ReadFile(out.Name()); string(b) != "42\n67108864\n" {
+	code, err = e.Exec(ctx, ctr.Name, hull.ExecConfig{
+		Cmd:    []string{"sh", "-c", "cat /proc/1/cmdline; echo; mkdir /x"},
+		Stdout: out, Stderr: out,
+	}, nil)
+	if err != nil || code != 1 {
+		t.Errorf("exec mkdir under the profile: %d, %v", code, err)
+	}
+	if b, _ := os.ReadFile(out.Name()); !strings.HasPrefix(string(b), "42\n67108864\n") ||
+		!strings.Contains(string(b), "hull-init") || !strings.Contains(string(b), "Invalid cross-device link") {
 		t.Errorf("limits seen in the container: %q, want 42 and 67108864", b)
 	}
 	list, err := e.List(ctx)
 	if err != nil || len(list) != 1 || list[0].ID != ctr.ID {
 		t.Errorf("List = %v, %v", list, err)
 	}
-	if err := e.Stop(ctx, ctr.ID, 0); err != nil {
+	// The reaper passes SIGTERM on to sh, which is not PID 1 and dies.
+	if err := e.Stop(ctx, ctr.ID, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if code, err := e.Wait(ctx, ctr.ID); err != nil || code != 137 {
-		t.Errorf("Wait after Stop = %d, %v; want 137", code, err)
+	if code, err := e.Wait(ctx, ctr.ID); err != nil || code != 143 {
+		t.Errorf("Wait after Stop = %d, %v; want 143", code, err)
 	}
 	var logs bytes.Buffer
 	if err := e.Logs(ctx, ctr.ID, &logs, hull.LogsOptions{}); err != nil || logs.String() != "started\n" {
 		t.Errorf("Logs = %q, %v", logs.String(), err)
+	}
+	logs.Reset()
+	if err := e.Logs(ctx, ctr.ID, &logs, hull.LogsOptions{Timestamps: true}); err != nil {
+		t.Errorf("Logs with timestamps: %v", err)
+	}
+	if ts, rest, _ := strings.Cut(logs.String(), " "); rest != "started\n" {
+		t.Errorf("Logs with timestamps = %q", logs.String())
+	} else if tm, err := time.Parse(time.RFC3339Nano, ts); err != nil || tm.Before(ctr.State.StartedAt) {
+		t.Errorf("the line's time %s: %v, before the start %s", ts, err, ctr.State.StartedAt)
 	}
 	if err := e.Remove(ctx, ctr.ID, false); err != nil {
 		t.Fatal(err)
@@ -1085,8 +1109,38 @@ func testEngine(t *testing.T, network string) {
 	if _, err := e.Inspect(ctx, ctr.ID); !errors.Is(err, hull.ErrNoSuchContainer) {
 		t.Errorf("Inspect after Remove: %v", err)
 	}
+	// A user namespace: the container's root is the first of 65536
+	// host ids, and owns what it writes (seen from the host).
 	c.t = t
 	c.assertClean(ctr.ID)
+	u, err := e.Run(ctx, hull.ContainerConfig{Image: c.image, Network: network, UserNS: "auto",
+		Cmd: []string{"sh", "-c", "cat /proc/self/uid_map; echo > /mine"}}, hull.StartOptions{})
+	if errors.Is(err, hull.ErrNoIdmap) {
+		// The test VM's kernel (6.1) idmaps no tmpfs; the host's does.
+		t.Logf("no user namespace on this kernel: %v", err)
+		c.assertClean()
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := e.Wait(ctx, u.ID); err != nil || code != 0 {
+		t.Errorf("Wait = %d, %v", code, err)
+	}
+	logs.Reset()
+	_ = e.Logs(ctx, u.ID, &logs, hull.LogsOptions{})
+	var st syscall.Stat_t
+	host := u.UserNS.HostID
+	if got := strings.Join(strings.Fields(logs.String()), " "); got != fmt.Sprintf("0 %d 65536", host) {
+		t.Errorf("uid_map in a user namespace: %q", logs.String())
+	}
+	if err := syscall.Stat(filepath.Join(u.Dir, "upper", "mine"), &st); err != nil || st.Uid != host {
+		t.Errorf("/mine on the host: uid %d, %v; want %d", st.Uid, err, host)
+	}
+	if err := e.Remove(ctx, u.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	c.assertClean(u.ID)
 }
 
 // TestContainerPublish runs busybox httpd on the bridge network with a

@@ -49,6 +49,11 @@ import (
 // can only be mounted from the user namespace that owns the network
 // namespace, which hull's network is not.
 
+// ErrNoIdmap is wrapped when the filesystem of the image store cannot be
+// idmapped by this kernel (needed for UserNS): tmpfs before Linux 6.3,
+// for one.
+var ErrNoIdmap = errors.New("the image store's filesystem cannot be idmapped by this kernel")
+
 // UserNSMapping is the range of host ids a container's ids 0…Size-1 are.
 type UserNSMapping struct {
 	HostID uint32 `json:"hostID"`
@@ -229,7 +234,12 @@ func (e *Engine) idmappedLayers(c *Container, layers []string) (_ []string, err 
 		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_RDONLY, Userns_fd: uint64(ns.Fd())}
 		if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
 			unix.Close(fd)
-			return nil, &os.PathError{Op: "mount_setattr(MOUNT_ATTR_IDMAP)", Path: l, Err: err}
+			err = &os.PathError{Op: "mount_setattr(MOUNT_ATTR_IDMAP)", Path: l, Err: err}
+			if errors.Is(err, unix.EINVAL) {
+				// tmpfs, say, before Linux 6.3.
+				return nil, fmt.Errorf("%w (%s: %w)", ErrNoIdmap, l, err)
+			}
+			return nil, err
 		}
 		err = unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
 		unix.Close(fd)
