@@ -52,3 +52,48 @@ func ExampleEngine() {
 		log.Fatal(err)
 	}
 }
+
+// A seccomp profile in docker's format: the rule with includes applies
+// only to containers that have CAP_SYS_ADMIN. The profile is checked (it
+// compiles) when read, and resolved for each container when it is made.
+func ExampleParseSeccompProfile() {
+	p, err := hull.ParseSeccompProfile([]byte(`{
+		"defaultAction": "SCMP_ACT_ERRNO",
+		"archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86"]}],
+		"syscalls": [
+			{"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+			{"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}}
+		]
+	}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(p.DefaultAction, len(p.Syscalls), "rules")
+	_, err = hull.ParseSeccompProfile([]byte(`{"defaultAction": "SCMP_ACT_ALLOW", "sycalls": []}`))
+	fmt.Println(err)
+	// Output:
+	// SCMP_ACT_ERRNO 2 rules
+	// seccomp profile: json: unknown field "sycalls"
+}
+
+// Volumes lists named and anonymous volumes with the containers that use
+// them; PruneVolumes removes the unused ones.
+func ExampleEngine_Volumes() {
+	ctx := context.Background()
+	e, err := hull.NewEngine()
+	if err != nil {
+		log.Fatal(err)
+	}
+	vols, err := e.Volumes(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, v := range vols {
+		fmt.Println(v.Name, v.Dir, v.UsedBy)
+	}
+	removed, err := e.PruneVolumes(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("pruned", removed)
+}
