@@ -1,6 +1,7 @@
 package hull
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -65,7 +66,7 @@ func (e *Engine) Commit(ctx context.Context, ref, name string, o CommitOptions) 
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	h := sha256.New()
-	if err := layer.WriteTar(ctx, io.MultiWriter(tmp, h), filepath.Join(c.Dir, "upper")); err != nil {
+	if err := e.writeUpper(ctx, c, io.MultiWriter(tmp, h)); err != nil {
 		return store.Image{}, fmt.Errorf("writing the layer of %s: %w", c.Name, err)
 	}
 	size, err := tmp.Seek(0, io.SeekCurrent)
@@ -161,4 +162,57 @@ func (e *Engine) Commit(ctx context.Context, ref, name string, o CommitOptions) 
 		return store.Image{}, err
 	}
 	return im, nil
+}
+
+// writeUpper writes the container's upper directory as a layer tar. With
+// a user namespace its files belong to the host's ids of the container's
+// range: the layer gets the container's own (HostID+n is n), as an image
+// built inside the container would.
+func (e *Engine) writeUpper(ctx context.Context, c *Container, w io.Writer) error {
+	upper := filepath.Join(c.Dir, "upper")
+	if c.UserNS == nil {
+		return layer.WriteTar(ctx, w, upper)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := layer.WriteTar(ctx, pw, upper)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	err := shiftTar(pr, w, *c.UserNS)
+	pr.CloseWithError(err)
+	if werr := <-done; err == nil {
+		err = werr
+	}
+	return err
+}
+
+// shiftTar copies a tar stream, each owner in m's host range made the
+// container's id.
+func shiftTar(r io.Reader, w io.Writer, m UserNSMapping) error {
+	tr, tw := tar.NewReader(r), tar.NewWriter(w)
+	shift := func(id int) int {
+		if id >= int(m.HostID) && id < int(m.HostID)+int(m.Size) {
+			return id - int(m.HostID)
+		}
+		return id
+	}
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return tw.Close()
+		}
+		if err != nil {
+			return err
+		}
+		hdr.Uid, hdr.Gid = shift(hdr.Uid), shift(hdr.Gid)
+		hdr.Uname, hdr.Gname = "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
 }

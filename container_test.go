@@ -730,6 +730,11 @@ func TestContainerCLI(t *testing.T) {
 		if _, err := c.try("run", "--userns", "0:10", c.image); err == nil || !strings.Contains(err.Error(), "userNS") {
 			t.Errorf("--userns 0:10: %v", err)
 		}
+		// commit: the layer has the container's ids, not the host's.
+		c.ok("commit", "mapped", "local/mapped:v1")
+		if got := c.ok("run", "--rm", "--network", "none", "local/mapped:v1", "sh", "-c", "busybox ls -ln /made | busybox awk '{print $3\":\"$4}'"); got != "0:0\n" {
+			t.Errorf("/made in the committed image: owner %q, want 0:0", got)
+		}
 		c.ok("rm", "-f", "mapped")
 		c.assertClean(id, id2)
 	})
