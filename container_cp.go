@@ -33,7 +33,8 @@ func (e *Engine) CopyFrom(ctx context.Context, ref, src, dst string) error {
 }
 
 // CopyTo copies src on the host to dst, a path in the running container;
-// into dst when dst is an existing directory there.
+// into dst when dst is an existing directory there. What it makes belongs
+// to the container's root (with a user namespace: its host id).
 func (e *Engine) CopyTo(ctx context.Context, ref, src, dst string) error {
 	root, rel, err := e.cpRoot(ctx, ref, dst)
 	if err != nil {
@@ -43,7 +44,12 @@ func (e *Engine) CopyTo(ctx context.Context, ref, src, dst string) error {
 	if fi, err := root.Stat(rel); err == nil && fi.IsDir() {
 		rel = path.Join(rel, filepath.Base(src))
 	}
-	return copyIn(root, src, rel)
+	own := func(string) error { return nil }
+	if c, err := e.Inspect(ctx, ref); err == nil && c.UserNS != nil {
+		id := int(c.UserNS.HostID)
+		own = func(rel string) error { return root.Lchown(rel, id, id) }
+	}
+	return copyIn(root, src, rel, own)
 }
 
 // cpRoot opens the running container's root and names p relative to it.
@@ -110,7 +116,7 @@ func copyOut(root *os.Root, rel, dst string) error {
 	return fmt.Errorf("cp %s: %s is not a file, directory or symlink", rel, fi.Mode().Type())
 }
 
-func copyIn(root *os.Root, src, rel string) error {
+func copyIn(root *os.Root, src, rel string, own func(rel string) error) error {
 	fi, err := os.Lstat(src)
 	if err != nil {
 		return err
@@ -120,12 +126,15 @@ func copyIn(root *os.Root, src, rel string) error {
 		if err := root.MkdirAll(rel, fi.Mode().Perm()); err != nil {
 			return err
 		}
+		if err := own(rel); err != nil {
+			return err
+		}
 		ents, err := os.ReadDir(src)
 		if err != nil {
 			return err
 		}
 		for _, ent := range ents {
-			if err := copyIn(root, filepath.Join(src, ent.Name()), path.Join(rel, ent.Name())); err != nil {
+			if err := copyIn(root, filepath.Join(src, ent.Name()), path.Join(rel, ent.Name()), own); err != nil {
 				return err
 			}
 		}
@@ -135,14 +144,20 @@ func copyIn(root *os.Root, src, rel string) error {
 		if err != nil {
 			return err
 		}
-		return root.Symlink(target, rel)
+		if err := root.Symlink(target, rel); err != nil {
+			return err
+		}
+		return own(rel)
 	case fi.Mode().IsRegular():
 		in, err := os.Open(src)
 		if err != nil {
 			return err
 		}
 		defer in.Close()
-		return writeFile(rel, in, fi.Mode().Perm(), root.OpenFile)
+		if err := writeFile(rel, in, fi.Mode().Perm(), root.OpenFile); err != nil {
+			return err
+		}
+		return own(rel)
 	}
 	return fmt.Errorf("cp %s: not a file, directory or symlink (%s)", src, fi.Mode().Type())
 }

@@ -730,6 +730,13 @@ func TestContainerCLI(t *testing.T) {
 		if _, err := c.try("run", "--userns", "0:10", c.image); err == nil || !strings.Contains(err.Error(), "userNS") {
 			t.Errorf("--userns 0:10: %v", err)
 		}
+		// cp into it: the files are the container's root's.
+		in := filepath.Join(t.TempDir(), "in.txt")
+		os.WriteFile(in, []byte("copied\n"), 0o644)
+		c.ok("cp", in, "mapped:/")
+		if got := c.ok("exec", "mapped", "sh", "-c", "busybox ls -ln /in.txt | busybox awk '{print $3\":\"$4}'"); got != "0:0\n" {
+			t.Errorf("a file cp'd in belongs to %q inside, want 0:0", got)
+		}
 		// commit: the layer has the container's ids, not the host's.
 		c.ok("commit", "mapped", "local/mapped:v1")
 		if got := c.ok("run", "--rm", "--network", "none", "local/mapped:v1", "sh", "-c", "busybox ls -ln /made | busybox awk '{print $3\":\"$4}'"); got != "0:0\n" {
