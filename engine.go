@@ -27,6 +27,8 @@ import (
 //	    container.json            the record: config, image, state, exit
 //	    bundle/config.json        the OCI spec the runtime runs
 //	    rootfs/                   overlay mount point (mounted while running)
+//	    idmapped/N/               with a user namespace: layer N, idmapped
+//	                              (mounted while running; container_userns.go)
 //	    upper/, work/             the container's writes: kept by stop,
 //	                              removed by rm
 //	    ctr.log, ctr.log.N        the container's stdout and stderr, one
@@ -35,11 +37,13 @@ import (
 //	    monitor.log               what the monitor has to say
 //	    monitor.pid               the monitor's PID (systemd's PIDFile=)
 //	    attach.sock               the terminal, with Tty (see Attach)
+//	    ctl                       FIFO: window sizes for the terminal (Resize)
 //	    stopping                  left by Stop: no restart policy applies
 //	    lock                      flock: one lifecycle operation at a time
 //	    monitor.lock              flock held by the live monitor
 //	    wait.lock                 flock held (shared) by Wait callers
-//	  volumes/NAME/               named volumes, kept after rm
+//	  volumes/NAME/_data/         a volume, kept after rm (container_volumes.go)
+//	  volumes/NAME/volume.json    its name, creation time, anonymous or not
 //	RUN/                          default /run/hull/containers: the
 //	                              runtime's state (runc's --root)
 //
@@ -49,6 +53,7 @@ import (
 //	───────────────────                 ───────────────────────────
 //	fork+exec self, HULL_MONITOR=… ───▶ flock monitor.lock (held for life)
 //	                                    netns.Setup (ports stay held here)
+//	                                    idmapped layers (user namespace)
 //	                                    mount overlay on rootfs/
 //	                                    runtime Create + Start
 //	read fd 3 ◀─ {"pid":N} or error ─── record "running"
@@ -65,8 +70,13 @@ import (
 //	                                    remove the directory
 //
 // A container whose record says "running" while monitor.lock is free has lost
-// its monitor (killed, or the machine rebooted): it is reported "dead", and
-// Stop or Remove cleans up what the monitor would have.
+// its monitor: killed, it is reported "dead" (what is left of it may still
+// run); started before the machine's last boot (ContainerState.BootID), it
+// is "exited" with code 255 and the reboot as its reason. Start, Stop,
+// Remove and Prune clean up what the monitor would have.
+//
+// With Init, the container's PID 1 is the monitor's program again, as a
+// reaper (container_init.go).
 type Engine struct {
 	dataDir   string
 	runDir    string
