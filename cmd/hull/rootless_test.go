@@ -24,11 +24,14 @@ import (
 //
 //	unshare --mount --propagation private
 //	  mount -t overlay -o lowerdir=/etc,upperdir=<test>,workdir=... /etc
-//	  setpriv --reuid=2345 --regid=2345 --clear-groups hull ...
-const (
-	rootlessUID  = 2345
-	rootlessUser = "hullrootless"
-)
+//	  setpriv --reuid=<uid> --regid=<uid> --clear-groups hull ...
+//
+// The uid is the test process's own, so that two runs of these tests at
+// once (two developers on one machine) never count each other's
+// processes.
+var rootlessUID = 20000 + os.Getpid()%20000
+
+const rootlessUser = "hullrootless"
 
 // rootlessHost is one test's unprivileged user: its /etc files, its
 // $XDG_RUNTIME_DIR, a copy of hull it may execute and a busybox bundle
@@ -236,7 +239,7 @@ const rootlessProbe = "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; 
 func TestRootlessSingleID(t *testing.T) {
 	h := newRootlessHost(t, "", "")
 	s := h.spec()
-	want := []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}}
+	want := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(rootlessUID), Size: 1}}
 	if !reflect.DeepEqual(s.Linux.UIDMappings, want) || !reflect.DeepEqual(s.Linux.GIDMappings, want) {
 		t.Errorf("spec --rootless wrote uidMappings %v, gidMappings %v; want %v for both", s.Linux.UIDMappings, s.Linux.GIDMappings, want)
 	}
@@ -261,7 +264,7 @@ func TestRootlessSingleID(t *testing.T) {
 func TestRootlessSubordinateRange(t *testing.T) {
 	h := newRootlessHost(t, rootlessUser+":100000:65536\n", fmt.Sprintf("%d:100000:65536\n", rootlessUID))
 	s := h.spec()
-	want := []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
+	want := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(rootlessUID), Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
 	if !reflect.DeepEqual(s.Linux.UIDMappings, want) || !reflect.DeepEqual(s.Linux.GIDMappings, want) {
 		t.Fatalf("spec --rootless wrote uidMappings %v, gidMappings %v; want %v for both", s.Linux.UIDMappings, s.Linux.GIDMappings, want)
 	}
@@ -317,8 +320,8 @@ func TestRootlessSubordinateRange(t *testing.T) {
 // range; one that the kernel refuses fails when newuidmap writes it.
 // Nothing is left behind.
 func TestRootlessRangeRefused(t *testing.T) {
-	good := []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
-	bad := []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}, {ContainerID: 1, HostID: 300000, Size: 65536}}
+	good := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(rootlessUID), Size: 1}, {ContainerID: 1, HostID: 100000, Size: 65536}}
+	bad := []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(rootlessUID), Size: 1}, {ContainerID: 1, HostID: 300000, Size: 65536}}
 	for _, tc := range []struct {
 		name           string
 		subuid, subgid string
@@ -338,7 +341,7 @@ func TestRootlessRangeRefused(t *testing.T) {
 			// kernel refuses what newuidmap writes, after the init
 			// exists, and create undoes it.
 			name: "refused by the kernel", subuid: rootlessUser + ":100000:65536\n", subgid: rootlessUser + ":100000:65536\n", gid: rootlessUID,
-			maps: []specs.LinuxIDMapping{{ContainerID: 0, HostID: rootlessUID, Size: 1}, {ContainerID: 0, HostID: 100000, Size: 65536}},
+			maps: []specs.LinuxIDMapping{{ContainerID: 0, HostID: uint32(rootlessUID), Size: 1}, {ContainerID: 0, HostID: 100000, Size: 65536}},
 			want: []string{fmt.Sprintf(" 0 %d 1 0 100000 65536: newuidmap: write to uid_map failed: Invalid argument", rootlessUID)},
 		},
 		{
