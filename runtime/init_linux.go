@@ -61,6 +61,9 @@ func IsInit() bool { return os.Getenv(initEnv) != "" }
 // that import runtime (in hull: the command line, the VM monitor, the
 // image store) and main never run in the container's init, which spares
 // it their start-up and keeps the code that runs there to what it needs.
+// (Package-level variables are all set before any init function runs;
+// this must stay the package's only init function, or one in a file
+// named after this one would not have run yet.)
 // Nothing changes for any other process that imports runtime.
 func init() {
 	if IsInit() {
