@@ -1,11 +1,13 @@
 package hull
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseRestart(t *testing.T) {
@@ -133,6 +135,47 @@ func TestMountinfoHas(t *testing.T) {
 	for target, want := range map[string]bool{"/mnt with space": true, "/plain": true, "/pla": false} {
 		if got, err := mountinfoHas(strings.NewReader(mi), target); err != nil || got != want {
 			t.Errorf("mountinfoHas(%q) = %v, %v; want %v", target, got, err, want)
+		}
+	}
+}
+
+func TestCtrLogRotation(t *testing.T) {
+	at := time.Date(2026, 11, 23, 9, 0, 0, 5, time.UTC)
+	// Records of 47 bytes: with 200 bytes at most, a rotation after
+	// every fifth.
+	for _, tc := range []struct {
+		maxFiles int
+		first    int // the first line kept
+	}{{3, 0}, {2, 5}, {1, 10}} {
+		path := filepath.Join(t.TempDir(), "ctr.log")
+		l, err := openCtrLog(path, 200, tc.maxFiles)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			if err := l.write("stdout", at.Add(time.Duration(i)*time.Second), []byte(fmt.Sprintf("line %d\n", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.write("stderr", at, []byte("no newline"))
+		l.Close()
+		var got, want []string
+		for _, name := range append(rotatedLogs(path), path) {
+			b, _ := os.ReadFile(name)
+			for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+				r, ok := parseRecord([]byte(line))
+				if !ok {
+					t.Fatalf("%s: %q is no record", name, line)
+				}
+				got = append(got, fmt.Sprintf("%s %s %v %s", r.time.Format(time.TimeOnly), r.stream, r.partial, r.content))
+			}
+		}
+		for i := tc.first; i < 10; i++ {
+			want = append(want, fmt.Sprintf("09:00:%02d stdout false line %d", i, i))
+		}
+		want = append(want, "09:00:00 stderr true no newline")
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("max-file %d: records across %v:\n%s\nwant:\n%s", tc.maxFiles, rotatedLogs(path), strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
 }
