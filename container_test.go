@@ -10,13 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"golang.org/x/sys/unix"
 
 	"github.com/hullrt/hull"
 	"github.com/hullrt/hull/image/pull"
@@ -301,64 +299,7 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean()
 	})
 
-	t.Run("Volume", func(t *testing.T) {
-		c.t = t
-		host := t.TempDir()
-		if err := os.WriteFile(filepath.Join(host, "in.txt"), []byte("from the host\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		ro := t.TempDir()
-		c.ok("run", "--rm", "--network", "none", "-v", host+":/data", "-v", ro+":/ro:ro", c.image,
-			"sh", "-c", "cat /data/in.txt > /data/out.txt; echo and back >> /data/out.txt; touch /ro/x 2>/dev/null && echo ro writable; true")
-		b, err := os.ReadFile(filepath.Join(host, "out.txt"))
-		if err != nil || string(b) != "from the host\nand back\n" {
-			t.Errorf("out.txt on the host = %q, %v", b, err)
-		}
-		if _, err := os.Stat(filepath.Join(ro, "x")); err == nil {
-			t.Errorf("a read-only volume was written")
-		}
-		// A named volume outlives its container and serves the next.
-		c.ok("run", "--rm", "--network", "none", "-v", "notes:/notes", c.image, "sh", "-c", "echo kept > /notes/n")
-		if got := c.ok("run", "--rm", "--network", "none", "-v", "notes:/n2:ro", c.image, "cat", "/n2/n"); got != "kept\n" {
-			t.Errorf("named volume in a second container: %q", got)
-		}
-		// A new volume starts with the image's files at its mount
-		// point; later containers see what earlier ones left.
-		if got := c.ok("run", "--rm", "--network", "none", "-v", "site:/www", c.image, "sh", "-c", "cat /www/index.html; echo changed > /www/index.html"); got != "hello from hull\n" {
-			t.Errorf("a new volume at /www holds %q, want the image's index.html", got)
-		}
-		if got := c.ok("run", "--rm", "--network", "none", "-v", "site:/www", c.image, "cat", "/www/index.html"); got != "changed\n" {
-			t.Errorf("the volume's second use: %q", got)
-		}
-		if got := c.ok("run", "--rm", "--network", "none", "-v", "bare:/www:nocopy", c.image, "busybox", "ls", "-A", "/www"); got != "" {
-			t.Errorf("a nocopy volume holds %q", got)
-		}
-		// An anonymous volume is the container's: listed with it,
-		// kept from volume rm while it exists, removed by rm -v.
-		id := strings.TrimSpace(c.ok("run", "-d", "--name", "anon", "--network", "none", "-v", "/www", c.image, "sleep", "1000"))
-		vols := c.inspect(id).Volumes
-		if len(vols) != 1 || len(vols[0]) != 64 {
-			t.Fatalf("inspect: volumes %q", vols)
-		}
-		if ls := c.ok("volume", "ls"); !strings.Contains(ls, vols[0]+"   ") || !strings.Contains(ls, "anon") || !strings.Contains(ls, "site") {
-			t.Errorf("volume ls:\n%s", ls)
-		}
-		if _, err := c.try("volume", "rm", vols[0]); err == nil || !strings.Contains(err.Error(), "used by container anon") {
-			t.Errorf("volume rm of a volume in use: %v", err)
-		}
-		c.ok("rm", "-f", "-v", "anon")
-		if _, err := os.Stat(filepath.Join(c.data, "volumes", vols[0])); err == nil {
-			t.Errorf("rm -v left the anonymous volume")
-		}
-		c.ok("volume", "rm", "notes")
-		if got := strings.Fields(c.ok("volume", "prune")); strings.Join(got, " ") != "bare site" {
-			t.Errorf("volume prune removed %q, want bare and site", got)
-		}
-		if ls := c.ok("volume", "ls", "--format", "json"); strings.TrimSpace(ls) != "[]" {
-			t.Errorf("volumes left: %s", ls)
-		}
-		c.assertClean(id)
-	})
+	t.Run("Volume", func(t *testing.T) { cliVolume(t, c) })
 
 	t.Run("LogsFollow", func(t *testing.T) {
 		c.t = t
@@ -381,65 +322,7 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id)
 	})
 
-	t.Run("LogsRotation", func(t *testing.T) {
-		c.t = t
-		// 36 lines of about 140 bytes a record, in blocks of three a
-		// third of a second apart: rotated every 7 or so, 3 files kept.
-		id := strings.TrimSpace(c.ok("run", "-d", "--network", "none", "--log-opt", "max-size=1k", "--log-opt", "max-file=3", c.image, "sh", "-c",
-			`sleep 0.5; i=0; while [ $i -lt 12 ]; do for j in a b c; do echo "line $i$j $(busybox seq -s . 40)"; done; i=$((i+1)); sleep 0.3; done; echo done`))
-		var want []string
-		for i := range 12 {
-			for _, j := range []string{"a", "b", "c"} {
-				want = append(want, fmt.Sprintf("line %d%s 1.2.3.4.5.6.7.8.9.10.11.12.13.14.15.16.17.18.19.20.21.22.23.24.25.26.27.28.29.30.31.32.33.34.35.36.37.38.39.40", i, j))
-			}
-		}
-		want = append(want, "done")
-		// logs -f started before the first line follows every rotation.
-		if got := c.ok("logs", "-f", id); got != strings.Join(want, "\n")+"\n" {
-			t.Errorf("logs -f across rotations:\n%s", got)
-		}
-		ins := c.inspect(id)
-		for _, f := range []string{"ctr.log", "ctr.log.1", "ctr.log.2"} {
-			if fi, err := os.Stat(filepath.Join(ins.Dir, f)); err != nil || fi.Size() > 1024+200 {
-				t.Errorf("%s: %v (%v bytes)", f, err, fi)
-			}
-		}
-		if _, err := os.Stat(filepath.Join(ins.Dir, "ctr.log.3")); err == nil {
-			t.Errorf("ctr.log.3 kept with max-file=3")
-		}
-		// What is kept is the end of the output, in order.
-		kept := strings.Split(strings.TrimSuffix(c.ok("logs", id), "\n"), "\n")
-		if len(kept) >= len(want) || len(kept) < 10 || strings.Join(kept, "\n") != strings.Join(want[len(want)-len(kept):], "\n") {
-			t.Errorf("logs after rotation kept %d lines:\n%s", len(kept), strings.Join(kept, "\n"))
-		}
-		// -t: each line begins with its time; --since one of them
-		// starts there.
-		stamped := strings.Split(strings.TrimSuffix(c.ok("logs", "-t", id), "\n"), "\n")
-		var times []time.Time
-		for i, l := range stamped {
-			ts, rest, _ := strings.Cut(l, " ")
-			tm, err := time.Parse(time.RFC3339Nano, ts)
-			if err != nil || rest != kept[i] || i > 0 && tm.Before(times[i-1]) {
-				t.Fatalf("logs -t line %d: %q (%v)", i, l, err)
-			}
-			times = append(times, tm)
-		}
-		mid := len(times) - 4 // the first line of the last block
-		for mid > 0 && times[mid-1].Equal(times[mid]) {
-			mid--
-		}
-		if got := c.ok("logs", "--since", times[mid].Format(time.RFC3339Nano), id); got != strings.Join(kept[mid:], "\n")+"\n" {
-			t.Errorf("logs --since %s = %q, want from line %d", times[mid].Format(time.RFC3339Nano), got, mid)
-		}
-		if got := c.ok("logs", "--since", "1h", "-n", "2", id); got != strings.Join(want[len(want)-2:], "\n")+"\n" {
-			t.Errorf("logs --since 1h -n 2 = %q", got)
-		}
-		if _, err := c.try("run", "-d", "--log-opt", "max-sise=1k", c.image); err == nil || !strings.Contains(err.Error(), "max-sise") {
-			t.Errorf("--log-opt max-sise=1k: %v", err)
-		}
-		c.ok("rm", id)
-		c.assertClean(id)
-	})
+	t.Run("LogsRotation", func(t *testing.T) { cliLogsRotation(t, c) })
 
 	t.Run("StopStartKeepsChanges", func(t *testing.T) {
 		c.t = t
@@ -530,258 +413,15 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id)
 	})
 
-	t.Run("Rebooted", func(t *testing.T) {
-		c.t = t
-		// A reboot, as hull sees it afterwards: the monitor and the
-		// container are gone, and the record is from another boot.
-		id := strings.TrimSpace(c.ok("run", "-d", "--name", "before", "--network", "none", c.image, "sleep", "1000"))
-		ins := c.inspect(id)
-		if ins.State.BootID == "" {
-			t.Fatalf("no boot ID recorded: %+v", ins.State)
-		}
-		syscall.Kill(ins.State.MonitorPid, syscall.SIGKILL)
-		syscall.Kill(ins.State.Pid, syscall.SIGKILL)
-		for range 100 {
-			if !alive(ins.State.Pid) && c.inspect(id).State.Status != hull.ContainerRunning {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		rec := filepath.Join(ins.Dir, "container.json")
-		b, _ := os.ReadFile(rec)
-		os.WriteFile(rec, bytes.Replace(b, []byte(ins.State.BootID), []byte("00000000-1111-2222-3333-444444444444"), 1), 0o600)
-		st := c.inspect(id).State
-		if st.Status != hull.ContainerExited || st.ExitCode != 255 || !strings.Contains(st.Error, "rebooted") {
-			t.Errorf("after a reboot: %+v, want exited 255, the reboot the reason", st)
-		}
-		if ps := c.ok("ps", "-a"); !strings.Contains(ps, "Exited (255)") {
-			t.Errorf("ps -a:\n%s", ps)
-		}
-		// It starts again, what the old boot left (here: its mount and
-		// cgroup) cleaned up first.
-		c.ok("start", "before")
-		if st := c.inspect(id).State; st.Status != hull.ContainerRunning {
-			t.Errorf("start after the reboot: %+v", st)
-		}
-		c.ok("stop", "-t", "0", "before")
-		if got := strings.TrimSpace(c.ok("prune")); got != id {
-			t.Errorf("prune removed %q", got)
-		}
-		c.assertClean(id)
-	})
+	t.Run("Rebooted", func(t *testing.T) { cliRebooted(t, c) })
 
-	t.Run("Init", func(t *testing.T) {
-		c.t = t
-		// The orphan "sleep 0.1" is reparented to PID 1 when its shell
-		// exits at once; PID 1 is then "sleep 1000", which never waits,
-		// or with --init the reaper, which does.
-		prog := `sh -c "sleep 0.1 &"; exec sleep 1000`
-		with := strings.TrimSpace(c.ok("run", "-d", "--init", "--network", "none", c.image, "sh", "-c", prog))
-		without := strings.TrimSpace(c.ok("run", "-d", "--network", "none", c.image, "sh", "-c", prog))
-		// procs lists the container's processes as "PID STATE COMM".
-		procs := func(id string) []string {
-			var out []string
-			for _, l := range strings.Split(c.ok("exec", id, "sh", "-c", "cat /proc/[0-9]*/stat"), "\n") {
-				open, end := strings.IndexByte(l, '('), strings.LastIndexByte(l, ')')
-				if open < 0 || end < 0 || end+3 > len(l) || l[open+1:end] == "cat" || l[open+1:end] == "sh" {
-					continue // the exec's own processes
-				}
-				out = append(out, strings.TrimSpace(l[:open])+" "+l[end+2:end+3]+" "+l[open+1:end])
-			}
-			return out
-		}
-		var got []string
-		for range 100 {
-			if got = procs(without); strings.Contains(strings.Join(got, ","), " Z ") {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if !strings.Contains(strings.Join(got, ","), " Z sleep") {
-			t.Errorf("without --init, no zombie: %q", got)
-		}
-		for range 100 {
-			if got = procs(with); len(got) == 2 {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if len(got) != 2 || !strings.HasPrefix(got[0], "1 S ") || got[1] == "" || strings.Contains(strings.Join(got, ","), " Z ") {
-			t.Errorf("with --init: processes %q, want the reaper as 1 and sleep 1000, no zombie", got)
-		}
-		if cmdline := c.ok("exec", with, "cat", "/proc/1/cmdline"); !strings.Contains(cmdline, "hull-init") {
-			t.Errorf("PID 1 with --init is %q", cmdline)
-		}
-		if ps := c.ok("ps"); !strings.Contains(ps, `"sh -c sh -c \"sleep`) {
-			t.Errorf("ps shows the reaper, not the command:\n%s", ps)
-		}
-		// SIGTERM reaches sleep, which is not PID 1: it dies of it, and
-		// the reaper exits as it did.
-		c.ok("kill", "-s", "TERM", with)
-		if code := strings.TrimSpace(c.ok("wait", with)); code != "143" {
-			t.Errorf("exit code after SIGTERM with --init: %s, want 143", code)
-		}
-		c.ok("rm", "-f", with, without)
-		c.assertClean(with, without)
-	})
+	t.Run("Init", func(t *testing.T) { cliInit(t, c) })
 
-	t.Run("Seccomp", func(t *testing.T) {
-		c.t = t
-		dir := t.TempDir()
-		profile := filepath.Join(dir, "profile.json")
-		// docker's format: archMap, and a rule that applies only with
-		// CAP_SYS_ADMIN, which the container lacks.
-		os.WriteFile(profile, []byte(`{
-	"defaultAction": "SCMP_ACT_ALLOW",
-	"archMap": [
-		{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
-		{"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}
-	],
-	"syscalls": [
-		{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18, "comment": "EXDEV, which mkdir never returns"},
-		{"names": ["sethostname"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
-		{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18, "excludes": {"caps": ["CAP_SYS_ADMIN"]}}
-	]
-}`), 0o644)
-		id := strings.TrimSpace(c.ok("run", "-d", "--network", "none", "--security-opt", "seccomp="+profile, c.image,
-			"sh", "-c", "mkdir /x; hostname other; grep Seccomp: /proc/self/status"))
-		c.ok("wait", id)
-		want := "mkdir: can't create directory '/x': Invalid cross-device link\nhostname: sethostname: Invalid cross-device link\nSeccomp:\t2\n"
-		if got := c.ok("logs", id); got != want {
-			t.Errorf("with the profile:\n%s\nwant:\n%s", got, want)
-		}
-		id2 := strings.TrimSpace(c.ok("run", "-d", "--network", "none", "--security-opt", "seccomp=unconfined", c.image,
-			"sh", "-c", "mkdir /x && grep Seccomp: /proc/self/status"))
-		c.ok("wait", id2)
-		if got := c.ok("logs", id2); got != "Seccomp:\t0\n" {
-			t.Errorf("seccomp=unconfined: %q", got)
-		}
-		os.WriteFile(profile, []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscals": []}`), 0o644)
-		if _, err := c.try("run", "-d", "--security-opt", "seccomp="+profile, c.image); err == nil || !strings.Contains(err.Error(), "syscals") {
-			t.Errorf("a profile with an unknown field: %v", err)
-		}
-		os.WriteFile(profile, []byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["nosuchcall"], "action": "SCMP_ACT_ERRNO"}]}`), 0o644)
-		if _, err := c.try("run", "-d", "--security-opt", "seccomp="+profile, c.image); err == nil || !strings.Contains(err.Error(), "nosuchcall") {
-			t.Errorf("a profile with an unknown system call: %v", err)
-		}
-		c.ok("rm", id, id2)
-		c.assertClean(id, id2)
-	})
+	t.Run("Seccomp", func(t *testing.T) { cliSeccomp(t, c) })
 
-	t.Run("UserNS", func(t *testing.T) {
-		c.t = t
-		id := strings.TrimSpace(c.ok("run", "-d", "--name", "mapped", "--userns", "auto", "--network", "none", c.image, "sh", "-c",
-			"cat /proc/self/uid_map; id -u; busybox ls -ln /bin/busybox | busybox awk '{print $3\":\"$4}'; echo hi > /made; while true; do sleep 1; done"))
-		ins := c.inspect(id)
-		if ins.UserNS == nil || ins.UserNS.Size != 65536 || ins.UserNS.HostID == 0 {
-			t.Fatalf("inspect: userNS %+v", ins.UserNS)
-		}
-		host := ins.UserNS.HostID
-		// Inside: root, mapped to the range; the image's files (owned
-		// by the host's root) are root's through the idmapped layers.
-		want := fmt.Sprintf("0 %d 65536\n0\n0:0\n", host)
-		var got string
-		for range 100 {
-			if got = c.ok("logs", id); strings.Count(got, "\n") >= 3 {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if fields := strings.Fields(got); strings.Join(fields, " ") != strings.Join(strings.Fields(want), " ") {
-			t.Errorf("inside: %q, want %q", got, want)
-		}
-		// Outside: the file root made belongs to the range's first id,
-		// and the container's processes run as it.
-		var st syscall.Stat_t
-		for range 100 {
-			if syscall.Stat(filepath.Join(ins.Dir, "upper", "made"), &st) == nil {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if st.Uid != host || st.Gid != host {
-			t.Errorf("/made on the host: owner %d:%d, want %d:%d", st.Uid, st.Gid, host, host)
-		}
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", ins.State.Pid)); err != nil || !strings.Contains(string(b), fmt.Sprintf("\nUid:\t%d\t", host)) {
-			t.Errorf("the container's init on the host: %v\n%s", err, b)
-		}
-		// exec joins the user namespace; a second container gets another range.
-		if got := c.ok("exec", "mapped", "sh", "-c", "id -u; cat /made"); got != "0\nhi\n" {
-			t.Errorf("exec: %q", got)
-		}
-		id2 := strings.TrimSpace(c.ok("create", "--userns", "auto", "--network", "none", c.image))
-		if m := c.inspect(id2).UserNS; m == nil || m.HostID < host+65536 && m.HostID+m.Size > host {
-			t.Errorf("a second auto range %+v overlaps the first at %d", m, host)
-		}
-		c.ok("rm", id2)
-		// Stop and start: the same range, the writes still the container's.
-		c.ok("stop", "-t", "0", "mapped")
-		c.ok("start", "mapped")
-		if got := c.ok("exec", "mapped", "sh", "-c", "echo more >> /made && cat /made"); got != "hi\nmore\n" {
-			t.Errorf("after restart: %q", got)
-		}
-		// An explicit range, and host: no user namespace.
-		if got := c.ok("run", "--rm", "--userns", "200000:1000", "--network", "none", c.image, "cat", "/proc/self/uid_map"); strings.Join(strings.Fields(got), " ") != "0 200000 1000" {
-			t.Errorf("--userns 200000:1000: uid_map %q", got)
-		}
-		if got := c.ok("run", "--rm", "--userns", "host", "--network", "none", c.image, "cat", "/proc/self/uid_map"); strings.Join(strings.Fields(got), " ") != "0 0 4294967295" {
-			t.Errorf("--userns host: uid_map %q", got)
-		}
-		if _, err := c.try("run", "--userns", "0:10", c.image); err == nil || !strings.Contains(err.Error(), "userNS") {
-			t.Errorf("--userns 0:10: %v", err)
-		}
-		// cp into it: the files are the container's root's.
-		in := filepath.Join(t.TempDir(), "in.txt")
-		os.WriteFile(in, []byte("copied\n"), 0o644)
-		c.ok("cp", in, "mapped:/")
-		if got := c.ok("exec", "mapped", "sh", "-c", "busybox ls -ln /in.txt | busybox awk '{print $3\":\"$4}'"); got != "0:0\n" {
-			t.Errorf("a file cp'd in belongs to %q inside, want 0:0", got)
-		}
-		// commit: the layer has the container's ids, not the host's.
-		c.ok("commit", "mapped", "local/mapped:v1")
-		if got := c.ok("run", "--rm", "--network", "none", "local/mapped:v1", "sh", "-c", "busybox ls -ln /made | busybox awk '{print $3\":\"$4}'"); got != "0:0\n" {
-			t.Errorf("/made in the committed image: owner %q, want 0:0", got)
-		}
-		c.ok("rm", "-f", "mapped")
-		c.assertClean(id, id2)
-	})
+	t.Run("UserNS", func(t *testing.T) { cliUserNS(t, c) })
 
-	t.Run("ImageRmInUse", func(t *testing.T) {
-		c.t = t
-		image := func(args ...string) (string, error) {
-			cmd := exec.Command(c.bin, append([]string{"--root", c.run, "image", "--store", c.data}, args...)...)
-			out, err := cmd.CombinedOutput()
-			return string(out), err
-		}
-		if out, err := image("pull", "-q", c.image); err != nil {
-			t.Fatalf("image pull: %v: %s", err, out)
-		}
-		if out, err := image("tag", c.image, "local/other:v1"); err != nil {
-			t.Fatalf("image tag: %v: %s", err, out)
-		}
-		id := strings.TrimSpace(c.ok("create", "--name", "user", "--network", "none", "local/other:v1", "echo"))
-		// One name of two goes: the image stays, and the container.
-		if out, err := image("rm", "local/other:v1"); err != nil {
-			t.Errorf("image rm of one name of two: %v: %s", err, out)
-		}
-		// The last name would take the image: refused, naming the container.
-		if out, err := image("rm", c.image); err == nil || !strings.Contains(out, "used by container user ("+id[:12]+", created)") {
-			t.Errorf("image rm of an image in use: %v: %s", err, out)
-		}
-		c.ok("start", "user")
-		c.ok("wait", "user")
-		if out, err := image("rm", "-f", c.image); err != nil {
-			t.Errorf("image rm -f: %v: %s", err, out)
-		}
-		if _, err := c.try("inspect", "user"); err == nil {
-			t.Errorf("image rm -f left the container")
-		}
-		// Back for the other tests.
-		if out, err := image("pull", "-q", c.image); err != nil {
-			t.Fatalf("image pull: %v: %s", err, out)
-		}
-		c.assertClean(id)
-	})
+	t.Run("ImageRmInUse", func(t *testing.T) { cliImageRmInUse(t, c) })
 
 	t.Run("Options", func(t *testing.T) {
 		c.t = t
@@ -844,65 +484,7 @@ func TestContainerCLI(t *testing.T) {
 		c.assertClean(id)
 	})
 
-	t.Run("TerminalResize", func(t *testing.T) {
-		c.t = t
-		master, slave := openPty(t)
-		setSize := func(rows, cols uint16) {
-			if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		setSize(30, 100)
-		cmd := c.cmd("run", "--rm", "-it", "--network", "none", c.image, "sh")
-		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		slave.Close()
-		var mu sync.Mutex
-		var screen bytes.Buffer
-		go func() {
-			buf := make([]byte, 4096)
-			for {
-				n, err := master.Read(buf)
-				mu.Lock()
-				screen.Write(buf[:n])
-				mu.Unlock()
-				if err != nil {
-					return
-				}
-			}
-		}()
-		// until asks stty for the size until it is want.
-		until := func(want string) {
-			t.Helper()
-			for range 100 {
-				master.Write([]byte("busybox stty size\n"))
-				time.Sleep(100 * time.Millisecond)
-				mu.Lock()
-				got := strings.Contains(screen.String(), "\r\n"+want+"\r\n")
-				mu.Unlock()
-				if got {
-					return
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("stty size never printed %q:\n%s", want, screen.String())
-		}
-		until("30 100")
-		// The window changes, hull gets SIGWINCH (from the terminal,
-		// were it hull's controlling one), and so does the container.
-		setSize(40, 120)
-		cmd.Process.Signal(unix.SIGWINCH)
-		until("40 120")
-		master.Write([]byte("exit 3\n"))
-		if err := cmd.Wait(); err == nil || err.(*exec.ExitError).ExitCode() != 3 {
-			t.Errorf("run -it ... exit 3: %v", err)
-		}
-		master.Close()
-		c.assertClean()
-	})
+	t.Run("TerminalResize", func(t *testing.T) { cliTerminalResize(t, c) })
 
 	t.Run("RestartPolicy", func(t *testing.T) {
 		c.t = t
@@ -1198,26 +780,4 @@ func TestContainerPublish(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(c.net, "attachments")); len(ents) > 0 {
 		t.Errorf("network attachments left: %v", ents)
 	}
-}
-
-// openPty opens a pseudo-terminal pair: what is written to the master is
-// typed on the slave.
-func openPty(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sl, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, sl
 }
