@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/hullrt/hull"
@@ -162,6 +163,13 @@ func runFlags(cmd *cobra.Command, c *hull.ContainerConfig, ro *runOptions) {
 	f.StringArrayVar(&c.CapDrop, "cap-drop", nil, "drop a capability (ALL: every one)")
 	f.BoolVar(&c.Privileged, "privileged", false, "every capability; /proc and /sys unmasked")
 	f.StringVar(&c.UserNS, "userns", "", "user namespace: host (none), auto (65536 ids of their own), HOSTID:SIZE")
+	// podman spells it --userns; the issue that asked for it, --user-ns.
+	f.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if name == "user-ns" {
+			name = "userns"
+		}
+		return pflag.NormalizedName(name)
+	})
 	f.BoolVar(&c.Init, "init", false, "run a tiny init as PID 1 that forwards signals and reaps orphans")
 	f.SetInterspersed(false) // flags after IMAGE belong to the command
 	f.StringVar(&c.Name, "name", "", "name of the container (default: a random friendly one)")
