@@ -148,9 +148,19 @@ func (e *Engine) Start(ctx context.Context, ref string, o StartOptions) error {
 		return fmt.Errorf("monitor of %s exited without a word (%v): see %s", c.Name, rerr, filepath.Join(dir, "monitor.log"))
 	}
 	if rep.Error != "" {
-		return fmt.Errorf("starting %s: %s", c.Name, rep.Error)
+		return fmt.Errorf("starting %s: %w", c.Name, &monitorError{rep.Error})
 	}
 	return nil
+}
+
+// monitorError is an error a monitor reported as text: errors.Is still
+// finds the engine's errors a caller may branch on.
+type monitorError struct{ msg string }
+
+func (e *monitorError) Error() string { return e.msg }
+
+func (e *monitorError) Is(target error) bool {
+	return target == ErrNoIdmap && strings.Contains(e.msg, ErrNoIdmap.Error())
 }
 
 // Monitor is the main of a container's monitor process, and of a
