@@ -20,13 +20,17 @@ var vmPackages = []testvm.Package{
 	{Path: "./cgroups"},                                  // the v2 driver: limits, device eBPF, freezer, OOM events
 	{Path: "./vmm/kvm", Run: "Guest|CPUID|ProbeHostKVM"}, // hand-assembled guests on real KVM
 	{Path: "./runtime"},                                  // real containers on a pure cgroup v2 host
+	// bridge, NAT, published ports and rootless pasta/slirp4netns on a
+	// second kernel; the slow concurrency and SIGKILL cases run on the host.
+	{Path: "./netns", Run: "^Test(BridgeNetworking|DualStack|Modes|SetupFailureRollsBack|AdoptedBridge|GivenNamespace|RealProcesses|Rootless)"},
 }
 
 // TestInVM boots the test VM once and runs vmPackages inside it.
 func TestInVM(t *testing.T) {
 	testvm.TestPackages(t, testvm.Options{
 		Timeout: 45 * time.Minute,
-		// The engine's test pulls its image from a registry on loopback.
-		HostTools: []string{"docker-registry", "busybox"},
+		// The engine's test pulls its image from a registry on loopback;
+		// netns's rootless tests run pasta and slirp4netns.
+		HostTools: []string{"docker-registry", "busybox", "pasta", "slirp4netns"},
 	}, vmPackages...)
 }
