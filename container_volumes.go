@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hullrt/hull/internal/fscopy"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -149,7 +148,7 @@ func (e *Engine) seedVolume(root string, u volumeUse) error {
 		return err
 	}
 	dst := filepath.Join(e.volumesDir(), u.name, "_data")
-	if err := copyTree(src, dst); err != nil {
+	if err := fscopy.Tree(src, dst); err != nil {
 		return fmt.Errorf("volume %s: copying the image's %s: %w", u.name, u.dest, err)
 	}
 	return nil
@@ -185,84 +184,6 @@ func securePath(root, p string) (string, error) {
 		parts = append(strings.Split(target, "/"), parts...)
 	}
 	return filepath.Join(root, cur), nil
-}
-
-// copyTree copies the directory src into the existing directory dst:
-// directories, regular files and symbolic links, with owners, modes and
-// modification times.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		to := filepath.Join(dst, rel)
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		st, _ := fi.Sys().(*unix.Stat_t)
-		if st == nil {
-			var s unix.Stat_t
-			if err := unix.Lstat(path, &s); err != nil {
-				return &os.PathError{Op: "lstat", Path: path, Err: err}
-			}
-			st = &s
-		}
-		switch {
-		case fi.IsDir():
-			if rel != "." {
-				if err := os.Mkdir(to, fi.Mode().Perm()); err != nil && !errors.Is(err, os.ErrExist) {
-					return err
-				}
-			}
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(path)
-			if err != nil {
-				return err
-			}
-			if err := os.Symlink(target, to); err != nil {
-				return err
-			}
-		case fi.Mode().IsRegular():
-			if err := copyFile(path, to, fi.Mode().Perm()); err != nil {
-				return err
-			}
-		default:
-			return nil // devices, fifos, sockets: not a volume's business
-		}
-		if err := os.Lchown(to, int(st.Uid), int(st.Gid)); err != nil {
-			return err
-		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			// chown clears setuid bits: the mode goes last.
-			if err := os.Chmod(to, fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
-				return err
-			}
-		}
-		ts := []unix.Timespec{unix.NsecToTimespec(fi.ModTime().UnixNano()), unix.NsecToTimespec(fi.ModTime().UnixNano())}
-		if err := unix.UtimesNanoAt(unix.AT_FDCWD, to, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return &os.PathError{Op: "utimensat", Path: to, Err: err}
-		}
-		return nil
-	})
-}
-
-func copyFile(from, to string, perm fs.FileMode) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // Volumes lists the volumes, by name, with the containers using them.

@@ -42,3 +42,21 @@ func TestExecEntersEveryNamespace(t *testing.T) {
 		t.Errorf("exec exit 7 = %d (%s)", code, out)
 	}
 }
+
+// tmpcopyup (runc's extension, which podman sets on its tmpfs mounts): the
+// tmpfs over /bin starts with the image's /bin, owners and modes kept, so
+// the shell still runs from it.
+func TestTmpfsCopyUp(t *testing.T) {
+	e := newTestEnv(t)
+	s := e.spec("sh", "-c", "grep -c ' /bin tmpfs ' /proc/mounts; stat -c '%a %u' /bin/busybox")
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/bin", Type: "tmpfs", Source: "tmpfs",
+		Options: []string{"tmpcopyup", "mode=755"}})
+	want, err := os.Stat(e.rootfs + "/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out := e.run("copyup", s)
+	if w := fmt.Sprintf("1\n%o 0", want.Mode().Perm()); code != 0 || out != w {
+		t.Errorf("tmpcopyup on /bin = %d, %q; want 0, %q", code, out, w)
+	}
+}

@@ -3,14 +3,13 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/hullrt/hull/internal/fscopy"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -241,7 +240,7 @@ func (m *Mount) tmpCopyUp(c *initContext, target *os.File, shown string) error {
 	if err := mount(m.Source, scratch, m.Type, uintptr(m.Flags), m.Data, shown); err != nil {
 		return err
 	}
-	if err := copyTree(procFD(target), scratch); err != nil {
+	if err := fscopy.Tree(procFD(target), scratch); err != nil {
 		unix.Unmount(scratch, unix.MNT_DETACH)
 		return fmt.Errorf("tmpcopyup %s: %w", shown, err)
 	}
@@ -250,63 +249,6 @@ func (m *Mount) tmpCopyUp(c *initContext, target *os.File, shown string) error {
 		return err
 	}
 	return m.finish(c, shown)
-}
-
-// copyTree copies a directory's contents (files, directories, symlinks,
-// modes and owners) from src into dst.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		to := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		st := info.Sys().(*unix.Stat_t)
-		switch {
-		case rel == ".":
-			return os.Chmod(to, info.Mode().Perm())
-		case d.IsDir():
-			if err := os.Mkdir(to, info.Mode().Perm()); err != nil {
-				return err
-			}
-		case info.Mode()&fs.ModeSymlink != 0:
-			l, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			if err := os.Symlink(l, to); err != nil {
-				return err
-			}
-		case info.Mode().IsRegular():
-			if err := copyFile(p, to, info.Mode().Perm()); err != nil {
-				return err
-			}
-		default:
-			return nil // device nodes, sockets: not copied
-		}
-		return os.Lchown(to, int(st.Uid), int(st.Gid))
-	})
-}
-
-func copyFile(from, to string, mode os.FileMode) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func (m *MountCgroup) run(c *initContext) error {
