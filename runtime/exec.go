@@ -49,7 +49,7 @@ func (p *Process) Wait(sigs <-chan os.Signal) (int, error) {
 			select {
 			case s := <-sigs:
 				if us, ok := s.(unix.Signal); ok {
-					_ = p.cmd.Process.Signal(us)
+					_ = unix.Kill(p.Pid, us)
 				}
 			case <-done:
 				return
@@ -181,19 +181,34 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (_ *Proces
 		childSock.Close()
 		return nil, err
 	}
-	err = startInit(cmd, plan)
+	// Unprivileged, the constructor enters every namespace; the parent
+	// enters none.
+	started := plan
+	if constructorEntersAll(plan.Join) {
+		started = &Plan{}
+	}
+	err = startInit(cmd, started)
 	childSock.Close()
 	if err != nil {
 		return nil, fmt.Errorf("start the exec process: %w", err)
 	}
+	pid := cmd.Process.Pid
 	defer func() {
 		if err != nil {
+			_ = unix.Kill(pid, unix.SIGKILL)
 			_ = cmd.Process.Kill()
 			_, _ = cmd.Process.Wait()
 		}
 	}()
+	// Entered by the constructor, the pid namespace holds the child
+	// of the process we started, which relays (runtime/nsenter).
+	if constructorEntersAll(plan.Join) {
+		if pid, err = readRelayPid(parentSock); err != nil {
+			return nil, err
+		}
+	}
 	if m, err := r.manager(rec); err == nil {
-		if err := m.Apply(cmd.Process.Pid); err != nil {
+		if err := m.Apply(pid); err != nil {
 			return nil, err
 		}
 	}
@@ -207,12 +222,12 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (_ *Proces
 		return nil, err
 	}
 	if o.PidFile != "" {
-		if err := writePidFile(o.PidFile, cmd.Process.Pid); err != nil {
+		if err := writePidFile(o.PidFile, pid); err != nil {
 			return nil, err
 		}
 	}
-	waitExecve(ctx, cmd.Process.Pid)
-	return &Process{Pid: cmd.Process.Pid, cmd: cmd, rec: rec}, nil
+	waitExecve(ctx, pid)
+	return &Process{Pid: pid, cmd: cmd, rec: rec}, nil
 }
 
 // checkNSEnter fails an init whose plan needed the nsenter constructor

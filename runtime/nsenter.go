@@ -11,8 +11,9 @@ import (
 // runtime starts, or "" when there is nothing it must do.
 func nsenterEnv(join []JoinNamespace) string {
 	var parts []string
+	all := constructorEntersAll(join)
 	for _, j := range join {
-		if byConstructor(j.Type) {
+		if all || byConstructor(j.Type) {
 			parts = append(parts, nsProcName[j.Type]+"="+j.Path)
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -366,6 +367,66 @@ func TestRootlessRangeRefused(t *testing.T) {
 				}
 			}
 			h.clean()
+		})
+	}
+}
+
+// TestRootlessExec: "hull exec" by the user enters every namespace of its
+// container, pid included, with a single-id map and with a range.
+func TestRootlessExec(t *testing.T) {
+	for _, tc := range []struct {
+		name, subuid, subgid, uidMap string
+	}{
+		{"single id", "", "", fmt.Sprintf("0 %d 1", rootlessUID)},
+		{"subordinate range", rootlessUser + ":100000:65536\n", rootlessUser + ":100000:65536\n", fmt.Sprintf("0 %d 1 1 100000 65536", rootlessUID)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newRootlessHost(t, tc.subuid, tc.subgid)
+			if err := os.Symlink("busybox", filepath.Join(h.bundle, "rootfs/bin/sleep")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("busybox", filepath.Join(h.bundle, "rootfs/bin/readlink")); err != nil {
+				t.Fatal(err)
+			}
+			h.write(h.spec(), "", "sleep", "1000")
+			if out, err := h.run("create", "ex"); err != nil {
+				t.Fatalf("create: %v: %s", err, out)
+			}
+			defer h.clean()
+			defer h.run("delete", "--force", "ex")
+			if out, err := h.run("start", "ex"); err != nil {
+				t.Fatalf("start: %v: %s", err, out)
+			}
+			out, err := h.run("state", "ex")
+			if err != nil {
+				t.Fatalf("state: %v: %s", err, out)
+			}
+			var st specs.State
+			if err := json.Unmarshal([]byte(out), &st); err != nil {
+				t.Fatal(err)
+			}
+			pidNS, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", st.Pid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err = h.run("exec", "ex", "sh", "-c", "id -u; cat /proc/self/uid_map; readlink /proc/self/ns/pid; echo x >> /host/owned-by-root && echo wrote || echo denied")
+			if err != nil {
+				t.Fatalf("exec: %v: %s", err, out)
+			}
+			if got, want := strings.Join(strings.Fields(out), " "), "0 "+tc.uidMap+" "+pidNS+" denied"; got != want {
+				t.Errorf("exec printed %q, want %q", got, want)
+			}
+			// The exit status comes through the constructor's relay.
+			for _, c := range []struct {
+				script string
+				want   int
+			}{{"exit 7", 7}, {"kill -TERM $$", 128 + 15}} {
+				_, err := h.run("exec", "ex", "sh", "-c", c.script)
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != c.want {
+					t.Errorf("exec sh -c %q: %v, want exit status %d", c.script, err, c.want)
+				}
+			}
 		})
 	}
 }

@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef CLONE_NEWTIME
@@ -34,12 +37,63 @@ struct ns {
 };
 
 // The order of entry: user first (it grants the capabilities needed for
-// the others, which the container's user namespace owns), mnt last.
+// the others, which the container's user namespace owns), mnt last. The
+// runtime enters ipc, uts, net, pid and cgroup itself, before the fork,
+// unless it is unprivileged: setns into those needs CAP_SYS_ADMIN in the
+// caller's own user namespace too, which only entering the container's
+// user namespace first gives.
 static const struct ns order[] = {
 	{"user", CLONE_NEWUSER},
+	{"ipc", CLONE_NEWIPC},
+	{"uts", CLONE_NEWUTS},
+	{"net", CLONE_NEWNET},
+	{"pid", CLONE_NEWPID},
+	{"cgroup", CLONE_NEWCGROUP},
 	{"time", CLONE_NEWTIME},
 	{"mnt", CLONE_NEWNS},
 };
+#define NNS (int)(sizeof order / sizeof order[0])
+
+static pid_t relay_child;
+
+static void relay_signal(int sig) { kill(relay_child, sig); }
+
+// relay runs in the process the runtime started once its child, the one
+// in the container's pid namespace, exists: it tells the runtime the
+// child's pid ({"type":"pid","pid":N} on the sync socket), passes every
+// signal it gets on to the child, and ends as the child ends, so that
+// its wait status is the child's.
+static void relay(pid_t child) {
+	char msg[64];
+	const char *fd = getenv("_HULL_INIT");
+	relay_child = child;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP && sig != SIGCHLD)
+			signal(sig, relay_signal);
+	if (fd != NULL) {
+		snprintf(msg, sizeof msg, "{\"type\":\"pid\",\"pid\":%d}", (int)child);
+		send(atoi(fd), msg, strlen(msg), 0);
+		close(atoi(fd)); // the runtime sees the child's end of the socket only
+	}
+	int status;
+	for (;;) {
+		pid_t w = waitpid(child, &status, 0);
+		if (w == child)
+			break;
+		if (w < 0 && errno != EINTR)
+			_exit(127);
+	}
+	if (WIFEXITED(status))
+		_exit(WEXITSTATUS(status));
+	struct rlimit none = {0, 0};
+	setrlimit(RLIMIT_CORE, &none);
+	signal(WTERMSIG(status), SIG_DFL);
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_UNBLOCK, &all, NULL);
+	raise(WTERMSIG(status));
+	_exit(128 + WTERMSIG(status));
+}
 
 // new_timens makes the init's time namespace (_HULL_TIMENS): unshare
 // puts only future children in it, the offsets ("monotonic 3600 0", one
@@ -94,15 +148,17 @@ __attribute__((constructor)) static void hull_nsenter(void) {
 	// "user=/proc/1/ns/user,mnt=/proc/1/ns/mnt": open every file before
 	// entering any namespace, since entering mnt changes what paths
 	// mean.
-	int fds[3] = {-1, -1, -1};
-	const char *paths[3] = {0};
+	int fds[NNS];
+	const char *paths[NNS] = {0};
+	for (int i = 0; i < NNS; i++)
+		fds[i] = -1;
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(tok, '=');
 		if (eq == NULL)
 			report("parse", tok, EINVAL);
 		*eq = '\0';
-		for (int i = 0; i < 3; i++) {
+		for (int i = 0; i < NNS; i++) {
 			if (strcmp(tok, order[i].name) == 0) {
 				paths[i] = eq + 1;
 				fds[i] = open(eq + 1, O_RDONLY | O_CLOEXEC);
@@ -111,7 +167,8 @@ __attribute__((constructor)) static void hull_nsenter(void) {
 			}
 		}
 	}
-	for (int i = 0; i < 3; i++) {
+	int pidns = 0;
+	for (int i = 0; i < NNS; i++) {
 		// A new time namespace takes the place of a joined one: after
 		// the user namespace that owns it, before the mount namespace.
 		if (order[i].flag == CLONE_NEWTIME && timens != NULL)
@@ -121,8 +178,19 @@ __attribute__((constructor)) static void hull_nsenter(void) {
 		if (setns(fds[i], order[i].flag) < 0)
 			report("setns", paths[i], errno);
 		close(fds[i]);
+		pidns = pidns || order[i].flag == CLONE_NEWPID;
 	}
 	unsetenv("_HULL_NSENTER");
 	unsetenv("_HULL_TIMENS");
 	hull_nsenter_done = 1;
+	// setns into a pid namespace places only the caller's children
+	// there: the child goes on to be the runtime's init, this process
+	// relays.
+	if (pidns) {
+		pid_t child = fork();
+		if (child < 0)
+			report("fork", "into the pid namespace", errno);
+		if (child > 0)
+			relay(child);
+	}
 }

@@ -32,6 +32,16 @@
 // forking, and the child inherits them; a pid namespace, which setns only
 // applies to children, is entered that way for free.
 //
+// Unless the runtime is unprivileged: setns into those wants
+// CAP_SYS_ADMIN in the caller's own user namespace as well, which an
+// unprivileged parent never has. Then _HULL_NSENTER lists every
+// namespace, the constructor enters them in the order user, ipc, uts,
+// net, pid, cgroup, time, mnt, and forks: its child, in the pid
+// namespace, goes on to be the runtime's process; the constructor sends
+// {"type":"pid","pid":N} on the sync socket, closes it, passes on every
+// signal it gets, and exits as the child exits (its exit code, or its
+// signal), so that the runtime waits for it as for the program.
+//
 // Everything else the runtime does in Go. Importing this package is what
 // links the constructor in; the runtime does so by calling Entered.
 package nsenter
