@@ -28,15 +28,7 @@ func TestCreateKilledMidway(t *testing.T) {
 	root := filepath.Join(dir, "state")
 	bundle := filepath.Join(dir, "bundle")
 	rootfs := filepath.Join(bundle, "rootfs")
-	for _, d := range []string{"bin", "proc", "sys", "dev"} {
-		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
-	}
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Skip("busybox is not installed (apt-get install busybox-static)")
-	}
-	os.WriteFile(filepath.Join(rootfs, "bin/busybox"), bb, 0o755)
-	os.Symlink("busybox", filepath.Join(rootfs, "bin/true"))
+	busyboxRootfs(t, rootfs, "true")
 	marker := filepath.Join(dir, "hook.pid")
 	hook := filepath.Join(dir, "hook.sh")
 	os.WriteFile(hook, []byte("#!/bin/sh\necho $$ > "+marker+".tmp; mv "+marker+".tmp "+marker+"\nexec sleep 100\n"), 0o755)

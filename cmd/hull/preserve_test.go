@@ -21,15 +21,7 @@ func TestPreserveAndListenFDs(t *testing.T) {
 	dir := t.TempDir()
 	bundle := filepath.Join(dir, "bundle")
 	rootfs := filepath.Join(bundle, "rootfs")
-	for _, d := range []string{"bin", "proc", "sys", "dev"} {
-		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
-	}
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Skip("busybox is not installed (apt-get install busybox-static)")
-	}
-	os.WriteFile(filepath.Join(rootfs, "bin/busybox"), bb, 0o755)
-	os.Symlink("busybox", filepath.Join(rootfs, "bin/sh"))
+	busyboxRootfs(t, rootfs, "sh")
 	s := runtime.DefaultSpec(false)
 	s.Process.Terminal = false
 	s.Process.Args = []string{"sh", "-c", "echo listen >&3; echo preserved >&4; echo LISTEN_FDS=$LISTEN_FDS LISTEN_PID=$LISTEN_PID; ls /proc/self/fd"}

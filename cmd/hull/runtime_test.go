@@ -25,17 +25,7 @@ func TestRuncVerbs(t *testing.T) {
 	root := filepath.Join(dir, "state")
 	bundle := filepath.Join(dir, "bundle")
 	rootfs := filepath.Join(bundle, "rootfs")
-	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp"} {
-		os.MkdirAll(filepath.Join(rootfs, d), 0o755)
-	}
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Skip("busybox is not installed (apt-get install busybox-static)")
-	}
-	os.WriteFile(filepath.Join(rootfs, "bin/busybox"), bb, 0o755)
-	for _, a := range []string{"sh", "sleep", "cat", "echo", "true"} {
-		os.Symlink("busybox", filepath.Join(rootfs, "bin", a))
-	}
+	busyboxRootfs(t, rootfs, "sh", "sleep", "cat", "echo", "true")
 
 	run := func(args ...string) (string, string, int) {
 		t.Helper()
@@ -179,5 +169,29 @@ func TestRuncVerbs(t *testing.T) {
 	var f features.Features
 	if err := json.Unmarshal([]byte(must("features")), &f); err != nil || f.Linux == nil || len(f.Linux.Namespaces) != 8 {
 		t.Errorf("features: %+v (%v)", f, err)
+	}
+}
+
+// busyboxRootfs makes a minimal rootfs: bin, proc, sys, dev and tmp, with
+// /bin/busybox copied from the host and each name in links a symlink to
+// it in /bin.
+func busyboxRootfs(t *testing.T, rootfs string, links ...string) {
+	t.Helper()
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Skip("busybox is not installed (apt-get install busybox-static)")
+	}
+	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "bin/busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", l)); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
