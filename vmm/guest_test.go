@@ -48,7 +48,9 @@ func TestDebianInTestVM(t *testing.T) {
 	}
 	testvm.Require(t, testvm.Root)
 	bench := os.Getenv(envBench)
-	timeout := 20 * time.Minute
+	// The test VM may first wait for another package's (one at a time on
+	// the machine); the boot itself takes a few minutes.
+	timeout := 40 * time.Minute
 	if bench != "" {
 		timeout = 60 * time.Minute
 	}
@@ -77,7 +79,10 @@ func TestDebianInTestVM(t *testing.T) {
 		HostTools: []string{"/sbin/mkfs.ext4", "/sbin/debugfs"},
 		Jobs: []testvm.Job{{
 			Name: "vmm", Path: "/payload/bin/vmm.test", Dir: "/payload/src/vmm",
-			Args: []string{"-test.v", "-test.run", bootTests(), "-test.count", bootCount()},
+			// A hung test fails with every goroutine's stack, a minute
+			// before the job's own timeout.
+			Args:    []string{"-test.v", "-test.run", bootTests(), "-test.count", bootCount(), "-test.timeout", "11m"},
+			Timeout: 12 * time.Minute,
 			Env: []string{envKernel + "=/payload/vmm/vmlinuz", envInitrd + "=/payload/vmm/initrd.cpio",
 				"HULL_BINARY=/payload/bin/hull"},
 		}},
@@ -124,7 +129,7 @@ func addBenchmarks(cfg *testvm.Config, pattern string) error {
 		benchtime = "2x"
 	}
 	j := &cfg.Jobs[0]
-	j.Args = []string{"-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime}
+	j.Args = []string{"-test.run", "^$", "-test.bench", pattern, "-test.benchtime", benchtime, "-test.timeout", "39m"}
 	j.Timeout = 40 * time.Minute
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		return fmt.Errorf("benchmarks compare with qemu-system-x86_64 (apt-get install qemu-system-x86): %w", err)

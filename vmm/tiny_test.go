@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -211,13 +212,17 @@ func TestBootDetached(t *testing.T) {
 		t.Errorf("vm ls = %q, want spin1 running", out)
 	}
 	out := run("vm", "inspect", "spin1")
+	var info struct{ PID int }
+	json.Unmarshal([]byte(out), &info)
 	for _, want := range []string{`"name": "spin1"`, `"cpus": 2`, `"memory_mib": 64`, `"state": "running"`, `"overhead_kib": `} {
 		if !strings.Contains(out, want) {
 			t.Errorf("vm inspect lacks %s:\n%s", want, out)
 		}
 	}
 	// A second VM with the same name is refused.
-	if out, err := exec.Command(hull, "--root", root, "vm", "run", "--detach", "--name", "spin1", "--kernel", kernel, "--memory", "64M").CombinedOutput(); err == nil || !strings.Contains(string(out), "already running") {
+	dupCtx, cancelDup := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancelDup()
+	if out, err := exec.CommandContext(dupCtx, hull, "--root", root, "vm", "run", "--detach", "--name", "spin1", "--kernel", kernel, "--memory", "64M").CombinedOutput(); err == nil || !strings.Contains(string(out), "already running") {
 		t.Errorf("duplicate name: %v %s", err, out)
 	}
 	// console replays what the guest printed, and ends when the VM does.
@@ -227,6 +232,13 @@ func TestBootDetached(t *testing.T) {
 	if err := con.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// Neither the replay nor the console's end may hang the test: after
+	// two minutes, say where the VM process's threads wait and end it.
+	hung := time.AfterFunc(2*time.Minute, func() {
+		t.Errorf("vm console still attached after 2 minutes; the VM process's threads:\n%s", procThreads(info.PID))
+		con.Process.Kill()
+	})
+	defer hung.Stop()
 	replay := make([]byte, 3)
 	if _, err := io.ReadFull(conOut, replay); err != nil || string(replay) != "up\n" {
 		t.Errorf("vm console replayed %q, %v; want the guest's \"up\"", replay, err)
@@ -259,6 +271,11 @@ func TestBootCLISignal(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	hung := time.AfterFunc(2*time.Minute, func() {
+		t.Errorf("hull vm run still running after 2 minutes; its threads:\n%s", procThreads(cmd.Process.Pid))
+		cmd.Process.Kill()
+	})
+	defer hung.Stop()
 	line := make([]byte, 3)
 	if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "up\n" {
 		t.Fatalf("console = %q, %v", line, err)
@@ -325,4 +342,31 @@ func TestBootDetachedDied(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "vm", "doomed")); !os.IsNotExist(err) {
 		t.Errorf("state directory still there after kill: %v", err)
 	}
+}
+
+// procThreads describes where process pid's threads wait: each one's
+// name, state, wait channel and kernel stack, for a test that hung.
+func procThreads(pid int) string {
+	if pid == 0 {
+		return "(no PID)"
+	}
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	if err != nil || len(tasks) == 0 {
+		return fmt.Sprintf("(process %d: no threads to show: %v)", pid, err)
+	}
+	var b strings.Builder
+	for _, task := range tasks {
+		read := func(name string) string {
+			data, _ := os.ReadFile(filepath.Join(task, name))
+			return strings.TrimSpace(string(data))
+		}
+		state := ""
+		for _, l := range strings.Split(read("status"), "\n") {
+			if s, ok := strings.CutPrefix(l, "State:"); ok {
+				state = strings.TrimSpace(s)
+			}
+		}
+		fmt.Fprintf(&b, "thread %s (%s) %s, waiting in %s\n%s\n", filepath.Base(task), read("comm"), state, read("wchan"), read("stack"))
+	}
+	return b.String()
 }

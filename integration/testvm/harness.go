@@ -137,13 +137,19 @@ func RunPackages(ctx context.Context, opts Options, console, output io.Writer, p
 			return nil, 0, err
 		}
 		cfg.Dirs[guestDir] = filepath.Join(bins, "empty", guestDir)
-		args := append([]string{"-test.v", "-test.count=1"}, p.Args...)
+		// The test binary's own timeout comes a minute before the job's,
+		// so that a test that hangs fails with every goroutine's stack.
+		jobTimeout := p.Timeout
+		if jobTimeout == 0 {
+			jobTimeout = defaultJobTimeout
+		}
+		args := append([]string{"-test.v", "-test.count=1", "-test.timeout=" + (jobTimeout - time.Minute).String()}, p.Args...)
 		if p.Run != "" {
 			args = append(args, "-test.run", p.Run)
 		}
 		cfg.Jobs = append(cfg.Jobs, Job{
 			Name: name, Path: "/payload/" + guestBin, Args: args,
-			Dir: "/payload/" + guestDir, Timeout: p.Timeout,
+			Dir: "/payload/" + guestDir, Timeout: jobTimeout,
 		})
 	}
 	testdata, err := testdataDirs(root)

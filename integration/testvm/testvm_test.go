@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCPIORoundTrip writes an archive with every kind of entry the
@@ -162,5 +163,74 @@ func TestGuestPanicFails(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "Kernel panic") {
 		t.Errorf("error does not show the panic from the console: %v", err)
+	}
+}
+
+// TestFrozenGuestFails pauses the emulator (qemu's monitor "stop": the
+// guest's clocks and timers stop, as when the emulator itself wedges):
+// the run must end early with the watchdog's diagnosis, not at the
+// deadline.
+func TestFrozenGuestFails(t *testing.T) {
+	Require(t, Root)
+	if InGuest() {
+		t.Skip("boots a VM of its own")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	begin := time.Now()
+	res, err := Run(ctx, Config{
+		Jobs:        []Job{{Name: "wait", Path: "/bin/sleep", Args: []string{"600"}}},
+		freezeAfter: 45 * time.Second,
+		started: func(monitor string) {
+			time.Sleep(5 * time.Second)
+			askMonitor(monitor, "stop")
+		},
+	})
+	if err == nil {
+		t.Fatalf("a frozen guest passed: %+v", res)
+	}
+	t.Log(err)
+	if !strings.Contains(err.Error(), "froze") || !strings.Contains(err.Error(), "paused") {
+		t.Errorf("error lacks the watchdog's diagnosis and the monitor's status: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the run ended at the deadline (%s), not by the watchdog", time.Since(begin).Round(time.Second))
+	}
+}
+
+// Two holders of the machine's test VM lock: the second waits for the
+// first, and gives up when its context ends.
+func TestLockMachine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	unlock, err := lockMachine(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var log strings.Builder
+	if u, err := lockMachine(ctx, path, &log); err == nil {
+		u()
+		t.Fatal("a second holder got the lock while the first held it")
+	} else if !strings.Contains(log.String(), "waiting for another test VM") {
+		t.Errorf("the wait was not logged: %q", log.String())
+	}
+	got := make(chan error, 1)
+	go func() {
+		u, err := lockMachine(context.Background(), path, nil)
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	unlock()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Errorf("after release: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the waiting holder never got the lock after release")
 	}
 }

@@ -60,6 +60,9 @@ type Config struct {
 	// Console receives the kernel's serial console (ttyS0) line by line;
 	// Output the jobs' output (ttyS1). Either may be nil.
 	Console, Output io.Writer
+
+	freezeAfter time.Duration        // zero means FreezeAfter
+	started     func(monitor string) // called with qemu's monitor socket once it runs (tests)
 }
 
 // Job is one program the guest runs.
@@ -69,8 +72,11 @@ type Job struct {
 	Args    []string
 	Dir     string // working directory inside the guest
 	Env     []string
-	Timeout time.Duration // zero means ten minutes
+	Timeout time.Duration // zero means defaultJobTimeout
 }
+
+// defaultJobTimeout is how long a Job may run when it does not say.
+const defaultJobTimeout = 10 * time.Minute
 
 // Result is what a boot produced.
 type Result struct {
@@ -119,7 +125,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer ln.Close()
 
-	qemu := exec.CommandContext(ctx, "qemu-system-x86_64",
+	// One test VM at a time on the machine: two emulators on two cores
+	// slow each other several times over, and nested KVM under a starved
+	// emulator is where the test VM has frozen.
+	unlock, err := lockMachine(ctx, machineLock, cfg.Console)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	monitor := filepath.Join(work, "monitor.sock")
+	qctx, stopQemu := context.WithCancel(ctx)
+	defer stopQemu()
+	qemu := exec.CommandContext(qctx, "qemu-system-x86_64",
 		"-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
 		"-machine", "pc", "-accel", "tcg,thread=multi", "-cpu", "max",
 		"-smp", fmt.Sprint(cfg.CPUs), "-m", fmt.Sprint(cfg.MemoryMiB),
@@ -130,6 +148,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		"-serial", "chardev:results",
 		"-drive", "file="+disk+",if=none,format=raw,id=payload,cache=unsafe",
 		"-device", "virtio-blk-pci,drive=payload",
+		"-monitor", "unix:"+monitor+",server=on,wait=off",
 	)
 	qemu.Stdin = nil
 	// A test binary that dies (a go test -timeout panic) must not leave
@@ -147,11 +166,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	tail := newTail(60)
+	alive := newWatchdog(start, cfg.freezeAfter)
+	if cfg.started != nil {
+		go cfg.started(monitor)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		copyLines(stdout, io.MultiWriter(tail, orDiscard(cfg.Console)))
+		copyLines(stdout, alive.filter(io.MultiWriter(tail, orDiscard(cfg.Console))))
+	}()
+	watchDone, frozenc := make(chan struct{}), make(chan string, 1)
+	go func() {
+		silent, ok := alive.wait(qctx, watchDone)
+		if !ok {
+			frozenc <- ""
+			return
+		}
+		frozenc <- fmt.Sprintf("the test VM froze: no heartbeat from its init for %s (the emulator stalled: even the guest's timers stopped). qemu's monitor:\n%s",
+			silent.Round(time.Second), askMonitor(monitor, "info status", "info registers -a"))
+		stopQemu()
 	}()
 
 	res := &Result{Exits: map[string]int{}, Outputs: map[string]string{}}
@@ -167,6 +201,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}()
 
 	waitErr := qemu.Wait()
+	close(watchDone)
+	frozen := <-frozenc
 	ln.Close()
 	wg.Wait()
 	var readErr error
@@ -178,6 +214,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Elapsed = time.Since(start)
 
 	switch {
+	case frozen != "":
+		return res, fmt.Errorf("%s\nlast console lines:\n%s", frozen, tail)
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("test VM did not finish: %w after %s; last console lines:\n%s", ctx.Err(), res.Elapsed.Round(time.Second), tail)
 	case waitErr != nil:

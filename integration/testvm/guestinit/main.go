@@ -20,6 +20,9 @@
 //
 // and the run's end by @@hull-testvm@@ {"done":true}. A run that ends
 // without that last line (a panic, a hang the host times out) failed.
+// While the jobs run, init writes "@@hull-testvm@@ alive" lines on the
+// console, by which the host tells a guest whose test hangs (the job's
+// timeout ends it) from an emulator that froze.
 package main
 
 import (
@@ -148,6 +151,7 @@ func run() error {
 	}
 	rawTTY(results)
 	w := bufio.NewWriter(results)
+	go heartbeat(os.Stdout)
 	for _, job := range m.Jobs {
 		code := runJob(job, results)
 		announce(w, protocol.Event{Job: job.Name, Exit: &code})
@@ -156,6 +160,17 @@ func run() error {
 	unix.Sync()
 	poweroff()
 	return nil
+}
+
+// heartbeat tells the host, on the console, that the guest still runs:
+// its uptime and load average every protocol.HeartbeatInterval seconds.
+func heartbeat(console io.Writer) {
+	for range time.Tick(protocol.HeartbeatInterval * time.Second) {
+		up, _ := os.ReadFile("/proc/uptime")
+		load, _ := os.ReadFile("/proc/loadavg")
+		upSecs, _, _ := strings.Cut(string(up), " ")
+		fmt.Fprintf(console, "\n%s uptime=%ss load=%s\n", protocol.Heartbeat, upSecs, strings.TrimSpace(string(load)))
+	}
 }
 
 func announce(w *bufio.Writer, ev protocol.Event) {

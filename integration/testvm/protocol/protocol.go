@@ -35,3 +35,13 @@ type Event struct {
 	Exit *int   `json:"exit,omitempty"`
 	Done bool   `json:"done,omitempty"`
 }
+
+// Heartbeat is the line the guest's init writes on the console (ttyS0)
+// every HeartbeatInterval while its jobs run, followed by the guest's
+// uptime and load average. The host does not show these lines; it counts
+// a guest silent for several intervals as frozen: the emulator itself
+// stalled, since even a guest whose jobs hang runs its init's timer.
+const Heartbeat = Marker + " alive"
+
+// HeartbeatInterval is how often the guest's init writes Heartbeat.
+const HeartbeatInterval = 20 // seconds
