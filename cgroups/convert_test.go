@@ -86,7 +86,10 @@ func TestHugeName(t *testing.T) {
 			t.Errorf("hugeName(%d) = %q, want %q", kb, got, want)
 		}
 	}
-	for s, ok := range map[string]bool{"2MB": true, "1GB": true, "64KB": true, "2mb": false, "0MB": false, "MB": false, "2M": false} {
+	for s, ok := range map[string]bool{
+		"2MB": true, "1GB": true, "64KB": true, "10TB": true, "1PB": true,
+		"2mb": false, "0MB": false, "02MB": false, "MB": false, "2M": false, "2B": false, "2XB": false, "2 MB": false, "-2MB": false, "2MB\n": false, "": false,
+	} {
 		if err := hugepageSize(s); (err == nil) != ok {
 			t.Errorf("hugepageSize(%q) = %v, want ok=%v", s, err, ok)
 		}

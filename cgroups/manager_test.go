@@ -269,7 +269,7 @@ func testOOM(t *testing.T, h *Host, v2 bool) {
 	if err := m.Set(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(-1))}}); err != nil {
 		t.Fatal(err) // enables the memory controller on v2, so that probe sees its files
 	}
-	if probe(m.Paths()).Swap {
+	if probe(m.Paths(), nil).Swap {
 		mem.Swap = &limit // no swap: the hog must not page out
 	}
 	if err := m.Set(&specs.LinuxResources{Memory: mem}); err != nil {

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // A Plan is what Set does to a cgroup, as data: the controllers to enable
@@ -110,11 +113,15 @@ type Features struct {
 	DevicesList *string
 }
 
-// probe reads the features of the kernel from the cgroup directories a
-// manager owns (hierarchy → directory, "" for cgroup2): the optional files
-// exist only in a non-root cgroup whose controllers are enabled, so
-// managers probe after creating their cgroup and enabling controllers.
-func probe(paths map[string]string) Features {
+// probe reads the features of the kernel that the resources r depend on
+// (every feature for a nil r) from the cgroup directories a manager owns
+// (hierarchy → directory, "" for cgroup2): the optional files exist only
+// in a non-root cgroup whose controllers are enabled, so managers probe
+// after creating their cgroup and enabling controllers. A feature that
+// no field of r uses is left zero, unprobed: a container that sets only
+// device rules, as most do, costs no look at the host's disks or huge
+// pages on each create.
+func probe(paths map[string]string, r *specs.LinuxResources) Features {
 	var f Features
 	exists := func(h, file string) bool {
 		dir, ok := paths[h]
@@ -124,31 +131,45 @@ func probe(paths map[string]string) Features {
 		_, err := os.Stat(filepath.Join(dir, file))
 		return err == nil
 	}
-	f.Swap = exists("", "memory.swap.max") || exists("memory", "memory.memsw.limit_in_bytes")
-	f.IOCost = exists("", "io.weight")
-	f.BFQ = exists("", "io.bfq.weight") || exists("blkio", "blkio.bfq.weight") && !exists("blkio", "blkio.weight")
-	if f.BFQ && paths[""] != "" {
-		// Before Linux 5.4 io.bfq.weight reads back a bare number; since,
-		// "default N" followed by per-device lines.
-		b, _ := os.ReadFile(filepath.Join(paths[""], "io.bfq.weight"))
-		f.BFQDevice = strings.HasPrefix(string(b), "default")
-		f.BFQDisks = bfqDisks("/sys/block")
+	if r == nil || r.Memory != nil {
+		f.Swap = exists("", "memory.swap.max") || exists("memory", "memory.memsw.limit_in_bytes")
 	}
+	if r == nil || r.BlockIO != nil {
+		f.IOCost = exists("", "io.weight")
+		f.BFQ = exists("", "io.bfq.weight") || exists("blkio", "blkio.bfq.weight") && !exists("blkio", "blkio.weight")
+		if f.BFQ && paths[""] != "" {
+			// Before Linux 5.4 io.bfq.weight reads back a bare number;
+			// since, "default N" followed by per-device lines.
+			b, _ := os.ReadFile(filepath.Join(paths[""], "io.bfq.weight"))
+			f.BFQDevice = strings.HasPrefix(string(b), "default")
+			f.BFQDisks = bfqDisks("/sys/block")
+		}
+	}
+	if r == nil || len(r.HugepageLimits) > 0 {
+		f.HugePageSizes = hugePageSizes()
+		if len(f.HugePageSizes) > 0 {
+			sz := f.HugePageSizes[0]
+			f.HugetlbRsvd = exists("", "hugetlb."+sz+".rsvd.max") || exists("hugetlb", "hugetlb."+sz+".rsvd.limit_in_bytes")
+		}
+	}
+	return f
+}
+
+// hugePageSizes are the huge page sizes the kernel offers, sorted, read
+// once per process from /sys/kernel/mm/hugepages (they are fixed at boot).
+var hugePageSizes = sync.OnceValue(func() []string {
+	var sizes []string
 	entries, _ := os.ReadDir("/sys/kernel/mm/hugepages")
 	for _, e := range entries {
 		// hugepages-2048kB → 2MB, as the hugetlb controller names it.
 		var kb uint64
 		if _, err := fmt.Sscanf(e.Name(), "hugepages-%dkB", &kb); err == nil {
-			f.HugePageSizes = append(f.HugePageSizes, hugeName(kb))
+			sizes = append(sizes, hugeName(kb))
 		}
 	}
-	sort.Strings(f.HugePageSizes)
-	if len(f.HugePageSizes) > 0 {
-		sz := f.HugePageSizes[0]
-		f.HugetlbRsvd = exists("", "hugetlb."+sz+".rsvd.max") || exists("hugetlb", "hugetlb."+sz+".rsvd.limit_in_bytes")
-	}
-	return f
-}
+	sort.Strings(sizes)
+	return sizes
+})
 
 // bfqDisks lists the disks below sysBlock whose queue/scheduler shows
 // "[bfq]" as the one in use, by their dev numbers.

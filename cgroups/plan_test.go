@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -238,5 +239,32 @@ func TestPlanWeightDeviceScheduler(t *testing.T) {
 	}
 	if len(p.Writes) != len(want) {
 		t.Errorf("%d writes, want %d", len(p.Writes), len(want))
+	}
+}
+
+// probe looks only at what the resources use: device rules alone need no
+// feature, a memory limit needs swap accounting and no disk's scheduler,
+// and nil resources get every feature.
+func TestProbeOnlyWhatResourcesUse(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"memory.swap.max", "io.weight"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paths := map[string]string{"": dir}
+	for _, tc := range []struct {
+		name string
+		r    *specs.LinuxResources
+		want Features
+	}{
+		{"devices", &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}, Features{}},
+		{"memory", &specs.LinuxResources{Memory: &specs.LinuxMemory{}}, Features{Swap: true}},
+		{"blockIO", &specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{}}, Features{IOCost: true}},
+		{"nil", nil, Features{Swap: true, IOCost: true, HugePageSizes: hugePageSizes()}},
+	} {
+		if f := probe(paths, tc.r); !reflect.DeepEqual(f, tc.want) {
+			t.Errorf("probe(%s) = %+v, want %+v", tc.name, f, tc.want)
+		}
 	}
 }

@@ -38,7 +38,7 @@ func TestV1SetChecksFirst(t *testing.T) {
 // to cgroup2, the v1 driver writes the limit on the cgroup2 side.
 func TestV1HybridHugetlb(t *testing.T) {
 	h := hostV1(t)
-	sizes := probe(nil).HugePageSizes
+	sizes := hugePageSizes()
 	if _, v1 := h.V1["hugetlb"]; v1 || !slices.Contains(h.Delegated, "hugetlb") || len(sizes) == 0 {
 		t.Skip("hugetlb is not on the cgroup2 side of this host")
 	}
@@ -64,7 +64,7 @@ func TestV1HybridHugetlb(t *testing.T) {
 // that holds a process fails with EBUSY, and the error says why.
 func TestV2CoreNoInternalProcesses(t *testing.T) {
 	h := hostV2Core(t)
-	sizes := probe(nil).HugePageSizes
+	sizes := hugePageSizes()
 	if !slices.Contains(h.Delegated, "hugetlb") || len(sizes) == 0 {
 		t.Skip("no hugetlb controller on the cgroup2 side")
 	}
@@ -94,7 +94,7 @@ func testSetAll(t *testing.T, h *Host, r *specs.LinuxResources) {
 	if err := m.Set(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr(int64(-1))}}); err != nil {
 		t.Fatal(err)
 	}
-	if !probe(m.Paths()).Swap && r.Memory != nil {
+	if !probe(m.Paths(), nil).Swap && r.Memory != nil {
 		r.Memory.Swap = nil // this kernel does not account swap
 	}
 	start(t, m, h.Mode == Unified, "sleep 60") // limits on a populated cgroup
@@ -144,7 +144,7 @@ func TestV1SetAll(t *testing.T) {
 	if h.Unified != "" {
 		r.Unified = map[string]string{"cgroup.max.descendants": "5"} // on the cgroup2 side
 	}
-	if slices.Contains(probe(nil).HugePageSizes, "2MB") && slices.Contains(h.Delegated, "hugetlb") {
+	if slices.Contains(hugePageSizes(), "2MB") && slices.Contains(h.Delegated, "hugetlb") {
 		restoreSubtreeControl(t, h.SelfDir(""))
 		r.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 8 << 20}}
 	}
@@ -162,7 +162,7 @@ func TestV2SetAll(t *testing.T) {
 		Unified: map[string]string{"memory.high": "201326592", "cgroup.max.descendants": "5"},
 		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"}},
 	}
-	if slices.Contains(probe(nil).HugePageSizes, "2MB") { // limits round down to whole pages
+	if slices.Contains(hugePageSizes(), "2MB") { // limits round down to whole pages
 		r.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 8 << 20}}
 	}
 	testSetAll(t, h, r)

@@ -21,15 +21,14 @@ import (
 // holds the controllers bound there (hugetlb on our development hosts)
 // and offers cgroup.freeze and cgroup.kill.
 type v1 struct {
-	host      *Host
-	paths     map[string]string // controller → directory; "" → cgroup2 directory
-	unified   *v2               // the cgroup2 side on a hybrid host
-	hugeSizes []string
-	created   []string // parents made by Create or given in Config.CreatedParents
+	host    *Host
+	paths   map[string]string // controller → directory; "" → cgroup2 directory
+	unified *v2               // the cgroup2 side on a hybrid host
+	created []string          // parents made by Create or given in Config.CreatedParents
 }
 
 func newV1(host *Host, cfg Config) (*v1, error) {
-	m := &v1{host: host, paths: map[string]string{}, hugeSizes: probe(nil).HugePageSizes}
+	m := &v1{host: host, paths: map[string]string{}}
 	for c, mp := range host.V1 {
 		dir, err := hierarchyDir(mp, host.MountRoot[c], cgroupPath(cfg.Path, host.SelfV1[c]))
 		if err != nil {
@@ -162,8 +161,7 @@ func (m *v1) Plan(r *specs.LinuxResources) (*Plan, error) {
 			}
 		}
 	}
-	f := probe(near)
-	f.HugePageSizes = m.hugeSizes
+	f := probe(near, r)
 	if r != nil && len(r.Devices) > 0 && near["devices"] == m.paths["devices"] {
 		// The writes go from what the cgroup has now (only its own list:
 		// a parent's is not the container's).
@@ -282,7 +280,7 @@ func (m *v1) Pids() ([]int, error) {
 	return readPids(ds[0])
 }
 
-func (m *v1) Stats() (*Stats, error) { return statsV1(m.paths, m.hugeSizes) }
+func (m *v1) Stats() (*Stats, error) { return statsV1(m.paths, hugePageSizes()) }
 
 func (m *v1) OOM(ctx context.Context) (<-chan struct{}, error) {
 	dir, ok := m.paths["memory"]

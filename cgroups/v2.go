@@ -22,7 +22,6 @@ type v2 struct {
 	// it, the root of the mount otherwise. available is what top offers.
 	top       string
 	available []string
-	hugeSizes []string
 	created   []string // parents made by Create or given in Config.CreatedParents
 }
 
@@ -46,7 +45,6 @@ func newV2(host *Host, cfg Config) (*v2, error) {
 		return nil, err
 	}
 	m.created = cfg.CreatedParents
-	m.hugeSizes = probe(nil).HugePageSizes
 	return m, nil
 }
 
@@ -94,9 +92,11 @@ func (m *v2) Plan(r *specs.LinuxResources) (*Plan, error) {
 	f := optimistic
 	f.BFQ, f.BFQDevice = false, false
 	if _, err := os.Stat(m.dir); err == nil {
-		f = probe(m.Paths())
+		f = probe(m.Paths(), r)
 	}
-	f.HugePageSizes = m.hugeSizes
+	if r == nil || len(r.HugepageLimits) > 0 {
+		f.HugePageSizes = hugePageSizes()
+	}
 	return PlanV2(r, m.available, f)
 }
 
@@ -279,7 +279,7 @@ func (m *v2) Kill(ctx context.Context, sig unix.Signal) error {
 
 func (m *v2) Pids() ([]int, error) { return readPids(m.dir) }
 
-func (m *v2) Stats() (*Stats, error) { return statsV2(m.dir, m.hugeSizes) }
+func (m *v2) Stats() (*Stats, error) { return statsV2(m.dir, hugePageSizes()) }
 
 func (m *v2) OOM(ctx context.Context) (<-chan struct{}, error) { return watchOOMv2(ctx, m.dir) }
 
