@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -26,7 +27,14 @@ type globalOptions struct {
 	systemdCgroup bool   // --systemd-cgroup: cgroupsPath is slice:prefix:name
 }
 
-func newRootCommand() *cobra.Command {
+// newRootCommand builds the command tree for a command line (os.Args[1:]).
+// runc's verbs, which containerd's shim, podman and CRI-O run several
+// times per container, are always built; hull's own families (container,
+// image, vm, network, check) only when the command line names none of
+// runc's verbs: building their flags costs more than a "hull start"
+// takes to run. Help, completion and errors then see the whole tree, as
+// before.
+func newRootCommand(args []string) *cobra.Command {
 	g := &globalOptions{}
 	root := &cobra.Command{
 		Use:   "hull",
@@ -69,6 +77,11 @@ and micro-VMs, and what to change when it cannot.`,
 		newFeaturesCommand(g),
 		newInitCommand(g),
 		newExecCommand(g),
+	)
+	if hasCommand(root, verbOf(root, args)) {
+		return root
+	}
+	root.AddCommand(
 		newNetworkCommand(g),
 		newCheckCommand(g),
 		newVMCommand(g),
@@ -76,6 +89,53 @@ and micro-VMs, and what to change when it cannot.`,
 		newContainerCommand(g),
 	)
 	return root
+}
+
+// verbOf returns the first word of args that is neither a flag nor a
+// global flag's value ("create" in "--root /r create --bundle b id"), or
+// "" when there is none.
+func verbOf(root *cobra.Command, args []string) string {
+	fs := root.PersistentFlags()
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return ""
+		case a == "-" || !strings.HasPrefix(a, "-"):
+			return a
+		case strings.Contains(a, "="):
+			continue
+		}
+		var noValue string // what a flag given without a value means
+		known := false
+		if name, ok := strings.CutPrefix(a, "--"); ok {
+			if f := fs.Lookup(name); f != nil {
+				noValue, known = f.NoOptDefVal, true
+			}
+		} else if len(a) == 2 {
+			if f := fs.ShorthandLookup(a[1:]); f != nil {
+				noValue, known = f.NoOptDefVal, true
+			}
+		}
+		if known && noValue == "" {
+			i++ // the flag's value
+		}
+	}
+	return ""
+}
+
+// hasCommand reports whether root has a subcommand called name (or
+// aliased so).
+func hasCommand(root *cobra.Command, name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range root.Commands() {
+		if c.Name() == name || c.HasAlias(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // versionText is what "hull --version" prints, in runc's layout so that
@@ -102,7 +162,7 @@ type exitError struct{ code int }
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
-	err := newRootCommand().Execute()
+	err := newRootCommand(os.Args[1:]).Execute()
 	if err == nil {
 		return
 	}
