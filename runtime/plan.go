@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"strings"
+	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -164,11 +166,19 @@ var stepOps = map[string]func() Step{
 	"unshareCgroup": func() Step { return new(UnshareCgroup) },
 }
 
-func stepOp(s Step) string {
+// stepOpOf maps each step type (a pointer, as stepOps makes them) to its
+// op, for the envelope of every step of every plan sent.
+var stepOpOf = sync.OnceValue(func() map[reflect.Type]string {
+	m := make(map[reflect.Type]string, len(stepOps))
 	for op, mk := range stepOps {
-		if fmt.Sprintf("%T", mk()) == fmt.Sprintf("%T", s) {
-			return op
-		}
+		m[reflect.TypeOf(mk())] = op
+	}
+	return m
+})
+
+func stepOp(s Step) string {
+	if op, ok := stepOpOf()[reflect.TypeOf(s)]; ok {
+		return op
 	}
 	panic(fmt.Sprintf("runtime: step type %T is not in stepOps", s))
 }
