@@ -12,8 +12,11 @@ const replayBytes = 64 << 10
 // the most recent output kept for replay. Write never blocks on a slow
 // client: a client that falls behind by more than its buffer loses output.
 type Console struct {
-	mu     sync.Mutex
+	mu sync.Mutex
+	// recent grows to replayBytes, then is a ring whose oldest byte is
+	// at next: a guest writing byte by byte costs no allocation then.
 	recent []byte
+	next   int
 	subs   map[chan []byte]struct{}
 	closed bool
 }
@@ -25,10 +28,7 @@ func NewConsole() *Console { return &Console{subs: map[chan []byte]struct{}{}} }
 func (c *Console) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.recent = append(c.recent, p...)
-	if len(c.recent) > replayBytes {
-		c.recent = append([]byte(nil), c.recent[len(c.recent)-replayBytes:]...)
-	}
+	c.remember(p)
 	for ch := range c.subs {
 		select {
 		case ch <- bytes.Clone(p):
@@ -38,13 +38,31 @@ func (c *Console) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// remember keeps the last replayBytes of output.
+func (c *Console) remember(p []byte) {
+	if len(p) >= replayBytes {
+		c.recent = append(c.recent[:0], p[len(p)-replayBytes:]...)
+		c.next = 0
+		return
+	}
+	if n := min(len(p), replayBytes-len(c.recent)); n > 0 {
+		c.recent = append(c.recent, p[:n]...)
+		p = p[n:]
+	}
+	for len(p) > 0 { // full: overwrite the oldest
+		n := copy(c.recent[c.next:], p)
+		p = p[n:]
+		c.next = (c.next + n) % replayBytes
+	}
+}
+
 // Subscribe returns a channel of output, starting with the recent
 // output, and a function that unsubscribes.
 func (c *Console) Subscribe() (<-chan []byte, func()) {
 	ch := make(chan []byte, 1024)
 	c.mu.Lock()
 	if len(c.recent) > 0 {
-		ch <- bytes.Clone(c.recent)
+		ch <- append(bytes.Clone(c.recent[c.next:]), c.recent[:c.next]...)
 	}
 	if c.closed {
 		close(ch)

@@ -199,7 +199,9 @@ func (s *Serial) Write(offset uint64, data []byte) {
 	w := s.out
 	s.mu.Unlock()
 	if out && w != nil {
-		w.Write([]byte{v}) // the console's errors are the host's business
+		// data[:1] is v, and a Writer must not keep it: no allocation
+		// per byte. The console's errors are the host's business.
+		w.Write(data[:1])
 	}
 	if raise {
 		s.irq()

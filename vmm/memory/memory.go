@@ -150,9 +150,10 @@ func (g *Guest) Write(gpa uint64, p []byte) error {
 
 // Resident returns how many bytes of guest RAM the host has backed with
 // pages: those the guest (or the VMM) has touched. It asks mincore(2),
-// a chunk of at most 1 GiB at a time so that the vector stays small.
+// a chunk of at most 64 MiB at a time so that the vector stays small
+// (16 KiB): this runs in the VM's process, whose own memory it measures.
 func (g *Guest) Resident() (uint64, error) {
-	const chunk = 1 << 30
+	const chunk = 64 << 20
 	page := uint64(os.Getpagesize())
 	vec := make([]byte, chunk/page)
 	var n uint64
