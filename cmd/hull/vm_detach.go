@@ -158,7 +158,10 @@ func (d *daemonVM) Info() control.Info {
 	if ms, err := d.vm.MemoryStats(); err == nil {
 		info.Memory = &control.Memory{
 			GuestResidentKiB: ms.GuestResidentBytes >> 10, RSSKiB: ms.RSSBytes >> 10,
-			RSSAnonKiB: ms.RSSAnonBytes >> 10, OverheadKiB: ms.OverheadBytes() >> 10,
+			RSSAnonKiB: ms.RSSAnonBytes >> 10, RSSFileKiB: ms.RSSFileBytes >> 10,
+			OverheadKiB: ms.OverheadBytes() >> 10, Threads: ms.Threads,
+			GoHeapKiB: ms.Go.HeapBytes >> 10, GoHeapFreeKiB: ms.Go.HeapFreeBytes >> 10,
+			GoStackKiB: ms.Go.StackBytes >> 10, GoRuntimeKiB: ms.Go.RuntimeBytes >> 10,
 		}
 	}
 	return info

@@ -76,12 +76,21 @@ type Info struct {
 	Memory *Memory `json:"memory,omitempty"`
 }
 
-// Memory is a VM process's memory figures, in KiB.
+// Memory is a VM process's memory figures, in KiB (vmm.MemoryStats
+// defines each).
 type Memory struct {
 	GuestResidentKiB uint64 `json:"guest_resident_kib"`
 	RSSKiB           uint64 `json:"rss_kib"`
 	RSSAnonKiB       uint64 `json:"rss_anon_kib"`
-	OverheadKiB      uint64 `json:"overhead_kib"`
+	RSSFileKiB       uint64 `json:"rss_file_kib"`
+	// OverheadKiB is the resident set less the guest RAM touched.
+	OverheadKiB uint64 `json:"overhead_kib"`
+	Threads     int    `json:"threads"`
+	// The Go runtime's account of its anonymous memory.
+	GoHeapKiB     uint64 `json:"go_heap_kib"`
+	GoHeapFreeKiB uint64 `json:"go_heap_free_kib"`
+	GoStackKiB    uint64 `json:"go_stack_kib"`
+	GoRuntimeKiB  uint64 `json:"go_runtime_kib"`
 }
 
 // VM is what the server controls: the running VM, seen from its process.
