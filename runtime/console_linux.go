@@ -1,11 +1,13 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
-	"net"
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hullrt/hull/runtime/internal/unixsock"
 )
 
 // run makes the container's terminal. The pty pair comes from the
@@ -73,13 +75,12 @@ func (cs *Console) run(c *initContext) error {
 }
 
 // dialConsoleSocket connects to the caller's --console-socket and returns
-// the connection as a file, on which the pty master is sent with
-// SCM_RIGHTS. The file is a dup of the socket, which can then be closed.
+// the connection as a (blocking) file, on which the init sends the pty
+// master with SCM_RIGHTS.
 func dialConsoleSocket(path string) (*os.File, error) {
-	conn, err := net.Dial("unix", path)
+	f, err := unixsock.Dial(context.Background(), path)
 	if err != nil {
 		return nil, fmt.Errorf("console socket: %w", err)
 	}
-	defer conn.Close()
-	return conn.(*net.UnixConn).File()
+	return f, nil
 }

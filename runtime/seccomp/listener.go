@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/hullrt/hull/runtime/internal/unixsock"
 )
 
 // SendListener hands the listener fd of a notifying filter to the seccomp
@@ -28,22 +29,16 @@ func SendListener(ctx context.Context, path string, fd int, st specs.ContainerPr
 	if err != nil {
 		return fmt.Errorf("seccomp listener %s: %w", path, err)
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", path)
+	c, err := unixsock.Dial(ctx, path)
 	if err != nil {
 		return fmt.Errorf("seccomp listener: %w", err)
 	}
 	defer c.Close()
-	if deadline, ok := ctx.Deadline(); ok {
-		if err := c.SetWriteDeadline(deadline); err != nil {
-			return fmt.Errorf("seccomp listener %s: %w", path, err)
-		}
-	}
-	n, oobn, err := c.(*net.UnixConn).WriteMsgUnix(msg, unix.UnixRights(fd), nil)
+	n, err := unixsock.Send(ctx, c, msg, unix.UnixRights(fd))
 	if err != nil {
 		return fmt.Errorf("seccomp listener %s: %w", path, err)
 	}
-	if n != len(msg) || oobn == 0 {
+	if n != len(msg) {
 		return fmt.Errorf("seccomp listener %s: short write (%d of %d bytes)", path, n, len(msg))
 	}
 	return nil
