@@ -37,6 +37,20 @@
 // Devices lock their own state; the buses are built before the vCPUs run
 // and never change.
 //
+// # Memory
+//
+// A VM's process holds its guest's RAM and hull's own overhead, which
+// MemoryStats measures (and hull vm inspect shows): the resident set less
+// the guest RAM touched. Most of that overhead is the Go runtime and the
+// hull binary: its heap, thread stacks, and the pages of its code and
+// pclntab that the process has mapped, which the kernel maps 64 KiB at a
+// time around each page touched and which the garbage collector's stack
+// scans touch on every cycle. Start keeps images out of the heap (the
+// kernel and initrd are mapped, copied into guest RAM, and unmapped), the
+// console keeps a fixed replay ring, and ReleaseSetupMemory lets a
+// process whose purpose is its VMs give back, once they run, the heap
+// and the code pages that setting them up took.
+//
 // # Trust
 //
 // Every vCPU runs hostile code. Everything an exit carries — port, address,

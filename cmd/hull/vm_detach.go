@@ -55,9 +55,10 @@ func startDetached(cfg vmm.Config, root string, stdout io.Writer) error {
 		return err
 	}
 	cmd := exec.Command(self, "--root", root, "vm", "run", "--daemon-config", string(cfgJSON))
+	cmd.Env = vmProcessEnv(os.Environ())
 	cmd.ExtraFiles = []*os.File{w} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	if err := startWithStackLimit(cmd, vmProcessStackLimit); err != nil {
 		w.Close()
 		return err
 	}
@@ -75,6 +76,64 @@ func startDetached(cfg vmm.Config, root string, stdout io.Writer) error {
 	cmd.Process.Release()
 	fmt.Fprintln(stdout, cfg.Name)
 	return nil
+}
+
+// The VM process is started so that what it holds besides guest RAM
+// stays small (vmm.MemoryStats; on hosts whose transparent huge pages
+// are "always", as Debian's are, each of these otherwise costs up to
+// 2 MiB):
+//
+//   - GODEBUG=disablethp=1 keeps the Go heap, a few MiB, in 4 KiB pages
+//     rather than mostly empty 2 MiB ones (guest RAM keeps its own
+//     MADV_HUGEPAGE);
+//   - RLIMIT_STACK of vmProcessStackLimit: the C library sizes the
+//     stacks of the threads it starts (cgo's: every thread but the
+//     first) by it, and a stack of the default 8 MiB that happens to be
+//     2 MiB-aligned gets a huge page when first touched. Go uses a few
+//     KiB of each (without cgo, its threads' stacks are 16 KiB).
+//
+// A foreground hull vm run has neither: its runtime and C library are
+// set up before it knows it will run a VM. Both it and this process give
+// back what setup took once the VM runs (releaseSetupMemory).
+const vmProcessStackLimit = 1 << 20
+
+// vmProcessEnv is env with disablethp added to GODEBUG, unless it sets
+// disablethp itself.
+func vmProcessEnv(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	var godebug string
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			godebug = v
+			continue
+		}
+		out = append(out, kv)
+	}
+	if !strings.Contains(","+godebug, ",disablethp=") {
+		godebug = strings.TrimPrefix(godebug+",disablethp=1", ",")
+	}
+	return append(out, "GODEBUG="+godebug)
+}
+
+// startWithStackLimit starts cmd with RLIMIT_STACK lowered to limit, if
+// it is above. A child inherits its parent's limits at fork, so this
+// lowers this process's own for the moment of the fork: any thread it
+// starts meanwhile gets a smaller stack too, which Go does not mind.
+func startWithStackLimit(cmd *exec.Cmd, limit uint64) error {
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_STACK, &old); err != nil || old.Cur <= limit {
+		return cmd.Start()
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_STACK, &unix.Rlimit{Cur: limit, Max: old.Max}); err != nil {
+		return cmd.Start()
+	}
+	err := cmd.Start()
+	if rerr := unix.Setrlimit(unix.RLIMIT_STACK, &old); rerr != nil && err == nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("restoring RLIMIT_STACK: %w", rerr)
+	}
+	return err
 }
 
 // runDaemon is the detached VM's process.
@@ -107,6 +166,9 @@ func runDaemon(cfgJSON, root string) error {
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() { srv.Serve(serveCtx); close(served) }()
+	// Before "ok", so that the VM process has settled when
+	// hull vm run --detach returns.
+	releaseSetupMemory(os.Stderr)
 	fmt.Fprintln(ready, "ok")
 	ready.Close()
 
