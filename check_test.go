@@ -92,6 +92,14 @@ func TestCheckFixtures(t *testing.T) {
 			{SectionCgroups, "delegated", OK, "cpu io memory", ""},
 			{SectionFeatures, "idmapped mounts", Degraded, "(tmpfs): mount_setattr: invalid argument; a detached tmpfs", "tmpfs from Linux 6.3"},
 		}},
+		// hull inside an unprivileged docker container on that machine:
+		// the container's seccomp profile refuses namespaces and mounts.
+		{"docker-unprivileged-unified", "unified", false, false, "", []want{
+			{SectionNamespaces, "mnt", Missing, "clone(CLONE_NEWNS): clone: operation not permitted", "privileged container"},
+			{SectionNamespaces, "user", Degraded, "operation not permitted", "seccomp profile or LSM"},
+			{SectionFeatures, "overlayfs", Degraded, "unshare(CLONE_NEWNS): operation not permitted", "privileged container"},
+			{SectionUserNamespaces, "newuidmap", Degraded, "not found", "apt-get install uidmap"},
+		}},
 		{"amd-svm-rootless", "unified", true, false, "", []want{
 			{SectionNamespaces, "net", OK, "clone(CLONE_NEWUSER|CLONE_NEWNET)", ""},
 			{SectionFeatures, "overlayfs", Degraded, "not tried", "as root"},

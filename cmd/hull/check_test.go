@@ -132,6 +132,7 @@ func TestCheckFixtureCLI(t *testing.T) {
 		{"intel-vtx-disabled-legacy", nil, 0, "remedy: enable Intel Virtualization Technology (VT-x) in the firmware setup"},
 		{"intel-vtx-disabled-legacy", []string{"--vm"}, 1, "micro-VMs can run:  no (virtualization/firmware, kvm/module, kvm/device)"},
 		{"hyperv-guest-no-nested", []string{"--vm", "--json"}, 1, "ExposeVirtualizationExtensions"},
+		{"docker-unprivileged-unified", nil, 1, "containers can run: no (namespaces/ipc, namespaces/mnt, namespaces/net, namespaces/pid, namespaces/uts)"},
 	} {
 		args := append([]string{"--fixture", "../../testdata/check/" + tc.fixture}, tc.args...)
 		out, code := runCheck(t, args...)
