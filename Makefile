@@ -1,20 +1,25 @@
 # hull: build, test and benchmark.
 #
 #   make            build bin/hull
+#   make install    copy it to $(PREFIX)/bin (/usr/local/bin), where podman and containerd are told to find it
 #   make test       everything: lint, host tests, and the test VM
 #   make vmtest PKG=./cgroups RUN=TestFreeze   one package in the test VM
 
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+PREFIX  ?= /usr/local
 PKG     ?= ./integration
 RUN     ?=
 
-.PHONY: all build deps lint test vmtest clean
+.PHONY: all build install deps lint test vmtest clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/hull ./cmd/hull
+
+install: build
+	install -D -m 0755 bin/hull $(DESTDIR)$(PREFIX)/bin/hull
 
 # Debian packages the tests need (root).
 deps:
