@@ -65,6 +65,10 @@ func TestDebianInTestVM(t *testing.T) {
 	if err := buildGuestInitramfs(ctx, k.ModuleDir(), initrd); err != nil {
 		t.Fatal(err)
 	}
+	vmlinux, err := extractVmlinux(ctx, k.Image(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hull := testvm.Hull(t)
 	testBin := filepath.Join(dir, "vmm.test")
 	if out, err := exec.CommandContext(ctx, "go", "test", "-c", "-o", testBin, ".").CombinedOutput(); err != nil {
@@ -73,7 +77,7 @@ func TestDebianInTestVM(t *testing.T) {
 	cfg := testvm.Config{
 		CPUs: 2, MemoryMiB: 2048,
 		Files: map[string]string{
-			"bin/vmm.test": testBin, "bin/hull": hull, "vmm/vmlinuz": k.Image(), "vmm/initrd.cpio": initrd,
+			"bin/vmm.test": testBin, "bin/hull": hull, "vmm/vmlinuz": k.Image(), "vmm/vmlinux": vmlinux, "vmm/initrd.cpio": initrd,
 		},
 		Dirs:      map[string]string{"src/vmm/testdata": filepath.Join(".", "testdata")},
 		HostTools: []string{"/sbin/mkfs.ext4", "/sbin/debugfs"},
@@ -83,7 +87,7 @@ func TestDebianInTestVM(t *testing.T) {
 			// before the job's own timeout.
 			Args:    []string{"-test.v", "-test.run", bootTests(), "-test.count", bootCount(), "-test.timeout", "11m"},
 			Timeout: 12 * time.Minute,
-			Env: []string{envKernel + "=/payload/vmm/vmlinuz", envInitrd + "=/payload/vmm/initrd.cpio",
+			Env: []string{envKernel + "=/payload/vmm/vmlinuz", envInitrd + "=/payload/vmm/initrd.cpio", envVmlinux + "=/payload/vmm/vmlinux",
 				"HULL_BINARY=/payload/bin/hull"},
 		}},
 	}
