@@ -17,10 +17,11 @@ import (
 
 // smapsCategory says what mapping i of the VM process holds. exe is the
 // process's executable; guestMiB its guest RAM. Anonymous memory is told
-// apart by where it lies: guest RAM by its size, the C library's thread
-// stacks (cgo's threads) by the one-page PROT_NONE guard just below each,
-// the Go heap by its addresses (the runtime maps its arenas at hint
-// addresses below the 0x7f... area where mmap(2) places the rest).
+// apart by where it lies: guest RAM by its size, the executable's bss by
+// following its last mapping, the C library's thread stacks (cgo's
+// threads) by the one-page PROT_NONE guard just below each, the Go heap
+// by its addresses (the runtime maps its arenas at hint addresses below
+// the 0x7f... area where mmap(2) places the rest).
 func smapsCategory(maps []smapsEntry, i int, exe string, guestMiB uint64) string {
 	e := maps[i]
 	switch {
@@ -51,6 +52,9 @@ func smapsCategory(maps []smapsEntry, i int, exe string, guestMiB uint64) string
 		if e.size == r.Size>>10 && e.anonymous == e.rss {
 			return "guest RAM"
 		}
+	}
+	if i > 0 && maps[i-1].path == exe && maps[i-1].end == e.start {
+		return "hull: data, bss" // the bss beyond the file's last page
 	}
 	if i > 0 && maps[i-1].perms == "---p" && maps[i-1].end == e.start && maps[i-1].size == 4 {
 		return "C thread stacks"
