@@ -197,13 +197,27 @@ func (m *v1) Set(r *specs.LinuxResources) error {
 			return fmt.Errorf("linux.resources.memory.limit: %d is below the current usage %d (checkBeforeUpdate)", p.CheckMemory, n)
 		}
 	}
+	memswBefore := "" // memory+swap's limit before this Set lifted it
 	for _, w := range p.Writes {
 		dir, ok := m.paths[w.Hierarchy]
 		if !ok {
 			return fmt.Errorf("%s: no %q hierarchy", w.Field, w.Hierarchy)
 		}
+		if w.File == "memory.memsw.limit_in_bytes" && w.Value == "-1" && memswBefore == "" {
+			memswBefore, _ = readFile(dir, w.File)
+		}
 		if err := writeFile(dir, w.File, w.Value); err != nil {
-			return fmt.Errorf("%s: %s: %w", w.Field, filepath.Join(dir, w.File), err)
+			err = fmt.Errorf("%s: %s: %w", w.Field, filepath.Join(dir, w.File), err)
+			if w.File == "memory.limit_in_bytes" && memswBefore != "" {
+				// memoryV1 lifts memory+swap before it sets the memory
+				// limit, which the kernel refuses (EBUSY) below what the
+				// cgroup uses: put memory+swap back, so that a refused
+				// update leaves both limits as they were.
+				if rerr := writeFile(dir, "memory.memsw.limit_in_bytes", memswBefore); rerr != nil {
+					err = errors.Join(err, fmt.Errorf("restore memory.memsw.limit_in_bytes to %s: %w", memswBefore, rerr))
+				}
+			}
+			return err
 		}
 	}
 	return nil
