@@ -8,15 +8,15 @@ import (
 )
 
 // TestMain checks, after every test of the package has run, that no test
-// cgroup ("hulltest-*") appeared for good below this process's own
-// cgroup in any hierarchy: each test asserts its own cleanup, this
-// catches a test that forgot to.
+// or benchmark cgroup ("hulltest-*", "hullbench-*") appeared for good
+// below this process's own cgroup in any hierarchy: each test asserts its
+// own cleanup, this catches one that forgot to.
 func TestMain(m *testing.M) {
 	before := testCgroups()
 	code := m.Run()
 	for d := range testCgroups() {
 		if !before[d] {
-			fmt.Fprintf(os.Stderr, "cgroup %s left behind by the tests\n", d)
+			fmt.Fprintf(os.Stderr, "cgroup %s left behind by the tests or benchmarks\n", d)
 			code = 1
 		}
 	}
@@ -39,7 +39,7 @@ func testCgroups() map[string]bool {
 		}
 		entries, _ := os.ReadDir(d)
 		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), "hulltest-") {
+			if e.IsDir() && (strings.HasPrefix(e.Name(), "hulltest-") || strings.HasPrefix(e.Name(), "hullbench-")) {
 				out[d+"/"+e.Name()] = true
 			}
 		}

@@ -195,8 +195,9 @@ func BenchmarkLifecycle(b *testing.B) {
 			b.Fatal(err)
 		}
 		if err := m.Set(r); err != nil {
-			m.Destroy(ctx)
-			b.Fatal(err)
+			// Remove the cgroup before giving up (TestMain checks that
+			// none is left), and say if that failed too.
+			b.Fatal(errors.Join(err, m.Destroy(ctx)))
 		}
 		if err := m.Destroy(ctx); err != nil {
 			b.Fatal(err)
