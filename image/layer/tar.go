@@ -22,14 +22,21 @@ import (
 // device becomes a ".wh.NAME" whiteout, a directory with
 // trusted.overlay.opaque="y" is followed by a ".wh..wh..opq" entry, files
 // that share an inode become hardlinks. Entries come in lexical order.
-//
-// Piped into Apply with WithMode(Flatten), it copies a stack of layer
-// directories into one tree through the same checks as a download: the
-// copy-based fallback for hosts without overlayfs.
 func WriteTar(ctx context.Context, w io.Writer, dir string) error {
 	tw := tar.NewWriter(w)
+	if err := walk(ctx, dir, func(hdr *tar.Header, src string) error { return writeEntry(tw, hdr, src) }); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// walk visits the layer directory dir (Overlay format) in lexical order,
+// parents before children, and calls emit with the tar header WriteTar
+// writes for each entry; src is the path of a regular file's content.
+// WriteTar encodes the headers; Merge applies them directly.
+func walk(ctx context.Context, dir string, emit func(hdr *tar.Header, src string) error) error {
 	inodes := map[[2]uint64]string{} // (dev, ino) → first name, for hardlinks
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -79,7 +86,7 @@ func WriteTar(ctx context.Context, w io.Writer, dir string) error {
 			}
 		case unix.S_IFCHR:
 			if st.Rdev == overlayWhiteoutDev {
-				return writeEntry(tw, &tar.Header{Typeflag: tar.TypeReg, Name: filepath.Join(filepath.Dir(rel), whiteoutPrefix+d.Name()),
+				return emit(&tar.Header{Typeflag: tar.TypeReg, Name: filepath.Join(filepath.Dir(rel), whiteoutPrefix+d.Name()),
 					ModTime: hdr.ModTime, Format: tar.FormatPAX}, "")
 			}
 			hdr.Typeflag = tar.TypeChar
@@ -97,19 +104,15 @@ func WriteTar(ctx context.Context, w io.Writer, dir string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeEntry(tw, hdr, p); err != nil {
+		if err := emit(hdr, p); err != nil {
 			return err
 		}
 		if opaque {
-			return writeEntry(tw, &tar.Header{Typeflag: tar.TypeReg, Name: filepath.Join(rel, whiteoutOpaque),
+			return emit(&tar.Header{Typeflag: tar.TypeReg, Name: filepath.Join(rel, whiteoutOpaque),
 				ModTime: hdr.ModTime, Format: tar.FormatPAX}, "")
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	return tw.Close()
 }
 
 // readXattrs copies p's xattrs into hdr's PAX records, except overlayfs's
@@ -168,31 +171,64 @@ func writeEntry(tw *tar.Writer, hdr *tar.Header, src string) error {
 
 // Merge applies the layer directories (Overlay format, lowest first)
 // in order into dst: what a container sees through the overlay mount of
-// the same layers, as a plain copy.
+// the same layers, as a plain copy. It is the copy-based fallback for
+// hosts without overlayfs, and what a bundle's rootfs is.
+//
+// Each layer's entries go through the same applier, with the same checks,
+// as a layer downloaded with [Apply] in Flatten mode: its whiteouts
+// delete, its opaque directories drop what the layers below put there,
+// and no entry is written through a symlink an earlier layer planted in
+// dst. Only the tar encoding is skipped: the headers come from lstat(2)
+// and the xattrs of the layer's files (as [WriteTar] writes them), and
+// file contents are copied with copy_file_range(2), inside the kernel
+// (a reflink where the filesystem shares extents).
 func Merge(ctx context.Context, dst string, layers []string, opts ...Option) error {
 	// A rootless merge keeps directories writable until the last layer:
 	// a 0555 directory of one layer may receive entries from the next.
 	modes := map[string]uint32{}
 	opts = append(append([]Option{}, opts...), WithMode(Flatten), func(o *options) error { o.deferModes = modes; return nil })
+	o, err := makeOptions(opts)
+	if err != nil {
+		return err
+	}
 	for _, l := range layers {
-		pr, pw := io.Pipe()
-		done := make(chan error, 1)
-		go func() {
-			err := WriteTar(ctx, pw, l)
-			pw.CloseWithError(err)
-			done <- err
-		}()
-		_, err := Apply(ctx, dst, pr, opts...)
-		pr.CloseWithError(errors.New("apply stopped"))
-		werr := <-done
-		if err != nil {
+		if err := mergeLayer(ctx, dst, l, o); err != nil {
 			return fmt.Errorf("flattening %s: %w", l, err)
-		}
-		if werr != nil {
-			return fmt.Errorf("reading %s: %w", l, werr)
 		}
 	}
 	return setModes(dst, modes)
+}
+
+// mergeLayer applies one layer directory to dst.
+func mergeLayer(ctx context.Context, dst, dir string, o options) error {
+	t, err := openTree(dst)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	a := &applier{t: t, o: o, seen: map[string]bool{}}
+	err = walk(ctx, dir, func(hdr *tar.Header, src string) error {
+		var r io.Reader = strings.NewReader("")
+		if hdr.Typeflag == tar.TypeReg && hdr.Size > 0 {
+			f, err := os.Open(src)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			// A *os.File behind a LimitedReader: io.Copy into the new
+			// file becomes copy_file_range(2).
+			r = io.LimitReader(f, hdr.Size)
+		}
+		if err := a.entry(hdr, r); err != nil {
+			return &EntryError{Name: hdr.Name, Err: err}
+		}
+		a.stats.Entries++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return a.dirTimes()
 }
 
 // setModes applies deferred directory modes, deepest first.
