@@ -239,7 +239,16 @@ func readDB(root *os.Root, name string) ([][]string, error) {
 // Write makes dir an OCI runtime bundle of im: the layers merged into
 // dir/rootfs (a copy, as umoci does) and dir/config.json built on base.
 // dir must not exist or be empty. On error, what Write created is removed.
+//
+// Write holds the store's shared lock ([store.Store.Hold]) while it reads
+// the layers, so that a concurrent Prune, even of an image removed
+// meanwhile, waits for the copy instead of deleting layers under it.
 func Write(ctx context.Context, st *store.Store, im store.Image, dir string, base *specs.Spec, opts ...layer.Option) (err error) {
+	release, err := st.Hold(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	cfgBytes, err := st.Blob(im.Config.Digest)
 	if err != nil {
 		return err

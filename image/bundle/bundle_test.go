@@ -3,6 +3,7 @@ package bundle_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -190,5 +191,77 @@ func TestWriteMatchesUmoci(t *testing.T) {
 	if !reflect.DeepEqual(hs.Process.Args, us.Process.Args) || hs.Process.Cwd != us.Process.Cwd ||
 		hs.Process.User.UID != us.Process.User.UID || hs.Process.User.GID != us.Process.User.GID {
 		t.Errorf("process differs from umoci's:\nhull  %+v\numoci %+v", *hs.Process, *us.Process)
+	}
+}
+
+// TestWriteHoldsStore removes an image and prunes the store while Write
+// copies it: the prune must wait for the copy (Write holds the store's
+// shared lock) rather than delete the layer under it.
+func TestWriteHoldsStore(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Many small files first, then a big one: the copy takes a while, and
+	// a layer deleted during it would break the walk.
+	big := strings.Repeat("hull", 8<<20)
+	id := store.Digest([]byte("held layer"))
+	_, err = st.CreateLayer(ctx, store.LayerInfo{ChainID: id, DiffID: id}, func(ctx context.Context, dir string) (int64, error) {
+		if err := os.Mkdir(filepath.Join(dir, "a"), 0o755); err != nil {
+			return 0, err
+		}
+		for i := range 2000 {
+			if err := os.WriteFile(filepath.Join(dir, "a", fmt.Sprintf("f%04d", i)), []byte("small"), 0o644); err != nil {
+				return 0, err
+			}
+		}
+		if err := os.Mkdir(filepath.Join(dir, "z"), 0o755); err != nil {
+			return 0, err
+		}
+		return int64(len(big)), os.WriteFile(filepath.Join(dir, "z/big"), []byte(big), 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := []byte(`{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["` + id + `"]}}`)
+	if err := st.PutBlob(store.Digest(cfg), cfg); err != nil {
+		t.Fatal(err)
+	}
+	im := store.Image{Digest: store.Digest([]byte("held manifest")), Config: store.Descriptor{Digest: store.Digest(cfg), Size: int64(len(cfg))},
+		Layers: []store.Layer{{ChainID: id, DiffID: id}}}
+	if err := st.PutImage(ctx, im, "example.com/held:v1"); err != nil {
+		t.Fatal(err)
+	}
+	// From here no image refers to the layer: Prune would take it.
+	if _, err := st.Remove(ctx, "example.com/held:v1"); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "bundle")
+	done := make(chan error, 1)
+	go func() { done <- bundle.Write(ctx, st, im, dir, runtime.DefaultSpec(false)) }()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "rootfs/a")); err == nil {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("Write returned (%v) before the test saw it copy", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	rep, err := st.Prune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, statErr := os.Stat(filepath.Join(dir, "rootfs/z/big"))
+	if err := <-done; err != nil {
+		t.Fatalf("Write with a prune running alongside: %v", err)
+	}
+	if statErr != nil || fi.Size() != int64(len(big)) {
+		t.Errorf("when Prune returned, the copy was not complete (z/big: %v): Prune did not wait for Write", statErr)
+	}
+	if len(rep.Layers) != 1 {
+		t.Errorf("Prune removed layers %v, want the one no image uses once Write is done", rep.Layers)
 	}
 }

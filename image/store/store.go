@@ -58,7 +58,9 @@ func (s *Store) dir(elem ...string) string {
 
 // Hold takes the store's shared lock: while it is held, Prune waits.
 // A pull holds it from its first layer to its image record, so that
-// garbage collection never sees a layer it wrote but has not recorded yet.
+// garbage collection never sees a layer it wrote but has not recorded yet;
+// an unpack (bundle.Write) or a mount holds it while it reads the layers,
+// so that they are not deleted under it.
 func (s *Store) Hold(ctx context.Context) (release func(), err error) {
 	return flock(ctx, s.dir("lock"), unix.LOCK_SH)
 }
