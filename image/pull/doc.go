@@ -19,7 +19,9 @@
 //     decoder. Only when both digests and the size match is the directory
 //     renamed into the store. What an interrupted pull (Ctrl-C, a crash)
 //     received is kept in the store's tmp/ and replayed by the next pull
-//     of the same blob, which downloads only the rest;
+//     of the same blob, which downloads only the rest: all of it for a
+//     blob slow to fetch, only its first MiBs for one that arrives within
+//     seconds anyway (keep.go says why);
 //  4. store the config, manifest and index blobs, then the image record
 //     and its name.
 //

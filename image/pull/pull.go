@@ -270,9 +270,15 @@ func (p *puller) pullFrom(ctx context.Context, src source, origin name.Reference
 }
 
 // layers fetches and unpacks the missing layers, o.jobs at a time.
+//
+// A download slot covers fetching and unpacking one layer, not committing
+// it: CreateLayer's syncfs(2) of a finished layer waits for the disk, and
+// the next layer's download runs meanwhile. Slots go to layers roughly in
+// order: the goroutines start in layer order, and a channel serves its
+// waiting senders first come, first served.
 func (p *puller) layers(ctx context.Context, bl *blobs, ls []store.Layer) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.o.jobs)
+	slots := make(chan struct{}, p.o.jobs)
 	for i, l := range ls {
 		if p.st.HasLayer(l.ChainID) {
 			p.emit(Event{Kind: Exists, Digest: l.Digest, Total: l.Size})
@@ -283,14 +289,20 @@ func (p *puller) layers(ctx context.Context, bl *blobs, ls []store.Layer) error 
 		if i > 0 {
 			parent = ls[i-1].ChainID
 		}
-		g.Go(func() error { return p.layer(ctx, bl, l, parent) })
+		g.Go(func() error { return p.layer(ctx, bl, l, parent, slots) })
 	}
 	return g.Wait()
 }
 
-func (p *puller) layer(ctx context.Context, bl *blobs, l store.Layer, parent string) error {
+func (p *puller) layer(ctx context.Context, bl *blobs, l store.Layer, parent string, slots chan struct{}) error {
 	info := store.LayerInfo{ChainID: l.ChainID, DiffID: l.DiffID, Parent: parent, Digest: l.Digest}
 	created, err := p.st.CreateLayer(ctx, info, func(ctx context.Context, dir string) (int64, error) {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		defer func() { <-slots }()
 		n, resumed, err := p.fetchLayer(ctx, bl, l, dir, true)
 		if resumed && errors.Is(err, layer.ErrDigestMismatch) {
 			// The kept bytes were bad (a host crash can leave a partial
@@ -322,7 +334,8 @@ func (p *puller) layer(ctx context.Context, bl *blobs, l store.Layer, parent str
 // fetchLayer downloads blob l and unpacks it into dir as it arrives. With
 // resume, what an interrupted pull (Ctrl-C, a crash) kept in the store's
 // partial file is replayed first and the network picks up after it;
-// CreateLayer's lock makes this pull the partial file's only user.
+// CreateLayer's lock makes this pull the partial file's only user. What
+// the partial file keeps of this download is the keeper's choice.
 func (p *puller) fetchLayer(ctx context.Context, bl *blobs, l store.Layer, dir string, resume bool) (n int64, resumed bool, err error) {
 	const every = 256 << 10
 	r := bl.open(ctx, l.Digest, l.Size)
@@ -343,7 +356,7 @@ func (p *puller) fetchLayer(ctx context.Context, bl *blobs, l store.Layer, dir s
 	} else if err := part.Truncate(0); err != nil {
 		return 0, false, err
 	}
-	r.sink = part
+	r.sink = newKeeper(part, l.Size-r.off)
 	last := int64(-every)
 	r.onRead = func(off int64) {
 		if off-last >= every || off == l.Size {
