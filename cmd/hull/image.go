@@ -406,6 +406,13 @@ read-only, or writable with --upper (where writes go) and --work
 			if err != nil {
 				return err
 			}
+			// The shared lock keeps a concurrent prune from deleting
+			// the layers between the lookup and the mount.
+			release, err := st.Hold(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer release()
 			im, err := st.Lookup(args[0])
 			if err != nil {
 				return err
@@ -470,6 +477,7 @@ func humanBytes(n int64) string {
 type progressPrinter struct {
 	out    io.Writer
 	tty    bool
+	now    func() time.Time
 	order  []string
 	layers map[string]*layerProgress
 	drawn  int // lines drawn last time (tty)
@@ -479,11 +487,16 @@ type progressPrinter struct {
 type layerProgress struct {
 	state          string
 	current, total int64
-	start          time.Time
+	// start is when the first byte arrived (the first downloading or
+	// resumed event), so that rate and time left leave out the wait for
+	// a download slot; from is how many bytes the layer had then (a
+	// resumed download starts with some).
+	start time.Time
+	from  int64
 }
 
 func newProgressPrinter(out io.Writer) *progressPrinter {
-	p := &progressPrinter{out: out, layers: map[string]*layerProgress{}}
+	p := &progressPrinter{out: out, now: time.Now, layers: map[string]*layerProgress{}}
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		p.tty = true
 	}
@@ -499,14 +512,14 @@ func (p *progressPrinter) event(e pull.Event) {
 	}
 	l, ok := p.layers[e.Digest]
 	if !ok {
-		l = &layerProgress{start: e.Time}
+		l = &layerProgress{}
 		p.layers[e.Digest] = l
 		p.order = append(p.order, e.Digest)
 	}
 	changed := l.state != string(e.Kind)
 	l.state, l.current, l.total = string(e.Kind), e.Current, e.Total
-	if e.Kind == pull.Downloading && l.start.IsZero() {
-		l.start = e.Time
+	if (e.Kind == pull.Downloading || e.Kind == pull.Resumed) && l.start.IsZero() {
+		l.start, l.from = e.Time, e.Current
 	}
 	if !p.tty {
 		switch e.Kind {
@@ -515,6 +528,9 @@ func (p *progressPrinter) event(e pull.Event) {
 		case pull.Resumed:
 			fmt.Fprintf(p.out, "%s: connection lost at %s (%s), resuming\n", shortDigest(e.Digest), humanBytes(e.Current), e.Err)
 		case pull.Unpacked:
+			if l.start.IsZero() { // no byte event: a tiny layer
+				l.start = e.Time
+			}
 			fmt.Fprintf(p.out, "%s: pulled %s in %s\n", shortDigest(e.Digest), humanBytes(e.Total), e.Time.Sub(l.start).Round(time.Millisecond))
 		case pull.Downloading:
 			if changed {
@@ -523,13 +539,13 @@ func (p *progressPrinter) event(e pull.Event) {
 		}
 		return
 	}
-	if changed || time.Since(p.last) > 100*time.Millisecond {
+	if changed || p.now().Sub(p.last) > 100*time.Millisecond {
 		p.draw()
 	}
 }
 
 func (p *progressPrinter) draw() {
-	p.last = time.Now()
+	p.last = p.now()
 	if p.drawn > 0 {
 		fmt.Fprintf(p.out, "\x1b[%dA", p.drawn) // back to the first line
 	}
@@ -554,8 +570,8 @@ func (p *progressPrinter) draw() {
 				bar += ">" + strings.Repeat(" ", width-len(bar)-1)
 			}
 			line += fmt.Sprintf("[%s] %s/%s", bar, humanBytes(l.current), humanBytes(l.total))
-			if el := time.Since(l.start).Seconds(); el > 0.2 && l.current > 0 {
-				rate := float64(l.current) / el
+			if el := p.last.Sub(l.start).Seconds(); !l.start.IsZero() && el > 0.2 && l.current > l.from {
+				rate := float64(l.current-l.from) / el
 				eta := time.Duration(float64(l.total-l.current)/rate) * time.Second
 				line += fmt.Sprintf("  %s/s  %s left", humanBytes(int64(rate)), eta.Round(time.Second))
 			}

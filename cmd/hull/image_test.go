@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/hullrt/hull/image/pull"
@@ -131,8 +133,8 @@ func TestImageCLI(t *testing.T) {
 }
 
 // TestImageUnpackRuns pulls an image, unpacks it with "hull image unpack"
-// and runs the bundle with "hull run": as the image's user, in its working
-// directory, with its environment.
+// and runs the bundle with "hull run": the image's own Entrypoint and Cmd,
+// as the image's user, in its working directory, with its environment.
 func TestImageUnpackRuns(t *testing.T) {
 	testvm.Require(t, testvm.Root)
 	hullBin := testvm.Hull(t)
@@ -140,7 +142,10 @@ func TestImageUnpackRuns(t *testing.T) {
 		t.Skip("this hull has no run verb yet")
 	}
 	reg := registrytest.Start(t)
-	reg.LayeredImage(t, "run/app:v1", registrytest.Gzip, true, v1.Config{Env: []string{"HELLO=hull"}, User: "www", WorkingDir: "/var/www"})
+	reg.LayeredImage(t, "run/app:v1", registrytest.Gzip, true, v1.Config{
+		Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"id; pwd; echo hello from $HELLO"},
+		Env: []string{"HELLO=hull"}, User: "www", WorkingDir: "/var/www",
+	})
 	ref := reg.Addr + "/run/app:v1"
 	dir := t.TempDir()
 	bundleDir := filepath.Join(dir, "bundle")
@@ -158,10 +163,12 @@ func TestImageUnpackRuns(t *testing.T) {
 	if err := json.Unmarshal(b, &spec); err != nil {
 		t.Fatal(err)
 	}
-	// The bundle runs: as the image's user, in its working directory,
-	// with its environment.
+	if got, want := strings.Join(spec.Process.Args, " "), "/bin/sh -c id; pwd; echo hello from $HELLO"; got != want {
+		t.Fatalf("config.json process.args = %q, want the image's Entrypoint and Cmd %q", got, want)
+	}
+	// The bundle runs as it is, but for the terminal ("runc spec"'s
+	// default): this test reads the output through a pipe.
 	spec.Process.Terminal = false
-	spec.Process.Args = []string{"/bin/sh", "-c", "id; pwd; echo hello from $HELLO"}
 	if b, err = json.Marshal(spec); err != nil {
 		t.Fatal(err)
 	}
@@ -347,4 +354,116 @@ func TestImageRootless(t *testing.T) {
 	if out := hull("prune"); !strings.Contains(out, "removed 3 layers") {
 		t.Errorf("prune as the user: %s", out)
 	}
+}
+
+// TestProgressDraw drives the terminal view with events: one line per
+// layer, redrawn in place (cursor up, clear line), and rate and time left
+// counted from the layer's first byte, not from when it was queued.
+func TestProgressDraw(t *testing.T) {
+	var out bytes.Buffer
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	p := newProgressPrinter(&out)
+	p.tty, p.now = true, func() time.Time { return now }
+	a, b := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64)
+	send := func(at time.Duration, kind pull.EventKind, digest string, current int64) string {
+		t.Helper()
+		now = t0.Add(at)
+		out.Reset()
+		p.event(pull.Event{Kind: kind, Digest: digest, Current: current, Total: 100 << 20, Time: now})
+		return out.String()
+	}
+	const clear = "\x1b[2K"
+	if got, want := send(0, pull.Exists, b, 0), clear+"bbbbbbbbbbbb: already exists\n"; got != want {
+		t.Errorf("first draw = %q, want %q", got, want)
+	}
+	send(0, pull.Waiting, a, 0)
+	// Queued for 10 s, then 50 MiB in the next 5 s: 10 MiB/s, 5 s left
+	// (counting from the queueing would say 3.3 MiB/s and 10 s).
+	send(10*time.Second, pull.Downloading, a, 0)
+	got := send(15*time.Second, pull.Downloading, a, 50<<20)
+	want := "\x1b[2A" + clear + "bbbbbbbbbbbb: already exists\n" +
+		clear + "aaaaaaaaaaaa: [===============>              ] 50.0 MiB/100.0 MiB  10.0 MiB/s  5s left\n"
+	if got != want {
+		t.Errorf("draw at 50%%:\n got %q\nwant %q", got, want)
+	}
+	// Within 100 ms of the last draw, without a change of state: no redraw.
+	if got := send(15*time.Second+50*time.Millisecond, pull.Downloading, a, 51<<20); got != "" {
+		t.Errorf("redrawn within 100 ms: %q", got)
+	}
+	got = send(16*time.Second, pull.Resumed, a, 60<<20)
+	if !strings.Contains(got, "60.0 MiB/100.0 MiB  10.0 MiB/s  4s left  (resuming)\n") {
+		t.Errorf("draw after a resume: %q", got)
+	}
+	got = send(20*time.Second, pull.Unpacked, a, 100<<20)
+	if !strings.HasSuffix(got, clear+"aaaaaaaaaaaa: pull complete 100.0 MiB\n") {
+		t.Errorf("draw when done: %q", got)
+	}
+}
+
+// TestProgressResumedRate: a download that resumes an interrupted pull's
+// bytes counts its rate from what it fetched itself.
+func TestProgressResumedRate(t *testing.T) {
+	var out bytes.Buffer
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	p := newProgressPrinter(&out)
+	p.tty, p.now = true, func() time.Time { return now }
+	d := "sha256:" + strings.Repeat("c", 64)
+	p.event(pull.Event{Kind: pull.Resumed, Digest: d, Current: 80 << 20, Total: 100 << 20, Time: now})
+	now = t0.Add(2 * time.Second)
+	out.Reset()
+	p.event(pull.Event{Kind: pull.Downloading, Digest: d, Current: 90 << 20, Total: 100 << 20, Time: now})
+	if want := "5.0 MiB/s  2s left\n"; !strings.HasSuffix(out.String(), want) {
+		t.Errorf("draw = %q, want it to end %q", out.String(), want)
+	}
+}
+
+// TestImagePullRegistries pulls through "hull image pull --registries":
+// plainHTTP for a registry go-containerregistry would otherwise reach by
+// HTTPS, an unknown field refused with the file named, and a TLS mirror
+// trusted through its caFile serving the image while the origin is down.
+func TestImagePullRegistries(t *testing.T) {
+	testvm.Require(t, testvm.Root)
+	// Not 127.0.0.1, which go-containerregistry reaches over plain HTTP
+	// unasked.
+	origin := registrytest.Start(t, registrytest.WithHost("127.0.0.2"))
+	mirror := registrytest.Start(t, registrytest.WithTLS())
+	for _, r := range []*registrytest.Registry{origin, mirror} {
+		r.LayeredImage(t, "reg/app:v1", registrytest.Gzip, true, v1.Config{Cmd: []string{"/bin/sh"}})
+	}
+	ref := origin.Addr + "/reg/app:v1"
+	dir := t.TempDir()
+	config := filepath.Join(dir, "registries.json")
+	pullWith := func(wantOK bool, cfg string) string {
+		t.Helper()
+		if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		storeDir, err := os.MkdirTemp(dir, "store")
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"image", "--store", storeDir, "--registries", config, "pull", "-q", ref}
+		out, err := exec.Command(testvm.Hull(t), args...).CombinedOutput()
+		if (err == nil) != wantOK {
+			t.Fatalf("hull %s with %s: %v\n%s", strings.Join(args, " "), cfg, err, out)
+		}
+		return string(out)
+	}
+
+	if out := pullWith(false, `{}`); !strings.Contains(out, "HTTPS") {
+		t.Errorf("pull over HTTPS from a plain HTTP registry: %s", out)
+	}
+	pullWith(true, `{"registries": {"`+origin.Addr+`": {"plainHTTP": true}}}`)
+	if out := pullWith(false, `{"registries": {"`+origin.Addr+`": {"plainHttps": true}}}`); !strings.Contains(out, `unknown field "plainHttps"`) || !strings.Contains(out, config) {
+		t.Errorf("a misspelt setting: %s", out)
+	}
+
+	origin.Stop()
+	mirrored := `{"registries": {"` + origin.Addr + `": {"plainHTTP": true, "mirrors": ["` + mirror.Addr + `"]}`
+	if out := pullWith(false, mirrored+`}}`); !strings.Contains(out, "certificate") {
+		t.Errorf("pull from a TLS mirror without its CA: %s", out)
+	}
+	pullWith(true, mirrored+`, "`+mirror.Addr+`": {"caFile": "`+mirror.CAFile+`"}}}`)
 }

@@ -182,7 +182,11 @@ func (r *Registry) remoteOptions() []remote.Option {
 
 // Ref is repo (with tag or digest) on this registry.
 func (r *Registry) Ref(t testing.TB, repo string) name.Reference {
-	ref, err := name.ParseReference(r.Addr + "/" + repo)
+	var opts []name.Option
+	if r.CAFile == "" {
+		opts = append(opts, name.Insecure) // plain HTTP, at any address
+	}
+	ref, err := name.ParseReference(r.Addr+"/"+repo, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

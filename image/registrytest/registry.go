@@ -34,6 +34,7 @@ type Registry struct {
 	Pass    string
 
 	t      testing.TB
+	host   string // the loopback address it listens on
 	config string
 	cmd    *exec.Cmd
 	done   chan struct{}
@@ -42,8 +43,14 @@ type Registry struct {
 // Option configures Start.
 type Option func(*Registry)
 
-// WithTLS serves HTTPS with a certificate for 127.0.0.1 signed by a fresh CA.
+// WithTLS serves HTTPS with a certificate for its address signed by a fresh CA.
 func WithTLS() Option { return func(r *Registry) { r.CAFile = "tls" } }
+
+// WithHost listens on another loopback address than 127.0.0.1, such as
+// "127.0.0.2". go-containerregistry speaks plain HTTP to 127.0.0.1 and
+// localhost unasked, but to such an address only when configured to
+// (name.Insecure: a registry's "plainHTTP" setting).
+func WithHost(ip string) Option { return func(r *Registry) { r.host = ip } }
 
 // WithBasicAuth requires HTTP basic auth (htpasswd, bcrypt).
 func WithBasicAuth(user, pass string) Option {
@@ -60,13 +67,13 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		}
 		t.Skipf("%s missing: apt-get install docker-registry", Binary)
 	}
-	r := &Registry{t: t}
+	r := &Registry{t: t, host: "127.0.0.1"}
 	for _, o := range opts {
 		o(r)
 	}
 	dir := t.TempDir()
 	r.Storage = filepath.Join(dir, "storage")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(r.host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,9 +196,9 @@ func (r *Registry) makeCerts(dir string) (certFile, keyFile string) {
 	ca, _ := x509.ParseCertificate(caDER)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: r.host},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		IPAddresses: []net.IP{net.ParseIP(r.host)},
 		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
