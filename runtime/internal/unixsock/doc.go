@@ -8,5 +8,5 @@
 // init included, initialise net and what sorts before it (regexp, the
 // TLS and compression tables of the image code...) before the runtime
 // package's own init, where the container's init runs (see init in
-// runtime's init_linux.go): some 3 ms of every container's start.
+// runtime's init_linux.go for what that costs).
 package unixsock
