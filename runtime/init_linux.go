@@ -71,9 +71,9 @@ func IsInit() bool { return os.Getenv(initEnv) != "" }
 // x509 and zstd tables of the image code and a dozen more initialised
 // first (105 package inits instead of 86, 460 page faults instead of
 // 330, 4.5 ms more CPU measured up to the init's first read; in a whole
-// "hull run" some of it comes back later, as the first use of
-// encoding/json and the heap, and the container starts about 1 ms
-// sooner). So this package and those it imports use neither (unixsock
+// "hull run" most of it comes back later, as the first use of
+// encoding/json and fresh heap pages, and the init is ready at most 1 ms
+// sooner; what stays saved is CPU and page faults). So this package and those it imports use neither (unixsock
 // dials the console socket and the seccomp agent; TestInitImports keeps
 // it so).
 // (Package-level variables are all set before any init function runs;
