@@ -240,6 +240,12 @@ func observe(c *Container) (orphaned bool) {
 	if c.State.Status != ContainerRunning || monitorAlive(c.Dir) {
 		return false
 	}
+	// The monitor records the exit before it lets go of its lock, but
+	// that may have happened after the caller read c: read it again.
+	if fresh, err := readRecord(c.Dir); err == nil && fresh.State.Status != ContainerRunning {
+		*c = *fresh
+		return false
+	}
 	if now := bootID(); c.State.BootID != "" && now != "" && c.State.BootID != now {
 		c.State.Status = ContainerExited
 		c.State.ExitCode = 255
