@@ -102,6 +102,7 @@ func (e *Engine) Create(ctx context.Context, cfg ContainerConfig) (_ *Container,
 	if err != nil {
 		return nil, err
 	}
+	volumes, vuses = imageVolumes(icfg.Config.Volumes, volumes, vuses)
 
 	// The name is checked and the directory made under one lock, so two
 	// runs with the same --name cannot both win.

@@ -65,6 +65,32 @@ func cliVolume(t *testing.T, c *cli) {
 	if _, err := os.Stat(filepath.Join(c.data, "volumes", vols[0])); err == nil {
 		t.Errorf("rm -v left the anonymous volume")
 	}
+	// The image's VOLUME /www: an anonymous volume seeded from the
+	// image, unless a -v mounts /www already.
+	id2 := strings.TrimSpace(c.ok("run", "-d", "--name", "imgvol", "--network", "none", c.volImage, "sh", "-c", "echo mine > /www/new; sleep 1000"))
+	vols = c.inspect(id2).Volumes
+	if len(vols) != 1 || len(vols[0]) != 64 {
+		t.Fatalf("a container of an image with VOLUME /www: volumes %q, want one anonymous", vols)
+	}
+	data := filepath.Join(c.data, "volumes", vols[0], "_data")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if b, _ := os.ReadFile(filepath.Join(data, "new")); string(b) == "mine\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("what the container wrote to /www never reached its volume %s", data)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(data, "index.html")); err != nil || string(b) != "hello from hull\n" {
+		t.Errorf("the image's VOLUME was not seeded from the image: index.html = %q, %v", b, err)
+	}
+	c.ok("rm", "-f", "-v", "imgvol")
+	if _, err := os.Stat(filepath.Join(c.data, "volumes", vols[0])); err == nil {
+		t.Errorf("rm -v left the image VOLUME's anonymous volume")
+	}
+	if got := c.ok("run", "--rm", "--network", "none", "-v", "site:/www", c.volImage, "cat", "/www/index.html"); got != "changed\n" {
+		t.Errorf("-v site:/www over the image's VOLUME /www: %q, want the named volume's file", got)
+	}
 	c.ok("volume", "rm", "notes")
 	if got := strings.Fields(c.ok("volume", "prune")); strings.Join(got, " ") != "bare site" {
 		t.Errorf("volume prune removed %q, want bare and site", got)

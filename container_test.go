@@ -29,6 +29,7 @@ type cli struct {
 	t                           *testing.T
 	bin, data, run, netRun, net string
 	image                       string
+	volImage                    string // image, with VOLUME /www
 	// wrap runs hull under another command (nsenter into a network
 	// namespace).
 	wrap []string
@@ -109,9 +110,12 @@ func newCLI(t *testing.T) *cli {
 		Env: []string{"PATH=/bin", "FROM_IMAGE=yes"},
 	}, base, top)
 	reg.Push(t, "test/busybox:1", img)
+	reg.Push(t, "test/busybox:vol", registrytest.Image(t, true, pull.HostPlatform(), v1.Config{
+		Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}, Volumes: map[string]struct{}{"/www": {}},
+	}, base, top))
 	dir := t.TempDir()
 	c := &cli{
-		t: t, bin: testvm.Hull(t), image: reg.Addr + "/test/busybox:1",
+		t: t, bin: testvm.Hull(t), image: reg.Addr + "/test/busybox:1", volImage: reg.Addr + "/test/busybox:vol",
 		data: filepath.Join(dir, "data"), run: filepath.Join(dir, "run"),
 		netRun: filepath.Join(dir, "netns"), net: filepath.Join(dir, "network"),
 	}

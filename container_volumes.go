@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -24,6 +25,8 @@ import (
 //	-v NAME:/data[:ro]        the named volume NAME, made on first use
 //	-v /data                  an anonymous volume, of this container alone
 //	                          (its name is a random ID; "rm -v" removes it)
+//
+// and each VOLUME of the image that no -v covers gets an anonymous volume.
 //
 // A volume is kept as
 //
@@ -107,6 +110,22 @@ func parseVolumes(vols []string) (mounts []specs.Mount, uses []volumeUse, err er
 		mounts = append(mounts, specs.Mount{Destination: parts[1], Type: "bind", Source: parts[0], Options: opts})
 	}
 	return mounts, uses, errors.Join(errs...)
+}
+
+// imageVolumes adds an anonymous volume for each of the image's VOLUME
+// paths that no mount of the container's covers already, as docker does:
+// what the container writes there lives outside its writable layer, and a
+// new volume starts with the image's files at that path.
+func imageVolumes(paths map[string]struct{}, mounts []specs.Mount, uses []volumeUse) ([]specs.Mount, []volumeUse) {
+	for _, p := range slices.Sorted(maps.Keys(paths)) {
+		dest := filepath.Clean(p)
+		if !filepath.IsAbs(dest) || slices.ContainsFunc(mounts, func(m specs.Mount) bool { return filepath.Clean(m.Destination) == dest }) {
+			continue
+		}
+		uses = append(uses, volumeUse{name: newID(), anonymous: true, dest: dest, copy: true, mount: len(mounts)})
+		mounts = append(mounts, specs.Mount{Destination: dest, Type: "bind", Options: []string{"rbind", "rprivate"}})
+	}
+	return mounts, uses
 }
 
 // ensureVolumes makes the volumes of uses that do not exist yet and points
