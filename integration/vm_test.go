@@ -13,7 +13,7 @@ import (
 var vmPackages = []testvm.Package{
 	{Path: "./integration", Run: "^TestGuest"},
 	{Path: ".", Run: "^(TestCheck|TestRecord|ExampleCheck|TestEngineCgroupV2)"}, // hull check's library; the container engine on cgroup v2
-	{Path: "./cmd/hull", Run: "^TestCheck"},                                     // hull check --json --vm
+	{Path: "./cmd/hull", Run: "^(TestCheck|TestEventsCLI)"},                     // hull check --json --vm; hull events on cgroup v2
 	{Path: "./runtime/seccomp"},                                                 // filters on a second kernel, and i386 programs
 	{Path: "./runtime/capability"},
 	{Path: "./runtime/probe"},                            // each namespace created for real on a second kernel
