@@ -225,6 +225,16 @@ func TestBootDetached(t *testing.T) {
 	if out, err := exec.CommandContext(dupCtx, hull, "--root", root, "vm", "run", "--detach", "--name", "spin1", "--kernel", kernel, "--memory", "64M").CombinedOutput(); err == nil || !strings.Contains(string(out), "already running") {
 		t.Errorf("duplicate name: %v %s", err, out)
 	}
+	// A kernel hull cannot load: the error names it, and the name it
+	// claimed is given back (no state directory).
+	bad := filepath.Join(t.TempDir(), "garbage")
+	os.WriteFile(bad, bytes.Repeat([]byte{0x5a}, 8192), 0o644)
+	if out, err := exec.CommandContext(dupCtx, hull, "--root", root, "vm", "run", "--detach", "--name", "bad", "--kernel", bad, "--memory", "64M").CombinedOutput(); err == nil || !strings.Contains(string(out), "garbage") {
+		t.Errorf("a VM with a garbage kernel: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(root, "vm", "bad")); !os.IsNotExist(err) {
+		t.Errorf("a VM that failed to start left its state directory: %v", err)
+	}
 	// console replays what the guest printed, and ends when the VM does.
 	con := exec.Command(hull, "--root", root, "vm", "console", "spin1")
 	conIn, _ := con.StdinPipe()

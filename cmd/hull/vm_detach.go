@@ -152,17 +152,21 @@ func runDaemon(cfgJSON, root string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	console := control.NewConsole()
-	vm, err := vmm.Start(ctx, cfg, vmm.WithConsole(console))
-	if err != nil {
-		return fail(err)
-	}
-	d := &daemonVM{vm: vm, cfg: cfg, started: time.Now()}
+	// The name first: a VM of that name already running refuses this one
+	// before a guest boots. Nothing is served until the VM is set.
+	d := &daemonVM{cfg: cfg}
 	srv, err := control.Listen(root, cfg.Name, d, console)
 	if err != nil {
-		vm.Stop()
-		vm.Wait()
 		return fail(err)
 	}
+	vm, err := vmm.Start(ctx, cfg, vmm.WithConsole(console))
+	if err != nil {
+		if cerr := srv.Close(root, cfg.Name); cerr != nil {
+			err = fmt.Errorf("%w; removing its state: %w", err, cerr)
+		}
+		return fail(err)
+	}
+	d.vm, d.started = vm, time.Now()
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() { srv.Serve(serveCtx); close(served) }()
