@@ -288,14 +288,7 @@ func testOOM(t *testing.T, h *Host, v2 bool) {
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("memory hog ended with %v, want SIGKILL by the OOM killer; output %q", err, p.output())
 	}
-	select {
-	case _, ok := <-ooms:
-		if !ok {
-			t.Fatal("OOM channel closed without an event")
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("no OOM event")
-	}
+	waitOOM(t, ooms)
 	st, err := m.Stats()
 	if err != nil {
 		t.Fatal(err)
@@ -624,3 +617,16 @@ func TestV2Freeze(t *testing.T)       { testFreeze(t, hostV2(t), true) }
 func TestV2Kill(t *testing.T)         { testKill(t, hostV2(t), true) }
 func TestV2Update(t *testing.T)       { testUpdate(t, hostV2(t), true) }
 func TestV2Stats(t *testing.T)        { testStats(t, hostV2(t), true) }
+
+// waitOOM fails the test unless an OOM event arrives on ooms within 20 s.
+func waitOOM(t *testing.T, ooms <-chan struct{}) {
+	t.Helper()
+	select {
+	case _, ok := <-ooms:
+		if !ok {
+			t.Fatal("OOM channel closed without an event")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no OOM event")
+	}
+}
