@@ -35,6 +35,8 @@ awk '
 /^BenchmarkSetup\/tiny/   { for (i = 1; i < NF; i++) if ($(i+1) == "ns/op") tiny = $i }
 /^BenchmarkSetup\/debian/ { for (i = 1; i < NF; i++) if ($(i+1) == "ns/op") deb = $i }
 /^BenchmarkBootToInit/ { for (i = 1; i < NF; i++) { if ($(i+1) == "hull-ms") h = $i; if ($(i+1) == "qemu-ms") q = $i; if ($(i+1) == "qemu/hull") r = $i } }
+/^BenchmarkMemoryOverhead\/tiny.*-foreground/ { for (i = 1; i < NF; i++) if ($(i+1) == "smaps-overhead-KiB") tfg = $i; next }
+/^BenchmarkMemoryOverhead\/debian.*-foreground/ { for (i = 1; i < NF; i++) if ($(i+1) == "smaps-overhead-KiB") fg = $i; next }
 /^BenchmarkMemoryOverhead\/tiny/ { for (i = 1; i < NF; i++) { if ($(i+1) == "overhead-KiB") to = $i; if ($(i+1) == "anon-overhead-KiB") ta = $i; if ($(i+1) == "file-KiB") tf = $i; if ($(i+1) == "smaps-overhead-KiB") ts = $i } }
 /^BenchmarkMemoryOverhead\/debian/ { for (i = 1; i < NF; i++) { if ($(i+1) == "overhead-KiB") o = $i; if ($(i+1) == "anon-overhead-KiB") a = $i; if ($(i+1) == "file-KiB") f = $i; if ($(i+1) == "smaps-overhead-KiB") s = $i; if ($(i+1) == "guest-KiB") g = $i } }
 END {
@@ -45,4 +47,5 @@ END {
 	if (r != "") printf "hull vm run to the init'\''s first line: hull %.2f s, qemu -M microvm %.2f s: qemu/hull = %.2f\n", h / 1000, q / 1000, r
 	if (to != "") printf "hull'\''s memory overhead (RSS - guest RAM touched), tiny guest: %.1f MiB (anonymous %.1f MiB, files %.1f MiB; %.1f MiB in its smaps after answering)\n", to / 1024, ta / 1024, tf / 1024, ts / 1024
 	if (o != "") printf "hull'\''s memory overhead (RSS - guest RAM touched), Debian: %.1f MiB (anonymous %.1f MiB, files %.1f MiB; %.1f MiB in its smaps after answering; guest touched %.1f MiB)\n", o / 1024, a / 1024, f / 1024, s / 1024, g / 1024
+	if (tfg != "" || fg != "") printf "a foreground hull vm run, from its smaps: tiny guest %.1f MiB, Debian %.1f MiB\n", tfg / 1024, fg / 1024
 }'

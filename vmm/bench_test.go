@@ -232,6 +232,23 @@ func BenchmarkMemoryOverhead(b *testing.B) {
 			breakdowns[c.name] = last
 		})
 	}
+	// A foreground hull vm run is the same program (hull-vmm, executed
+	// in hull's place), measured from the outside alone: it has no
+	// control socket to ask.
+	for _, c := range cases {
+		b.Run(c.name+"-foreground", func(b *testing.B) {
+			var smaps []uint64
+			for i := 0; i < b.N; i++ {
+				kib, err := foregroundOverheadKiB(hull, c.args, c.lineWant, c.memMiB)
+				if err != nil {
+					b.Fatal(err)
+				}
+				smaps = append(smaps, kib)
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(medianU(smaps)), "smaps-overhead-KiB")
+		})
+	}
 	// Printed once every sub-benchmark has reported: output in the
 	// middle of one would split its result line.
 	for _, c := range cases {
@@ -239,6 +256,43 @@ func BenchmarkMemoryOverhead(b *testing.B) {
 			fmt.Printf("memory %s: %s\n", c.name, l)
 		}
 	}
+}
+
+// foregroundOverheadKiB runs hull vm run with args in the foreground,
+// waits for a console line containing want, and returns the process's
+// RSS less guest RAM, read from its smaps; then it kills the VM.
+func foregroundOverheadKiB(hull string, args []string, want string, memMiB uint64) (uint64, error) {
+	cmd := exec.Command(hull, append([]string{"vm", "run"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+	found := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), want) {
+				found <- true
+				io.Copy(io.Discard, stdout)
+				return
+			}
+		}
+		found <- false
+	}()
+	select {
+	case ok := <-found:
+		if !ok {
+			return 0, fmt.Errorf("hull vm run ended without %q on its console", want)
+		}
+	case <-time.After(5 * time.Minute):
+		return 0, fmt.Errorf("hull vm run: no %q on its console after 5 minutes", want)
+	}
+	return smapsOverheadKiB(cmd.Process.Pid, memMiB)
 }
 
 // inspectAfterLine follows VM name's console until a line contains want,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -77,7 +78,7 @@ func TestDebianInTestVM(t *testing.T) {
 	cfg := testvm.Config{
 		CPUs: 2, MemoryMiB: 2048,
 		Files: map[string]string{
-			"bin/vmm.test": testBin, "bin/hull": hull, "vmm/vmlinuz": k.Image(), "vmm/vmlinux": vmlinux, "vmm/initrd.cpio": initrd,
+			"bin/vmm.test": testBin, "vmm/vmlinuz": k.Image(), "vmm/vmlinux": vmlinux, "vmm/initrd.cpio": initrd,
 		},
 		Dirs:      map[string]string{"src/vmm/testdata": filepath.Join(".", "testdata")},
 		HostTools: []string{"/sbin/mkfs.ext4", "/sbin/debugfs"},
@@ -96,6 +97,7 @@ func TestDebianInTestVM(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	maps.Copy(cfg.Files, testvm.HullFiles(hull))
 	var console strings.Builder
 	cfg.Console, cfg.Output = &console, testWriter{t}
 	res, err := testvm.Run(ctx, cfg)

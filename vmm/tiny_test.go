@@ -214,6 +214,10 @@ func TestBootDetached(t *testing.T) {
 	out := run("vm", "inspect", "spin1")
 	var info struct{ PID int }
 	json.Unmarshal([]byte(out), &info)
+	// The VM's process is hull-vmm, the program beside hull.
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", info.PID)); err != nil || filepath.Base(exe) != "hull-vmm" {
+		t.Errorf("the VM process %d runs %q (%v), want hull-vmm", info.PID, exe, err)
+	}
 	for _, want := range []string{`"name": "spin1"`, `"cpus": 2`, `"memory_mib": 64`, `"state": "running"`, `"overhead_kib": `} {
 		if !strings.Contains(out, want) {
 			t.Errorf("vm inspect lacks %s:\n%s", want, out)
@@ -290,6 +294,10 @@ func TestBootCLISignal(t *testing.T) {
 	if _, err := io.ReadFull(stdout, line); err != nil || string(line) != "up\n" {
 		t.Fatalf("console = %q, %v", line, err)
 	}
+	// hull has become hull-vmm: same process, only the VMM's program.
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid)); err != nil || filepath.Base(exe) != "hull-vmm" {
+		t.Errorf("hull vm run's process runs %q (%v), want hull-vmm", exe, err)
+	}
 	cmd.Process.Signal(unix.SIGTERM)
 	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "power button"); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -301,6 +309,48 @@ func TestBootCLISignal(t *testing.T) {
 	cmd.Process.Signal(unix.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("hull vm run after two SIGTERMs: %v\n%s", err, stderr.String())
+	}
+}
+
+// Where hull-vmm is not beside hull (a hull built alone with go build),
+// hull runs the VM in its own process, foreground and detached.
+func TestBootWithoutVMM(t *testing.T) {
+	testvm.Require(t, testvm.KVM)
+	src, err := os.ReadFile(testvm.Hull(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hull := filepath.Join(t.TempDir(), "hull")
+	if err := os.WriteFile(hull, src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	kernel := filepath.Join(t.TempDir(), "kernel.elf")
+	os.WriteFile(kernel, elfKernel(tinyGuests[0].code), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, hull, append([]string{"--root", root}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("hull %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if out := run("vm", "run", "--kernel", kernel, "--memory", "64M"); out != tinyGuests[0].out {
+		t.Errorf("hull vm run printed %q, want %q", out, tinyGuests[0].out)
+	}
+	spin := filepath.Join(t.TempDir(), "spin.elf")
+	os.WriteFile(spin, elfKernel(concat(serialOut("up\n"), halt)), 0o644)
+	run("vm", "run", "--detach", "--name", "alone", "--kernel", spin, "--memory", "64M")
+	var info struct{ PID int }
+	json.Unmarshal([]byte(run("vm", "inspect", "alone")), &info)
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", info.PID)); err != nil || exe != hull {
+		t.Errorf("the VM process %d runs %q (%v), want %s", info.PID, exe, err, hull)
+	}
+	run("vm", "kill", "alone")
+	if _, err := os.Stat(filepath.Join(root, "vm", "alone")); !os.IsNotExist(err) {
+		t.Errorf("state directory still there after kill: %v", err)
 	}
 }
 

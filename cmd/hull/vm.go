@@ -1,22 +1,18 @@
 package main
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
-	"golang.org/x/term"
 
 	"github.com/hullrt/hull/vmm"
 	"github.com/hullrt/hull/vmm/kvm"
+	"github.com/hullrt/hull/vmm/vmproc"
 )
 
 func newVMCommand(g *globalOptions) *cobra.Command {
@@ -67,7 +63,11 @@ the VM from the host.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.daemon != "" {
-				return runDaemon(f.daemon, g.root)
+				// The VM process, where there is no hull-vmm.
+				if code := vmproc.RunDetached(f.daemon, g.root); code != 0 {
+					return &exitError{code: code}
+				}
+				return nil
 			}
 			cfg, err := f.vmConfig()
 			if err != nil {
@@ -81,13 +81,29 @@ the VM from the host.`,
 				_, err = io.WriteString(cmd.OutOrStdout(), text)
 				return err
 			}
+			if err := kvm.ProbeHost(kvm.DefaultDevice).Err(); err != nil {
+				return err
+			}
 			if f.detach {
-				if err := kvm.ProbeHost(kvm.DefaultDevice).Err(); err != nil {
+				self, err := os.Executable()
+				if err != nil {
 					return err
 				}
-				return startDetached(cfg, g.root, cmd.OutOrStdout())
+				if err := vmproc.Detach(cfg, g.root, []string{self, "--root", g.root, "vm", "run", "--daemon-config"}); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), cfg.Name)
+				return nil
 			}
-			return runVM(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			// The VM's process is hull-vmm (package vmproc); only where
+			// there is none does hull run the VM itself.
+			if err := vmproc.Exec(cfg); !errors.Is(err, vmproc.ErrNoBinary) {
+				return err
+			}
+			if code := vmproc.RunForeground(cmd.Context(), cfg, os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()); code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
 		},
 	}
 	fl := cmd.Flags()
@@ -209,136 +225,4 @@ func parseMiB(s string) (uint64, error) {
 		return 0, fmt.Errorf("%q is not a whole number of MiB", s)
 	}
 	return bytes >> 20, nil
-}
-
-// escapeKey (Ctrl-A) then 'x' ends the VM from an interactive console,
-// as in qemu.
-const escapeKey = 0x01
-
-func runVM(ctx context.Context, cfg vmm.Config, stdout, stderr io.Writer) error {
-	if err := kvm.ProbeHost(kvm.DefaultDevice).Err(); err != nil {
-		return err
-	}
-	// SIGINT or SIGTERM press the guest's power button, as a host
-	// shutting down asks a VM to; a second signal, or stopTimeout
-	// without a power-off, stops the vCPUs. The handler is installed
-	// before the guest runs, so no signal finds hull undefended.
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, unix.SIGTERM)
-	defer signal.Stop(sigs)
-	vm, err := vmm.Start(ctx, cfg, vmm.WithConsole(stdout))
-	if err != nil {
-		return err
-	}
-	releaseSetupMemory(stderr)
-	go func() {
-		select {
-		case <-sigs:
-		case <-vm.Done():
-			return
-		}
-		fmt.Fprintf(stderr, "hull: pressing the guest's power button (again to stop it now)\r\n")
-		vm.PowerButton()
-		select {
-		case <-sigs:
-		case <-time.After(stopTimeout):
-		case <-vm.Done():
-			return
-		}
-		vm.Stop()
-	}()
-	stdin := int(os.Stdin.Fd())
-	if term.IsTerminal(stdin) {
-		old, err := term.MakeRaw(stdin)
-		if err == nil {
-			defer term.Restore(stdin, old)
-		}
-		fmt.Fprintf(stderr, "hull: console attached; Ctrl-A x ends the VM\r\n")
-		go forwardConsole(os.Stdin, vm, true)
-	} else {
-		go forwardConsole(os.Stdin, vm, false)
-	}
-	res := vm.Wait()
-	if err := res.Err(); err != nil {
-		fmt.Fprintf(stderr, "hull: %v\r\n", err)
-		return &exitError{code: 1}
-	}
-	if res.Reason == vmm.Reboot {
-		fmt.Fprintf(stderr, "hull: %s\r\n", res.Reason)
-	}
-	return nil
-}
-
-// vmGCPercent is the VM process's GOGC once the VM runs. Its live heap
-// is about 500 KiB (the command line's flags, package tables, the VM's
-// devices) and it allocates little (nothing per exit or console byte),
-// so collecting at 25% growth rather than 100% costs little CPU and
-// keeps the heap goal at 1 MiB (the runtime's floor is 4 MiB × GOGC/100)
-// instead of letting garbage build up to 4 MiB between collections.
-// (10% measured no smaller: what stays is the spans' unused space.)
-const vmGCPercent = 25
-
-// releaseSetupMemory is called once the VM runs: this process is the
-// VM's from now on. It collects more often (vmGCPercent), and what
-// setting the VM up took goes back to the kernel (vmm.ReleaseSetupMemory).
-// A failure costs memory, not the VM: it is reported and the run goes on.
-func releaseSetupMemory(stderr io.Writer) {
-	debug.SetGCPercent(vmGCPercent)
-	if err := vmm.ReleaseSetupMemory(); err != nil {
-		fmt.Fprintf(stderr, "hull: %v\r\n", err)
-	}
-}
-
-// forwardConsole copies host input to the guest's UART. Interactive input
-// watches for the escape sequence, which stops the VM.
-func forwardConsole(r io.Reader, vm *vmm.VM, interactive bool) {
-	buf := make([]byte, 256)
-	var esc escapeFilter
-	for {
-		n, err := r.Read(buf)
-		in := buf[:n]
-		if interactive {
-			var quit bool
-			if in, quit = esc.filter(in); quit {
-				vm.Stop()
-				return
-			}
-		}
-		for len(in) > 0 {
-			m := vm.ConsoleInput(in)
-			in = in[m:]
-			if len(in) > 0 {
-				select {
-				case <-vm.Done():
-					return
-				case <-afterConsoleRetry():
-				}
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// escapeFilter implements qemu's console escapes: Ctrl-A x quits, Ctrl-A
-// Ctrl-A sends one Ctrl-A, Ctrl-A and anything else sends that byte. The
-// state carries across reads.
-type escapeFilter struct{ escaped bool }
-
-func (e *escapeFilter) filter(in []byte) (out []byte, quit bool) {
-	for _, b := range in {
-		switch {
-		case e.escaped && (b == 'x' || b == 'X'):
-			return out, true
-		case e.escaped:
-			e.escaped = false
-			out = append(out, b) // Ctrl-A Ctrl-A gives one Ctrl-A
-		case b == escapeKey:
-			e.escaped = true
-		default:
-			out = append(out, b)
-		}
-	}
-	return out, false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -117,7 +118,7 @@ func RunPackages(ctx context.Context, opts Options, console, output io.Writer, p
 	if err != nil {
 		return nil, 0, err
 	}
-	cfg.Files["bin/hull"] = hull
+	maps.Copy(cfg.Files, HullFiles(hull))
 	for _, p := range pkgs {
 		name := filepath.ToSlash(filepath.Clean(p.Path))
 		if name == "." {
@@ -247,8 +248,27 @@ func hullBinary(ctx context.Context) (string, error) {
 	if err := goBuild(ctx, out, "github.com/hullrt/hull/cmd/hull"); err != nil {
 		return "", err
 	}
+	// hull runs each VM in hull-vmm, found next to it (package vmproc);
+	// without cgo it is a static program, as make builds it.
+	if err := goBuild(ctx, filepath.Join(dir, hullVMM), "github.com/hullrt/hull/cmd/hull-vmm", "CGO_ENABLED=0"); err != nil {
+		return "", err
+	}
 	hullOnce.path = out
 	return out, nil
+}
+
+// hullVMM is vmproc.BinaryName, the VM process's program; testvm cannot
+// import vmproc, whose own package's tests import testvm.
+const hullVMM = "hull-vmm"
+
+// HullFiles is what a test VM's payload needs of hull (hull at path,
+// built by Hull, and hull-vmm beside it), keyed by their paths on the
+// payload disk, where $HULL_BINARY finds hull.
+func HullFiles(path string) map[string]string {
+	return map[string]string{
+		"bin/hull":       path,
+		"bin/" + hullVMM: filepath.Join(filepath.Dir(path), hullVMM),
+	}
 }
 
 // Hull returns the path of a hull binary built from this tree: the one
