@@ -146,6 +146,24 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
+// A VM's name becomes a directory under hull's state root.
+func TestConfigName(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ok   bool
+	}{
+		{"web-1", true}, {"a", true}, {"A.b_c-9", true}, {strings.Repeat("x", 64), true},
+		{"", true}, // no name: a foreground VM needs none
+		{strings.Repeat("x", 65), false}, {"-lead", false}, {".hidden", false}, {"_x", false},
+		{"a/b", false}, {"..", false}, {"sp ace", false}, {"é", false}, {"a\x00", false},
+	} {
+		err := Config{Name: tt.name, Kernel: "/k"}.Validate()
+		if (err == nil) != tt.ok {
+			t.Errorf("Config{Name: %q}.Validate() = %v, want ok %v", tt.name, err, tt.ok)
+		}
+	}
+}
+
 func TestStatusKiB(t *testing.T) {
 	status := []byte("Name:\thull\nVmRSS:\t   12345 kB\nRssAnon:\t 100 kB\nThreads:\t9\n")
 	for _, tt := range []struct {
