@@ -304,10 +304,15 @@ func (m *v1) OOM(ctx context.Context) (<-chan struct{}, error) {
 	return watchOOMv1(ctx, dir)
 }
 
-// Destroy retries rmdir: v1 has no cgroup.events. On a hybrid host the
-// container's processes are in its cgroup2 directory too, whose
+// Destroy removes the directories at once when it can (the container's
+// processes have usually gone: delete comes after the init's exit), or
+// else waits and retries rmdir: v1 has no cgroup.events. On a hybrid
+// host the container's processes are in its cgroup2 directory too, whose
 // cgroup.events says when they have all gone.
 func (m *v1) Destroy(ctx context.Context) error {
+	if removeNow(m.dirs()) {
+		return removeParents(m.created)
+	}
 	ctx, cancel := context.WithTimeout(ctx, DestroyTimeout)
 	defer cancel()
 	if m.unified != nil {

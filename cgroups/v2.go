@@ -284,6 +284,9 @@ func (m *v2) Stats() (*Stats, error) { return statsV2(m.dir, hugePageSizes()) }
 func (m *v2) OOM(ctx context.Context) (<-chan struct{}, error) { return watchOOMv2(ctx, m.dir) }
 
 func (m *v2) Destroy(ctx context.Context) error {
+	if removeNow([]string{m.dir}) { // empty already: the usual case
+		return removeParents(m.created)
+	}
 	ctx, cancel := context.WithTimeout(ctx, DestroyTimeout)
 	defer cancel()
 	if err := waitEmpty(ctx, m.dir); err != nil && ctx.Err() == nil {
