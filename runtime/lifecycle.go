@@ -71,6 +71,13 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 			return &os.PathError{Op: "read", Path: fifo, Err: err}
 		}
 		if !rec.alive() {
+			// Since the read above, the init may have written its
+			// byte, exec'd and its program exited (a "true" on a busy
+			// machine): the byte is still in the fifo.
+			if !got {
+				n, _ := unix.Read(fd, buf)
+				got = n == 1
+			}
 			if !got {
 				return fmt.Errorf("cannot start a container that has stopped")
 			}
