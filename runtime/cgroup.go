@@ -42,7 +42,7 @@ func (r *Runtime) manager(rec *record) (cgroups.Manager, error) {
 		return nil, err
 	}
 	m, err := cgroups.New(h, cgroups.Config{
-		Path:           cgroupsPathOf(rec.Spec, rec.ID),
+		Path:           rec.cgroupsPath(),
 		Systemd:        rec.Systemd,
 		CreatedParents: rec.CgroupParents,
 	})

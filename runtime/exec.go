@@ -143,7 +143,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (_ *Proces
 	if o.Process.Terminal && o.ConsoleSocket == "" {
 		return nil, errors.New("process.terminal is set: --console-socket is required")
 	}
-	plan, err := ExecPlan(rec.Spec, rec.Pid, o.Process, o.PreserveFDs)
+	spec, err := rec.spec()
+	if err != nil {
+		return nil, err
+	}
+	plan, err := ExecPlan(spec, rec.Pid, o.Process, o.PreserveFDs)
 	if err != nil {
 		return nil, err
 	}

@@ -92,11 +92,11 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 	// An init of an older hull closed its end before execve: wait for
 	// the exec itself then (at once when it is done).
 	waitExecve(ctx, rec.Pid)
-	if len(hookList(rec.Spec.Hooks, "poststart")) == 0 {
+	if len(hookList(rec.hooks(), "poststart")) == 0 {
 		return nil // the state is for the hooks: no need to read it
 	}
 	st := r.stateOf(rec).OCI()
-	if err := runHooks(rec.Spec.Hooks, "poststart", st); err != nil {
+	if err := runHooks(rec.hooks(), "poststart", st); err != nil {
 		// The program runs already; the spec makes a failed poststart
 		// hook a warning, which hull returns to its caller.
 		return fmt.Errorf("container started, but: %w", err)
@@ -243,13 +243,13 @@ func (r *Runtime) destroy(ctx context.Context, lk *lockedDir, rec *record) error
 	if err := r.destroyCgroup(ctx, rec); err != nil {
 		errs = append(errs, err)
 	}
-	if err := releaseRootfs(rec.Spec, rec.Rootfs); err != nil { // rootfs_linux.go: mounts made in the host's namespace
+	if err := releaseRootfs(rec.namespaces, rec.Rootfs); err != nil { // rootfs_linux.go: mounts made in the host's namespace
 		errs = append(errs, err)
 	}
-	if len(hookList(rec.Spec.Hooks, "poststop")) > 0 {
+	if len(hookList(rec.hooks(), "poststop")) > 0 {
 		st := r.stateOf(rec).OCI()
 		st.Status = specs.StateStopped
-		if err := runHooks(rec.Spec.Hooks, "poststop", st); err != nil {
+		if err := runHooks(rec.hooks(), "poststop", st); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -448,12 +448,15 @@ func (p *Chroot) run(c *initContext) error {
 // bind detaches together. It does nothing for a container with a mount
 // namespace (its mounts went with it), nor when the top mount at rootfs is
 // not a bind of the rootfs onto itself (the init died before making it:
-// what is there is the caller's). Create's cleanup and delete call it.
-func releaseRootfs(s *specs.Spec, rootfs string) error {
-	if s == nil || s.Linux == nil || rootfs == "" {
+// what is there is the caller's). Create's cleanup and delete call it,
+// with the record's namespaces method: the container's linux.namespaces
+// and whether its spec has a linux section at all.
+func releaseRootfs(namespaces func() ([]specs.LinuxNamespace, bool), rootfs string) error {
+	ns, linux := namespaces()
+	if !linux || rootfs == "" {
 		return nil
 	}
-	for _, n := range s.Linux.Namespaces {
+	for _, n := range ns {
 		if n.Type == specs.MountNamespace {
 			return nil
 		}

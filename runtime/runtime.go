@@ -128,7 +128,7 @@ func (r *Runtime) status(rec *record) Status {
 
 func (r *Runtime) stateOf(rec *record) *State {
 	st := &State{
-		Version:     rec.Spec.Version,
+		Version:     rec.version(),
 		ID:          rec.ID,
 		Status:      r.status(rec),
 		Bundle:      rec.Bundle,
@@ -183,5 +183,5 @@ func (r *Runtime) Config(ctx context.Context, id string) (*specs.Spec, error) {
 		return nil, err
 	}
 	defer lk.unlock()
-	return rec.Spec, nil
+	return rec.spec()
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,8 +61,12 @@ type record struct {
 	Phase       phase             `json:"phase"`
 	Created     time.Time         `json:"created"`
 	Annotations map[string]string `json:"annotations,omitempty"`
-	Spec        *specs.Spec       `json:"spec"`
-	Systemd     bool              `json:"systemd,omitempty"`
+	// Spec is the spec create loaded. A record read back from
+	// state.json has none until spec() decodes it: the commands after
+	// create (start, state, kill, delete) need only a few of its fields,
+	// which read decodes into stored.
+	Spec    *specs.Spec `json:"spec"`
+	Systemd bool        `json:"systemd,omitempty"`
 	// CgroupPaths are the container's cgroup directories on the host (v1
 	// controller or "" for cgroup2 → directory).
 	CgroupPaths map[string]string `json:"cgroupPaths,omitempty"`
@@ -72,6 +77,98 @@ type record struct {
 	// NoCgroup is set for a rootless container on a host that delegates
 	// no cgroup to its user: it runs without one.
 	NoCgroup bool `json:"noCgroup,omitempty"`
+
+	stored *storedSpec // the spec as read from state.json
+}
+
+// storedSpec is the spec of a record read from state.json: its JSON,
+// and the few fields the commands after create use, decoded. Decoding a
+// whole specs.Spec is dear in a fresh process: encoding/json builds its
+// field tables (and an encoder) for every type the spec reaches, the
+// whole runtime-spec type graph, a few milliseconds in every "hull
+// start", "hull state" and "hull delete"; specView reaches a handful.
+type storedSpec struct {
+	raw  []byte
+	view specView
+}
+
+// specView is what the commands after create read of a container's spec.
+type specView struct {
+	Version string       `json:"ociVersion"`
+	Hooks   *specs.Hooks `json:"hooks,omitempty"`
+	Linux   *struct {
+		CgroupsPath string                 `json:"cgroupsPath,omitempty"`
+		Namespaces  []specs.LinuxNamespace `json:"namespaces,omitempty"`
+	} `json:"linux,omitempty"`
+}
+
+func (s *storedSpec) UnmarshalJSON(b []byte) error {
+	s.raw = bytes.Clone(b)
+	return json.Unmarshal(b, &s.view)
+}
+
+// spec returns the container's whole spec, decoding it from state.json
+// on first use.
+func (r *record) spec() (*specs.Spec, error) {
+	if r.Spec == nil && r.stored != nil {
+		s, err := ParseSpec(r.stored.raw)
+		if err != nil {
+			return nil, fmt.Errorf("spec in %s: %w", stateFile, err)
+		}
+		r.Spec = s
+	}
+	if r.Spec == nil {
+		return nil, fmt.Errorf("container %s: %s has no spec", r.ID, stateFile)
+	}
+	return r.Spec, nil
+}
+
+// hooks returns the spec's hooks (nil for none).
+func (r *record) hooks() *specs.Hooks {
+	if r.Spec != nil {
+		return r.Spec.Hooks
+	}
+	if r.stored != nil {
+		return r.stored.view.Hooks
+	}
+	return nil
+}
+
+// version returns the spec's ociVersion.
+func (r *record) version() string {
+	if r.Spec != nil {
+		return r.Spec.Version
+	}
+	if r.stored != nil {
+		return r.stored.view.Version
+	}
+	return ""
+}
+
+// cgroupsPath returns linux.cgroupsPath, defaulted as runc does.
+func (r *record) cgroupsPath() string {
+	if r.Spec == nil && r.stored != nil && r.stored.view.Linux != nil && r.stored.view.Linux.CgroupsPath != "" {
+		return r.stored.view.Linux.CgroupsPath
+	}
+	if r.Spec == nil {
+		return "/" + r.ID
+	}
+	return cgroupsPathOf(r.Spec, r.ID)
+}
+
+// namespaces returns linux.namespaces, and whether the spec has a linux
+// section at all.
+func (r *record) namespaces() ([]specs.LinuxNamespace, bool) {
+	if r.Spec != nil {
+		if r.Spec.Linux == nil {
+			return nil, false
+		}
+		return r.Spec.Linux.Namespaces, true
+	}
+	if r.stored != nil && r.stored.view.Linux != nil {
+		return r.stored.view.Linux.Namespaces, true
+	}
+	return nil, false
 }
 
 // ErrNotExist is returned for a container id with no state.
@@ -135,11 +232,16 @@ func (d *lockedDir) read() (*record, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r record
+	// The spec goes to a storedSpec, which shadows record.Spec.
+	var r struct {
+		record
+		Spec *storedSpec `json:"spec"`
+	}
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(d.path, stateFile), err)
 	}
-	return &r, nil
+	r.record.stored = r.Spec
+	return &r.record, nil
 }
 
 func (d *lockedDir) write(r *record) error {
