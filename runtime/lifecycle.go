@@ -30,6 +30,22 @@ func (r *Runtime) Start(ctx context.Context, id string) error {
 		return err
 	}
 	defer lk.unlock()
+	return r.start(ctx, lk, rec)
+}
+
+// relock takes the lock of a container that this process created, whose
+// record it holds: state.json need not be read again (only create writes
+// it, and a container deleted and created again since is a new
+// directory whose init is not rec's: its status is Stopped).
+func (r *Runtime) relock(rec *record) (*lockedDir, error) {
+	lk, err := lockDir(r.dir(rec.ID), unix.LOCK_EX)
+	if isNotExist(err) {
+		return nil, fmt.Errorf("container %s %w", rec.ID, ErrNotExist)
+	}
+	return lk, err
+}
+
+func (r *Runtime) start(ctx context.Context, lk *lockedDir, rec *record) error {
 	switch st := r.status(rec); st {
 	case Created:
 	case Stopped:
@@ -178,6 +194,10 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		return err
 	}
 	defer lk.unlock()
+	return r.delete(ctx, lk, rec, force)
+}
+
+func (r *Runtime) delete(ctx context.Context, lk *lockedDir, rec *record, force bool) error {
 	switch st := r.status(rec); st {
 	case Stopped:
 	case Created, Creating:
@@ -187,7 +207,7 @@ func (r *Runtime) Delete(ctx context.Context, id string, force bool) error {
 		}
 	default:
 		if !force {
-			return fmt.Errorf("cannot delete container %s that is not stopped: %s", id, st)
+			return fmt.Errorf("cannot delete container %s that is not stopped: %s", rec.ID, st)
 		}
 		if err := r.killAndWait(ctx, rec); err != nil {
 			return err
@@ -384,7 +404,12 @@ func (r *Runtime) Run(ctx context.Context, id string, o CreateOptions, sigs <-ch
 	if err != nil {
 		return -1, err
 	}
-	if err := r.Start(ctx, id); err != nil {
+	lk, err := r.relock(c.rec)
+	if err == nil {
+		err = r.start(ctx, lk, c.rec)
+		lk.unlock()
+	}
+	if err != nil {
 		_ = r.Delete(context.WithoutCancel(ctx), id, true)
 		return -1, err
 	}
@@ -420,8 +445,16 @@ func (r *Runtime) wait(ctx context.Context, c *created, sigs <-chan os.Signal) (
 	} else if err != nil {
 		return -1, err
 	}
-	if derr := r.Delete(context.WithoutCancel(ctx), c.rec.ID, true); derr != nil {
-		return code, derr
+	lk, err := r.relock(c.rec)
+	if errors.Is(err, ErrNotExist) {
+		return code, nil // deleted already (delete --force)
+	}
+	if err != nil {
+		return code, err
+	}
+	defer lk.unlock()
+	if err := r.delete(context.WithoutCancel(ctx), lk, c.rec, true); err != nil {
+		return code, err
 	}
 	return code, nil
 }
