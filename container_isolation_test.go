@@ -87,7 +87,9 @@ func cliSeccomp(t *testing.T, c *cli) {
 ]
 }`), 0o644)
 	id := strings.TrimSpace(c.ok("run", "-d", "--network", "none", "--security-opt", "seccomp="+profile, c.image,
-		"sh", "-c", "mkdir /x; hostname other; grep Seccomp: /proc/self/status"))
+		// One stream: the log keeps each stream's order, not the order
+		// between stdout and stderr, which come through two pipes.
+		"sh", "-c", "exec 2>&1; mkdir /x; hostname other; grep Seccomp: /proc/self/status"))
 	c.ok("wait", id)
 	want := "mkdir: can't create directory '/x': Invalid cross-device link\nhostname: sethostname: Invalid cross-device link\nSeccomp:\t2\n"
 	if got := c.ok("logs", id); got != want {
