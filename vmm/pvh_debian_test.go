@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hullrt/hull/integration/testvm"
 	"github.com/hullrt/hull/vmm/boot"
 )
 
@@ -94,6 +95,28 @@ func TestBootDebianPVH(t *testing.T) {
 	for _, want := range []string{"testguest: started", "testguest: cpus=2", "testguest: memtotal_kb=", "testguest: done"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("console lacks %q", want)
+		}
+	}
+}
+
+// The command line end to end: hull vm run boots Debian's bzImage with
+// 2 vCPUs in hull-vmm, the guest's console on hull's stdout, and exits 0
+// when the guest powers off.
+func TestBootDebianCLI(t *testing.T) {
+	kernel, initrd := bootEnv(t)
+	hull := testvm.Hull(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, hull, "vm", "run", "--kernel", kernel, "--initrd", initrd,
+		"--cpus", "2", "--memory", "256M", "--append", "console=ttyS0 panic=-1 loglevel=4")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("hull vm run: %v\nstderr: %s\nconsole:\n%s", err, stderr.String(), stdout.String())
+	}
+	for _, want := range []string{"testguest: started", "testguest: cpus=2", "testguest: memtotal_kb=", "testguest: done"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("hull vm run's output lacks %q:\n%s", want, stdout.String())
 		}
 	}
 }
