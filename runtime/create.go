@@ -23,6 +23,10 @@ type CreateOptions struct {
 	// Bundle is the directory holding config.json (default: the current
 	// directory).
 	Bundle string
+	// Spec is the bundle's config.json when the caller has loaded it
+	// already (LoadSpec of the same bundle): it is not read again. Create
+	// resolves its root.path in place. Default nil: Create reads it.
+	Spec *specs.Spec
 	// PidFile, when set, receives the init's pid once it is created.
 	PidFile string
 	// ConsoleSocket is the AF_UNIX socket that receives the pty master
@@ -42,6 +46,10 @@ type CreateOptions struct {
 	// Stdin, Stdout and Stderr are the container's stdio when there is no
 	// terminal; nil means /dev/null.
 	Stdin, Stdout, Stderr *os.File
+	// BeforeStart, when set, is called by Run (not Create) once the
+	// container is created and before its program starts; an error ends
+	// the run, and the container is deleted. Default: none.
+	BeforeStart func() error
 }
 
 // Explain returns the plan that Create would run for a bundle, without
@@ -78,9 +86,11 @@ func (r *Runtime) load(id string, o CreateOptions) (*specs.Spec, *Plan, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := LoadSpec(bundle)
-	if err != nil {
-		return nil, nil, err
+	s := o.Spec
+	if s == nil {
+		if s, err = LoadSpec(bundle); err != nil {
+			return nil, nil, err
+		}
 	}
 	if s.Root != nil && s.Root.Path != "" {
 		root := s.Root.Path

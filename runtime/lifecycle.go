@@ -404,7 +404,13 @@ func (r *Runtime) Run(ctx context.Context, id string, o CreateOptions, sigs <-ch
 	if err != nil {
 		return -1, err
 	}
-	lk, err := r.relock(c.rec)
+	var lk *lockedDir
+	if o.BeforeStart != nil {
+		err = o.BeforeStart()
+	}
+	if err == nil {
+		lk, err = r.relock(c.rec)
+	}
 	if err == nil {
 		err = r.start(ctx, lk, c.rec)
 		lk.unlock()
