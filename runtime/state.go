@@ -245,7 +245,16 @@ func (d *lockedDir) read() (*record, error) {
 }
 
 func (d *lockedDir) write(r *record) error {
-	b, err := json.Marshal(r)
+	// The spec goes through encodable (spec.go), which shadows
+	// record.Spec; a record read back keeps the spec it read.
+	spec := encodable(r.Spec)
+	if r.Spec == nil && r.stored != nil {
+		spec = json.RawMessage(r.stored.raw)
+	}
+	b, err := json.Marshal(struct {
+		*record
+		Spec any `json:"spec"`
+	}{r, spec})
 	if err != nil {
 		return err
 	}
