@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -58,5 +59,29 @@ func TestTmpfsCopyUp(t *testing.T) {
 	code, out := e.run("copyup", s)
 	if w := fmt.Sprintf("1\n%o 0", want.Mode().Perm()); code != 0 || out != w {
 		t.Errorf("tmpcopyup on /bin = %d, %q; want 0, %q", code, out, w)
+	}
+}
+
+// TestCgroupMountReadOnly: the container's /sys/fs/cgroup (the spec's
+// "cgroup" mount, ro) is read-only all the way down: on a v1 or hybrid
+// host the tmpfs and every hierarchy's bind mount in it, on a cgroup2
+// host its one mount.
+func TestCgroupMountReadOnly(t *testing.T) {
+	e := newTestEnv(t)
+	code, out := e.run("cgroupro", e.spec("sh", "-c", `
+n=0; rw=0
+while read -r id parent dev root mp opts rest; do
+	case "$mp" in /sys/fs/cgroup|/sys/fs/cgroup/*)
+		n=$((n+1))
+		case "$opts" in ro|ro,*) ;; *) rw=$((rw+1)); echo "writable: $mp $opts";; esac
+	esac
+done < /proc/self/mountinfo
+echo "$n mounts, $rw writable"
+mkdir /sys/fs/cgroup/x 2>/dev/null && echo "mkdir /sys/fs/cgroup/x worked"
+for d in /sys/fs/cgroup/*/; do mkdir "${d}x" 2>/dev/null && echo "mkdir ${d}x worked"; done
+exit 0`))
+	var n int
+	if _, err := fmt.Sscanf(out, "%d mounts, 0 writable", &n); code != 0 || err != nil || n < 1 || strings.Contains(out, "\n") {
+		t.Errorf("the container's /sys/fs/cgroup: exit %d, %q; want one or more mounts, all read-only", code, out)
 	}
 }

@@ -274,7 +274,14 @@ func (m *MountCgroup) run(c *initContext) error {
 		}
 		return remountInRoot(c.root, m.Dest, base|ro, shown)
 	}
-	// v1 or hybrid: a tmpfs holding one bind mount per hierarchy.
+	// v1 or hybrid: a tmpfs holding one bind mount per hierarchy, each
+	// with the mount's flags (ro, nosuid, ...), which MS_BIND ignores.
+	// One mount_setattr(AT_RECURSIVE) on the tmpfs sets them on it and
+	// on every bind at once, rather than a remount per bind (the ten
+	// hierarchies of a hybrid host made it some forty system calls on
+	// the init's way to its program); where the kernel refuses it
+	// (before Linux 5.12, or a change a user namespace does not allow),
+	// each bind is remounted as before.
 	if err := mount("tmpfs", procFD(target), "tmpfs", base, "mode=755", shown); err != nil {
 		return err
 	}
@@ -289,10 +296,6 @@ func (m *MountCgroup) run(c *initContext) error {
 		if err != nil {
 			return err
 		}
-		// The remount must name the new mount, not the directory under it.
-		if err := remountInRoot(c.root, sub, base|ro, filepath.Join(c.plan.Rootfs, sub)); err != nil {
-			return err
-		}
 		// "cpu,cpuacct" is also reachable as cpu and cpuacct.
 		if strings.Contains(name, ",") {
 			for _, alias := range strings.Split(name, ",") {
@@ -305,15 +308,59 @@ func (m *MountCgroup) run(c *initContext) error {
 			}
 		}
 	}
-	if ro != 0 {
-		t, err := openInRoot(c.root, m.Dest, unix.O_PATH)
-		if err != nil {
-			return err
+	t, err := openInRoot(c.root, m.Dest, unix.O_PATH)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	attr := bindAttr(base | ro)
+	if unix.MountSetattr(int(t.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr) != nil {
+		for name := range c.plan.CgroupMounts {
+			// The remount must name the new mount, not the directory
+			// under it.
+			sub := path.Join(m.Dest, strings.TrimPrefix(name, "name="))
+			if err := remountInRoot(c.root, sub, base|ro, filepath.Join(c.plan.Rootfs, sub)); err != nil {
+				return err
+			}
 		}
-		defer t.Close()
+	}
+	if ro != 0 { // the tmpfs itself, as its superblock too
 		return mount("", procFD(t), "", unix.MS_REMOUNT|base|ro, "mode=755", shown)
 	}
 	return nil
+}
+
+// bindAttr is mount_setattr(2)'s form of the per-mount flags that a
+// remount of a bind mount (MS_BIND|MS_REMOUNT) applies: the others are
+// the superblock's, which a bind mount shares and does not change. An
+// atime mode is set only when the flags name one, as a remount keeps
+// the mount's own otherwise.
+func bindAttr(flags uintptr) unix.MountAttr {
+	var a unix.MountAttr
+	for _, f := range []struct {
+		ms   uintptr
+		attr uint64
+	}{
+		{unix.MS_RDONLY, unix.MOUNT_ATTR_RDONLY}, {unix.MS_NOSUID, unix.MOUNT_ATTR_NOSUID},
+		{unix.MS_NODEV, unix.MOUNT_ATTR_NODEV}, {unix.MS_NOEXEC, unix.MOUNT_ATTR_NOEXEC},
+		{unix.MS_NODIRATIME, unix.MOUNT_ATTR_NODIRATIME}, {unix.MS_NOSYMFOLLOW, unix.MOUNT_ATTR_NOSYMFOLLOW},
+	} {
+		if flags&f.ms != 0 {
+			a.Attr_set |= f.attr
+		}
+	}
+	switch {
+	case flags&unix.MS_NOATIME != 0:
+		a.Attr_set |= unix.MOUNT_ATTR_NOATIME
+	case flags&unix.MS_STRICTATIME != 0:
+		a.Attr_set |= unix.MOUNT_ATTR_STRICTATIME
+	case flags&unix.MS_RELATIME != 0:
+		a.Attr_set |= unix.MOUNT_ATTR_RELATIME
+	default:
+		return a
+	}
+	a.Attr_clr = unix.MOUNT_ATTR__ATIME
+	return a
 }
 
 // remountInRoot remounts the bind mount at p (in the container) with

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func TestSelfBindOnTop(t *testing.T) {
@@ -116,4 +117,26 @@ func mountsBelow(t *testing.T, dir string) []string {
 		}
 	}
 	return out
+}
+
+// TestBindAttr: the flags of a bind mount's remount, as mount_setattr's
+// attributes; the atime mode changes only when the flags name one.
+func TestBindAttr(t *testing.T) {
+	for _, tc := range []struct {
+		flags    uintptr
+		set, clr uint64
+	}{
+		{0, 0, 0},
+		{unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC, 0},
+		{unix.MS_NOSUID | unix.MS_RELATIME, unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_RELATIME, unix.MOUNT_ATTR__ATIME},
+		{unix.MS_NOATIME | unix.MS_NODIRATIME, unix.MOUNT_ATTR_NOATIME | unix.MOUNT_ATTR_NODIRATIME, unix.MOUNT_ATTR__ATIME},
+		{unix.MS_STRICTATIME | unix.MS_NOSYMFOLLOW, unix.MOUNT_ATTR_STRICTATIME | unix.MOUNT_ATTR_NOSYMFOLLOW, unix.MOUNT_ATTR__ATIME},
+		{unix.MS_SYNCHRONOUS | unix.MS_LAZYTIME, 0, 0}, // the superblock's: a bind remount leaves them
+	} {
+		a := bindAttr(tc.flags)
+		if a.Attr_set != tc.set || a.Attr_clr != tc.clr {
+			t.Errorf("bindAttr(%s) = set %s, clr %s; want set %s, clr %s", MountFlags(tc.flags),
+				MountAttr(a.Attr_set), MountAttr(a.Attr_clr), MountAttr(tc.set), MountAttr(tc.clr))
+		}
+	}
 }
