@@ -242,11 +242,6 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 		childSock.Close()
 		return nil, err
 	}
-	var netns *pendingNetNS // EnterNetNS's namespace, sent with the plan
-	if plan.parentNetNS() {
-		netns = newNetNS()
-		defer netns.close() // the init has its own once it has the plan
-	}
 	err = startInit(cmd, plan)
 	childSock.Close()
 	if err != nil {
@@ -307,16 +302,8 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 		}
 	}
 
-	netnsFD := -1
-	if netns != nil {
-		f, err := netns.wait()
-		if err != nil {
-			return nil, err
-		}
-		netnsFD = int(f.Fd())
-	}
 	st := &specs.State{Version: specs.Version, ID: id, Status: specs.StateCreating, Pid: pid, Bundle: plan.Bundle, Annotations: spec.Annotations}
-	if err := r.driveInit(ctx, parentSock, cmd, plan, st, fifoFD, consoleFD, netnsFD); err != nil {
+	if err := r.driveInit(ctx, parentSock, cmd, plan, st, fifoFD, consoleFD); err != nil {
 		return nil, err
 	}
 
@@ -500,10 +487,10 @@ func setnsPath(path string, nstype int) error {
 	return nil
 }
 
-// driveInit sends the plan (with EnterNetNS's namespace, netnsFD, or -1)
-// and serves the init's requests until it is ready or fails.
-func (r *Runtime) driveInit(ctx context.Context, sock *os.File, cmd *exec.Cmd, plan *Plan, st *specs.State, fifoFD, consoleFD, netnsFD int) error {
-	if err := writeSyncFD(sock, syncMsg{Type: syncPlan, Plan: plan, State: st, FifoFD: fifoFD, ConsoleFD: consoleFD}, netnsFD); err != nil {
+// driveInit sends the plan and serves the init's requests until it is
+// ready or fails.
+func (r *Runtime) driveInit(ctx context.Context, sock *os.File, cmd *exec.Cmd, plan *Plan, st *specs.State, fifoFD, consoleFD int) error {
+	if err := writeSync(sock, syncMsg{Type: syncPlan, Plan: plan, State: st, FifoFD: fifoFD, ConsoleFD: consoleFD}); err != nil {
 		// The init may have died before reading (the nsenter
 		// constructor failing, say): its last words are in the socket.
 		if m, rerr := readSync(sock); rerr == nil && m.Type == syncError {

@@ -44,12 +44,9 @@
 //	mkdir <root>/<id>; mkfifo exec.fifo
 //	clone ─────────────────────────────────────▶ (nsenter constructor: setns user, time, mnt)
 //	state.json (creating); cgroup: Create, Set   Go starts; runtime's init() runs Init
-//	(while the init starts; and a new network
-//	namespace, on a thread of its own, when no
-//	user namespace must own it: EnterNetNS)
+//	(while the init starts)
 //	state.json (pid); cgroup Apply(pid)          reads the plan
-//	── {"type":"plan", plan, state, fds} ──────▶ setns(that network namespace);
-//	   (+ the network namespace, SCM_RIGHTS)     setsid; unshare(CLONE_NEWCGROUP);
+//	── {"type":"plan", plan, state, fds} ──────▶ setsid; unshare(CLONE_NEWCGROUP);
 //	                                             mounts, devices, symlinks
 //	◀─────────────────────── {"type":"hooks"} ── (if prestart/createRuntime hooks)
 //	run prestart, createRuntime hooks

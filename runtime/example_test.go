@@ -51,13 +51,12 @@ func ExampleNewPlan() {
 	}
 	fmt.Println(plan.Clone)
 	for _, s := range plan.Steps {
-		if line := s.String(); strings.HasPrefix(line, "setns") || strings.HasPrefix(line, "chdir(\"/bundle/rootfs\"); pivot_root") || strings.HasPrefix(line, "sethostname") {
+		if line := s.String(); strings.HasPrefix(line, "chdir(\"/bundle/rootfs\"); pivot_root") || strings.HasPrefix(line, "sethostname") {
 			fmt.Println(line)
 		}
 	}
 	// Output:
-	// CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID
-	// setns(<the network namespace the parent made: unshare(CLONE_NEWNET)>, CLONE_NEWNET)
+	// CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID|CLONE_NEWNET
 	// chdir("/bundle/rootfs"); pivot_root(".", "."); mount(NULL, ".", NULL, MS_SLAVE|MS_REC, NULL); umount2(".", MNT_DETACH); chdir("/")
 	// sethostname("hull")
 }

@@ -217,7 +217,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (_ *Proces
 		}
 	}
 	st := r.stateOf(rec).OCI()
-	if err := r.driveInit(ctx, parentSock, cmd, plan, st, 0, consoleFD, -1); err != nil {
+	if err := r.driveInit(ctx, parentSock, cmd, plan, st, 0, consoleFD); err != nil {
 		if errors.Is(err, errInitGone) || errors.Is(err, unix.EPIPE) {
 			if werr := cmd.Wait(); werr != nil {
 				err = fmt.Errorf("%w (%v)", err, werr)

@@ -108,7 +108,6 @@ type initContext struct {
 	root      *os.File // the rootfs, then "/" once pivoted
 	fifoFD    int
 	consoleFD int
-	netnsFD   int // EnterNetNS's namespace, sent with the plan; -1 if none
 	execPath  string
 }
 
@@ -144,16 +143,12 @@ func Init() {
 }
 
 func runInit(sync *os.File) error {
-	m, netns, err := readSyncFD(sync)
+	m, err := readSync(sync)
 	if err != nil {
 		return err
 	}
 	if m.Type != syncPlan || m.Plan == nil {
 		return fmt.Errorf("expected the plan, got %q", m.Type)
-	}
-	if netns >= 0 && !m.Plan.parentNetNS() {
-		unix.Close(netns) // not asked for: not kept
-		netns = -1
 	}
 	if err := checkNSEnter(m.Plan); err != nil {
 		return err
@@ -161,7 +156,7 @@ func runInit(sync *os.File) error {
 	if err := becomeRoot(m.Plan); err != nil { // rootless_linux.go
 		return err
 	}
-	c := &initContext{sync: sync, plan: m.Plan, state: m.State, fifoFD: m.FifoFD, consoleFD: m.ConsoleFD, netnsFD: netns}
+	c := &initContext{sync: sync, plan: m.Plan, state: m.State, fifoFD: m.FifoFD, consoleFD: m.ConsoleFD}
 	for i, s := range c.plan.Steps {
 		if err := s.run(c); err != nil {
 			return fmt.Errorf("init step %d, %s: %w", i+1, stepOp(s), err)
@@ -173,32 +168,6 @@ func runInit(sync *os.File) error {
 func (Setsid) run(c *initContext) error {
 	if _, err := unix.Setsid(); err != nil && err != unix.EPERM {
 		return &os.SyscallError{Syscall: "setsid", Err: err}
-	}
-	return nil
-}
-
-func (EnterNetNS) run(c *initContext) error {
-	fd := c.netnsFD
-	if fd < 0 {
-		return errors.New("the parent sent no network namespace")
-	}
-	c.netnsFD = -1
-	defer unix.Close(fd)
-	// setns moves this thread only: the init's others (the Go
-	// runtime's) stay in the host's network namespace until execve ends
-	// them, and /proc/<init>/task/<tid>/ns/net names it. A process that
-	// "hull exec" runs in the container before start could open that
-	// and, with CAP_SYS_ADMIN, enter it. A non-dumpable init keeps such
-	// processes out of its /proc files (ptrace's access check then
-	// wants CAP_SYS_PTRACE), as runc's init is non-dumpable; execve
-	// makes the program dumpable again (a new mm).
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return &os.SyscallError{Syscall: "prctl(PR_SET_DUMPABLE, 0)", Err: err}
-	}
-	// This thread is the one that execs the program, and the thread
-	// group's leader, whose namespaces /proc/<init>/ns shows.
-	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		return &os.SyscallError{Syscall: "setns(CLONE_NEWNET)", Err: err}
 	}
 	return nil
 }

@@ -64,17 +64,6 @@ type Plan struct {
 	Steps Steps `json:"steps"`
 }
 
-// parentNetNS reports whether the parent makes the container's network
-// namespace (EnterNetNS).
-func (p *Plan) parentNetNS() bool {
-	for _, s := range p.Steps {
-		if _, ok := s.(*EnterNetNS); ok {
-			return true
-		}
-	}
-	return false
-}
-
 // JoinNamespace is a namespace entered with setns(2) rather than created.
 type JoinNamespace struct {
 	Type specs.LinuxNamespaceType `json:"type"`
@@ -98,9 +87,6 @@ func (p *Plan) String() string {
 		}
 	}
 	fmt.Fprintf(&b, "  clone(%s|SIGCHLD) → init: execve(hull init) from a read-only detached mount of hull (a sealed memfd copy when rootless)\n", p.Clone)
-	if p.parentNetNS() {
-		b.WriteString("  unshare(CLONE_NEWNET) on a thread of its own, while the init starts; sent to the init with the plan (SCM_RIGHTS)\n")
-	}
 	if len(p.UIDMappings) > 0 {
 		fmt.Fprintf(&b, "  write /proc/<init>/uid_map %q\n", idMapText(p.UIDMappings))
 		fmt.Fprintf(&b, "  write /proc/<init>/gid_map %q\n", idMapText(p.GIDMappings))
@@ -178,7 +164,6 @@ var stepOps = map[string]func() Step{
 	"exec":          func() Step { return new(Exec) },
 	"signalParent":  func() Step { return new(SignalReady) },
 	"unshareCgroup": func() Step { return new(UnshareCgroup) },
-	"enterNetNS":    func() Step { return new(EnterNetNS) },
 }
 
 // stepOpOf maps each step type (a pointer, as stepOps makes them) to its
@@ -242,20 +227,6 @@ func (ss *Steps) UnmarshalJSON(b []byte) error {
 type Setsid struct{}
 
 func (Setsid) String() string { return "setsid()" }
-
-// EnterNetNS moves the init into the container's new network namespace,
-// which the parent makes meanwhile (unshare(CLONE_NEWNET) on a thread of
-// its own) and sends with the plan (SCM_RIGHTS). Making a network
-// namespace costs the kernel milliseconds (its loopback device, the
-// per-namespace state of every protocol); as a clone flag they came
-// before the init could start, now they pass while it starts. With a
-// user namespace the clone makes it, so that the container's user
-// namespace owns it.
-type EnterNetNS struct{}
-
-func (EnterNetNS) String() string {
-	return "setns(<the network namespace the parent made: unshare(CLONE_NEWNET)>, CLONE_NEWNET)"
-}
 
 // UnshareCgroup gives the container its cgroup namespace. It is not a
 // clone flag: the namespace's root is the cgroup its creator is in at the

@@ -94,13 +94,6 @@ func NewPlan(s *specs.Spec, o PlanOptions) (*Plan, error) {
 	add := func(st ...Step) { p.Steps = append(p.Steps, st...) }
 	proc := s.Process
 
-	// A new network namespace is made by the parent while the init
-	// starts, not by the clone (EnterNetNS), unless a user namespace must
-	// own it. The init enters it before anything else.
-	if newNS[specs.NetworkNamespace] && !userNS {
-		p.Clone &^= unix.CLONE_NEWNET
-		add(&EnterNetNS{})
-	}
 	// The session comes first: a controlling terminal can only be taken
 	// by a session leader.
 	add(&Setsid{})

@@ -36,11 +36,7 @@ type syncMsg struct {
 
 const maxSyncMsg = 4 << 20
 
-func writeSync(f *os.File, m syncMsg) error { return writeSyncFD(f, m, -1) }
-
-// writeSyncFD sends a message with one fd (SCM_RIGHTS), or none for -1:
-// the plan carries the network namespace of EnterNetNS.
-func writeSyncFD(f *os.File, m syncMsg, fd int) error {
+func writeSync(f *os.File, m syncMsg) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -48,12 +44,8 @@ func writeSyncFD(f *os.File, m syncMsg, fd int) error {
 	if len(b) > maxSyncMsg {
 		return fmt.Errorf("sync message of %d bytes is too large", len(b))
 	}
-	var oob []byte
-	if fd >= 0 {
-		oob = unix.UnixRights(fd)
-	}
 	for {
-		err = unix.Sendmsg(int(f.Fd()), b, oob, nil, 0)
+		_, err = unix.Write(int(f.Fd()), b)
 		if err != unix.EINTR {
 			break
 		}
