@@ -207,11 +207,10 @@ func TestOCIValidationInVM(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	var output strings.Builder
+	files := testvm.HullFiles(testvm.Hull(t))
+	files["bin/integration.test"] = bin
 	res, err := testvm.Run(ctx, testvm.Config{
-		Files: map[string]string{
-			"bin/hull":             testvm.Hull(t),
-			"bin/integration.test": bin,
-		},
+		Files: files,
 		Dirs: map[string]string{
 			"ocisuite":                 suite,
 			"src/integration/testdata": "testdata",

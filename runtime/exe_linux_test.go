@@ -12,7 +12,7 @@ import (
 // The rootless copy of hull is the whole binary, sealed: no write, no
 // resize, no new seal.
 func TestMemfdExeSealed(t *testing.T) {
-	f, err := memfdExe()
+	f, err := memfdExe("/proc/self/exe")
 	if err != nil {
 		t.Fatal(err)
 	}

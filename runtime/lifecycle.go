@@ -470,8 +470,9 @@ type exitErrorT = exec.ExitError
 // execed reports whether pid no longer runs hull's protected copy: it has
 // exec'd its program (or is gone).
 func execed(pid int) bool {
-	// Until it execs, the init runs hull from a read-only mount of this
-	// very file (same inode) or from a sealed memfd (see exe_linux.go).
+	// Until it execs, the init runs its program (hull-init, or hull) from
+	// a read-only mount of that very file (same inode) or from a sealed
+	// memfd (see exe_linux.go).
 	exe := "/proc/" + strconv.Itoa(pid) + "/exe"
 	if l, err := os.Readlink(exe); err != nil {
 		return true
@@ -479,7 +480,7 @@ func execed(pid int) bool {
 		return false
 	}
 	var a, b unix.Stat_t
-	if unix.Stat(exe, &a) != nil || unix.Stat("/proc/self/exe", &b) != nil {
+	if unix.Stat(exe, &a) != nil || unix.Stat(initProgram(), &b) != nil {
 		return true
 	}
 	return a.Dev != b.Dev || a.Ino != b.Ino

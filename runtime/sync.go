@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -136,8 +137,13 @@ func readSyncFD(f *os.File) (syncMsg, int, error) {
 				}
 			}
 		}
-		if err := json.Unmarshal(buf[:n], &m); err != nil {
-			return m, fd, fmt.Errorf("malformed sync message: %w", err)
+		// Field by field: hull and its init are two programs (hull and
+		// hull-init), and an init from another build must refuse a plan
+		// with a step it does not know rather than skip it.
+		dec := json.NewDecoder(bytes.NewReader(buf[:n]))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&m); err != nil {
+			return m, fd, fmt.Errorf("malformed sync message (are hull and %s from the same build?): %w", InitProgramName, err)
 		}
 		return m, fd, nil
 	}

@@ -248,18 +248,26 @@ func hullBinary(ctx context.Context) (string, error) {
 	if err := goBuild(ctx, out, "github.com/hullrt/hull/cmd/hull"); err != nil {
 		return "", err
 	}
-	// hull runs each VM in hull-vmm, found next to it (package vmproc);
-	// without cgo it is a static program, as make builds it.
+	// hull runs each VM in hull-vmm and each container's init in
+	// hull-init, found next to it (packages vmproc and runtime);
+	// hull-vmm, without cgo, is a static program, as make builds it.
 	if err := goBuild(ctx, filepath.Join(dir, hullVMM), "github.com/hullrt/hull/cmd/hull-vmm", "CGO_ENABLED=0"); err != nil {
+		return "", err
+	}
+	if err := goBuild(ctx, filepath.Join(dir, hullInit), "github.com/hullrt/hull/cmd/hull-init"); err != nil {
 		return "", err
 	}
 	hullOnce.path = out
 	return out, nil
 }
 
-// hullVMM is vmproc.BinaryName, the VM process's program; testvm cannot
-// import vmproc, whose own package's tests import testvm.
-const hullVMM = "hull-vmm"
+// hullVMM is vmproc.BinaryName, the VM process's program, and hullInit
+// runtime.InitProgramName, the container init's; testvm cannot import
+// those packages, whose own tests import testvm.
+const (
+	hullVMM  = "hull-vmm"
+	hullInit = "hull-init"
+)
 
 // HullFiles is what a test VM's payload needs of hull (hull at path,
 // built by Hull, and hull-vmm beside it), keyed by their paths on the
