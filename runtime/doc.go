@@ -18,11 +18,14 @@
 //
 // # Processes
 //
-// The container's init is hull itself, re-executed as "hull init" from a
-// private read-only mount of its binary (open_tree + mount_setattr), or
-// from a sealed memfd copy when rootless, so that nothing in the container
-// can write to the host's hull binary through /proc/<pid>/exe
-// (CVE-2019-5736; exe_linux.go). New namespaces are clone flags (exec.Cmd's
+// The container's init runs hull-init, a program next to hull that links
+// only this package (cmd/hull-init), or, where there is none, hull itself
+// re-executed as "hull init"; either way the init runs from this
+// package's init function, and a smaller program only starts sooner. It
+// is executed from a private read-only mount of the file (open_tree +
+// mount_setattr), or from a sealed memfd copy when rootless, so that
+// nothing in the container can write to the host's binary through
+// /proc/<pid>/exe (CVE-2019-5736; exe_linux.go). New namespaces are clone flags (exec.Cmd's
 // SysProcAttr.Cloneflags, with UidMappings/GidMappings written by Go
 // before the child runs, or, rootless with subordinate ids, by newuidmap
 // and newgidmap once it runs: rootless_linux.go); namespaces given by path are entered by a
