@@ -3,11 +3,15 @@ package testvm
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -169,7 +173,7 @@ func TestGuestPanicFails(t *testing.T) {
 // TestFrozenGuestFails pauses the emulator (qemu's monitor "stop": the
 // guest's clocks and timers stop, as when the emulator itself wedges):
 // the run must end early with the watchdog's diagnosis, not at the
-// deadline.
+// deadline, after booting the VM a second time, which froze too.
 func TestFrozenGuestFails(t *testing.T) {
 	Require(t, Root)
 	if InGuest() {
@@ -178,10 +182,15 @@ func TestFrozenGuestFails(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	begin := time.Now()
+	var boots atomic.Int32
+	var console strings.Builder
+	var mu sync.Mutex
 	res, err := Run(ctx, Config{
 		Jobs:        []Job{{Name: "wait", Path: "/bin/sleep", Args: []string{"600"}}},
 		freezeAfter: 45 * time.Second,
+		Console:     lockedWriter{&mu, &console},
 		started: func(monitor string) {
+			boots.Add(1)
 			time.Sleep(5 * time.Second)
 			askMonitor(monitor, "stop")
 		},
@@ -190,8 +199,15 @@ func TestFrozenGuestFails(t *testing.T) {
 		t.Fatalf("a frozen guest passed: %+v", res)
 	}
 	t.Log(err)
-	if !strings.Contains(err.Error(), "froze") || !strings.Contains(err.Error(), "paused") {
+	var frozen *ErrFrozen
+	if !errors.As(err, &frozen) || !strings.Contains(err.Error(), "froze") || !strings.Contains(err.Error(), "paused") {
 		t.Errorf("error lacks the watchdog's diagnosis and the monitor's status: %v", err)
+	}
+	mu.Lock()
+	said := strings.Contains(console.String(), "booting the test VM again")
+	mu.Unlock()
+	if n := boots.Load(); n != 2 || !said {
+		t.Errorf("the test VM was booted %d times (console says so: %v), want twice: once more after the first freeze", n, said)
 	}
 	if ctx.Err() != nil {
 		t.Errorf("the run ended at the deadline (%s), not by the watchdog", time.Since(begin).Round(time.Second))
@@ -233,4 +249,16 @@ func TestLockMachine(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Error("the waiting holder never got the lock after release")
 	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

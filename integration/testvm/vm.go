@@ -89,7 +89,30 @@ type Result struct {
 // Run boots the VM, runs the jobs and returns their exit statuses. An
 // error means the VM itself failed: qemu could not start, the guest
 // panicked, hung until ctx ended, or powered off before its last job.
+//
+// A test VM whose emulator froze (see the package documentation) is
+// booted once more, from the start, and the console says so: the freeze
+// is a fault of TCG emulating nested AMD-V on a loaded machine, seen a
+// few times a day on the development machines, not a result of the jobs.
+// A second freeze is returned as the error (an *ErrFrozen).
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	res, err := runOnce(ctx, cfg)
+	var frozen *ErrFrozen
+	if !errors.As(err, &frozen) || ctx.Err() != nil {
+		return res, err
+	}
+	fmt.Fprintf(orDiscard(cfg.Console), "\ntestvm: %v\ntestvm: the emulator froze; booting the test VM again, once\n", err)
+	fmt.Fprintf(orDiscard(cfg.Output), "testvm: the emulator froze after %s; booting the test VM again, once (its first output is above)\n", res.Elapsed.Round(time.Second))
+	return runOnce(ctx, cfg)
+}
+
+// ErrFrozen is the error of a test VM whose emulator stopped: no
+// heartbeat from its init for Config's freeze interval.
+type ErrFrozen struct{ Detail string }
+
+func (e *ErrFrozen) Error() string { return e.Detail }
+
+func runOnce(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.CPUs == 0 {
 		cfg.CPUs = 2
 	}
@@ -215,7 +238,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	switch {
 	case frozen != "":
-		return res, fmt.Errorf("%s\nlast console lines:\n%s", frozen, tail)
+		return res, &ErrFrozen{Detail: fmt.Sprintf("%s\nlast console lines:\n%s", frozen, tail)}
 	case ctx.Err() != nil:
 		return res, fmt.Errorf("test VM did not finish: %w after %s; last console lines:\n%s", ctx.Err(), res.Elapsed.Round(time.Second), tail)
 	case waitErr != nil:
