@@ -1,10 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -12,6 +12,7 @@ import (
 
 	"github.com/hullrt/hull/integration/testvm"
 	"github.com/hullrt/hull/runtime"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // A created container's init runs hull-init when it is next to hull, and
@@ -100,13 +101,16 @@ func hullSpec(t *testing.T, hull, bundle string, args ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	quoted := make([]string, len(args))
-	for i, a := range args {
-		quoted[i] = strconv.Quote(a)
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
 	}
-	s := strings.Replace(string(b), `"terminal": true`, `"terminal": false`, 1)
-	s = strings.Replace(s, `"sh"`, strings.Join(quoted, ", "), 1)
-	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+	s.Process.Terminal = false
+	s.Process.Args = args
+	if b, err = json.Marshal(&s); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
