@@ -1,8 +1,9 @@
 # hull: build, test and benchmark.
 #
-#   make            build bin/hull, and beside it bin/hull-init (each container's init) and
-#                   bin/hull-vmm (each VM's process), which hull finds next to itself
-#   make install    copy all three to $(PREFIX)/bin (/usr/local/bin), where podman and containerd are told to find hull
+#   make            build bin/hull, and beside it bin/hull-init (each container's init),
+#                   bin/hull-vmm (each VM's process) and bin/hull-engine (the image-level
+#                   families: check, container, image, network), which hull finds next to itself
+#   make install    copy all four to $(PREFIX)/bin (/usr/local/bin), where podman and containerd are told to find hull
 #   make test       everything: lint, host tests, and the test VM
 #   make vmtest PKG=./cgroups RUN=TestFreeze   one package in the test VM
 
@@ -20,11 +21,13 @@ build:
 	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/hull ./cmd/hull
 	$(GO) build -trimpath -o bin/hull-init ./cmd/hull-init
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/hull-vmm ./cmd/hull-vmm
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/hull-engine ./cmd/hull-engine
 
 install: build
 	install -D -m 0755 bin/hull $(DESTDIR)$(PREFIX)/bin/hull
 	install -D -m 0755 bin/hull-init $(DESTDIR)$(PREFIX)/bin/hull-init
 	install -D -m 0755 bin/hull-vmm $(DESTDIR)$(PREFIX)/bin/hull-vmm
+	install -D -m 0755 bin/hull-engine $(DESTDIR)$(PREFIX)/bin/hull-engine
 
 # Debian packages the tests need (root).
 deps:

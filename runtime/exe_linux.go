@@ -11,10 +11,9 @@ import (
 )
 
 // The container's init runs hull-init, a program installed next to hull
-// that links only this package (cmd/hull-init): it starts in about two
-// thirds of the time hull does, because a Go program's start-up grows
-// with what it links, and hull also links the image, network and VM
-// code. Where there is no hull-init beside the running executable (a
+// that links only this package (cmd/hull-init): it starts sooner than
+// hull does, because a Go program's start-up grows with what it links,
+// and hull also links the command line and the VMM. Where there is no hull-init beside the running executable (a
 // hull built alone, or a program embedding this package), the init is
 // that executable itself, re-executed; either way the init runs from
 // this package's init function (see init_linux.go), so the program is

@@ -3,8 +3,8 @@
 // namespaces, and package runtime's init function, which runs before
 // main, reads the plan from hull and executes it, ending in execve of
 // the container's program. It links only the runtime, so that it starts
-// sooner than hull itself, which also links the image, network and VM
-// code (runtime's package documentation explains the split). It is
+// sooner than hull itself, which also links the command line and the
+// VMM (runtime's package documentation explains the split). It is
 // installed next to hull, which finds it there; it is not meant to be
 // run by hand.
 package main

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/hullrt/hull/internal/cli"
 	"github.com/hullrt/hull/runtime"
 )
 
@@ -52,7 +53,7 @@ func explain(rt *runtime.Runtime, id string, o runtime.CreateOptions) error {
 	return nil
 }
 
-func newCreateCommand(g *globalOptions) *cobra.Command {
+func newCreateCommand(g *cli.Options) *cobra.Command {
 	var f createFlags
 	cmd := &cobra.Command{
 		Use:   "create [flags] <container-id>",
@@ -61,9 +62,9 @@ func newCreateCommand(g *globalOptions) *cobra.Command {
 namespaces, cgroup and root filesystem are set up and its init waits for
 "hull start" to run the program. The bundle is a directory with a
 config.json and a root filesystem.`,
-		Args: exactArgs(1, "container id"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+		Args: cli.ExactArgs(1, "container id"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}
@@ -77,7 +78,7 @@ config.json and a root filesystem.`,
 	return cmd
 }
 
-func newRunCommand(g *globalOptions) *cobra.Command {
+func newRunCommand(g *cli.Options) *cobra.Command {
 	var f createFlags
 	var detach bool
 	cmd := &cobra.Command{
@@ -86,9 +87,9 @@ func newRunCommand(g *globalOptions) *cobra.Command {
 		Long: `The run command creates a container from a bundle and starts it. Without
 --detach it waits for the container's program, forwards signals to it,
 deletes the container and exits with the program's exit status.`,
-		Args: exactArgs(1, "container id"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+		Args: cli.ExactArgs(1, "container id"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}
@@ -108,7 +109,7 @@ deletes the container and exits with the program's exit status.`,
 			}
 			// A terminal without a console socket: hull holds the pty
 			// master itself and wires it to its own stdio.
-			var tty *consoleProxy
+			var tty *cli.ConsoleProxy
 			if o.ConsoleSocket == "" {
 				// config.json is read and decoded once, here; Run
 				// takes it as loaded.
@@ -120,11 +121,11 @@ deletes the container and exits with the program's exit status.`,
 					return err
 				}
 				if o.Spec.Process != nil && o.Spec.Process.Terminal {
-					if tty, err = newConsoleProxy(); err != nil {
+					if tty, err = cli.NewConsoleProxy(); err != nil {
 						return err
 					}
 					defer tty.Close()
-					o.ConsoleSocket = tty.path
+					o.ConsoleSocket = tty.Path
 				}
 			}
 			// Every signal is forwarded, as runc does. Asking the Go
@@ -158,7 +159,7 @@ deletes the container and exits with the program's exit status.`,
 						continue
 					}
 					if s == unix.SIGWINCH && tty != nil {
-						tty.resize()
+						tty.Resize()
 						continue
 					}
 					fwd <- s
@@ -172,7 +173,7 @@ deletes the container and exits with the program's exit status.`,
 				tty.Close()
 			}
 			if code != 0 {
-				return &exitError{code: code}
+				return &cli.ExitError{Code: code}
 			}
 			return nil
 		}),
@@ -182,13 +183,13 @@ deletes the container and exits with the program's exit status.`,
 	return cmd
 }
 
-func newStartCommand(g *globalOptions) *cobra.Command {
+func newStartCommand(g *cli.Options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "start <container-id>",
 		Short: "start the program of a created container",
-		Args:  exactArgs(1, "container id"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+		Args:  cli.ExactArgs(1, "container id"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}
@@ -199,7 +200,7 @@ func newStartCommand(g *globalOptions) *cobra.Command {
 
 // newInitCommand is the hidden verb hull re-executes itself with as a
 // container's init; it is not for people to call.
-func newInitCommand(g *globalOptions) *cobra.Command {
+func newInitCommand(g *cli.Options) *cobra.Command {
 	return &cobra.Command{
 		Use:    "init",
 		Short:  "the container's init (internal)",

@@ -13,10 +13,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/hullrt/hull/internal/cli"
 	"github.com/hullrt/hull/runtime"
 )
 
-func newExecCommand(g *globalOptions) *cobra.Command {
+func newExecCommand(g *cli.Options) *cobra.Command {
 	var (
 		processFile, consoleSocket, cwd, user, pidFile string
 		env, caps, gids                                []string
@@ -39,8 +40,8 @@ the container's own process settings.`,
 			}
 			return nil
 		},
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}
@@ -128,13 +129,13 @@ the container's own process settings.`,
 				fmt.Print(p)
 				return nil
 			}
-			var tty *consoleProxy
+			var tty *cli.ConsoleProxy
 			if proc.Terminal && consoleSocket == "" && !detach {
-				if tty, err = newConsoleProxy(); err != nil {
+				if tty, err = cli.NewConsoleProxy(); err != nil {
 					return err
 				}
 				defer tty.Close()
-				o.ConsoleSocket = tty.path
+				o.ConsoleSocket = tty.Path
 			}
 			// The exec'd process is our child; as a subreaper we also
 			// collect what it leaves behind.
@@ -156,7 +157,7 @@ the container's own process settings.`,
 						continue
 					}
 					if s == unix.SIGWINCH && tty != nil {
-						tty.resize()
+						tty.Resize()
 						continue
 					}
 					fwd <- s
@@ -170,7 +171,7 @@ the container's own process settings.`,
 				tty.Close()
 			}
 			if code != 0 {
-				return &exitError{code: code}
+				return &cli.ExitError{Code: code}
 			}
 			return nil
 		}),

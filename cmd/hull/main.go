@@ -3,39 +3,33 @@
 // Its command line follows runc's, verb for verb and flag for flag, so that
 // podman, containerd and CRI-O can use it as their runtime. Every verb is a
 // thin layer over a library package: this command parses flags and prints;
-// the work happens in runtime, cgroups, netns, image and vmm.
+// the work happens in runtime, cgroups and vmm. The image-level families
+// (check, container, image, network) are listed here but live in
+// hull-engine, which hull executes for them (engine.go says why).
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hullrt/hull/internal/cli"
 )
 
 // version is set at link time by the Makefile (-X main.version=...).
 var version = "dev"
 
-// globalOptions are runc's global flags, accepted before any verb.
-type globalOptions struct {
-	root          string // --root: where container state lives
-	log           string // --log: where the runtime writes its log
-	logFormat     string // --log-format: text or json
-	debug         bool   // --debug: log at debug level
-	systemdCgroup bool   // --systemd-cgroup: cgroupsPath is slice:prefix:name
-}
-
 // newRootCommand builds the command tree for a command line (os.Args[1:]).
 // runc's verbs, which containerd's shim, podman and CRI-O run several
-// times per container, are always built; hull's own families (container,
-// image, vm, network, check) only when the command line names none of
-// runc's verbs: building their flags costs more than a "hull start"
-// takes to run. Help, completion and errors then see the whole tree, as
-// before.
+// times per container, are always built; hull's own families (vm, and
+// the image-level ones that hull-engine carries: see engine.go) only
+// when the command line names none of runc's verbs: building their
+// flags costs more than a "hull start" takes to run. Help, completion
+// and errors then see the whole tree.
 func newRootCommand(args []string) *cobra.Command {
-	g := &globalOptions{}
+	g := &cli.Options{}
 	root := &cobra.Command{
 		Use:   "hull",
 		Short: "an OCI container runtime and KVM micro-VM launcher",
@@ -52,12 +46,7 @@ and micro-VMs, and what to change when it cannot.`,
 		SilenceErrors: true,
 	}
 	root.SetVersionTemplate(versionText())
-	pf := root.PersistentFlags()
-	pf.StringVar(&g.root, "root", defaultStateRoot(), "root directory for storage of container state")
-	pf.StringVar(&g.log, "log", "", "set the log file to write hull logs to (default is stderr)")
-	pf.StringVar(&g.logFormat, "log-format", "text", "set the log format ('text' or 'json')")
-	pf.BoolVar(&g.debug, "debug", false, "enable debug logging")
-	pf.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "use the systemd cgroup driver (cgroupsPath is slice:prefix:name)")
+	g.AddFlags(root.PersistentFlags())
 
 	// One line per verb family; each lives in its own file of this package.
 	root.AddCommand(
@@ -81,13 +70,8 @@ and micro-VMs, and what to change when it cannot.`,
 	if hasCommand(root, verbOf(root, args)) {
 		return root
 	}
-	root.AddCommand(
-		newNetworkCommand(g),
-		newCheckCommand(g),
-		newVMCommand(g),
-		newImageCommand(g),
-		newContainerCommand(g),
-	)
+	root.AddCommand(newVMCommand(g))
+	root.AddCommand(engineCommands()...)
 	return root
 }
 
@@ -144,32 +128,6 @@ func versionText() string {
 	return fmt.Sprintf("hull version %s\nspec: 1.2.0\n", version)
 }
 
-// defaultStateRoot is runc's /run/runc, for hull: /run/hull for root, and
-// $XDG_RUNTIME_DIR/hull for an unprivileged user.
-func defaultStateRoot() string {
-	if os.Geteuid() != 0 {
-		if dir := os.Getenv("XDG_RUNTIME_DIR"); dir != "" {
-			return dir + "/hull"
-		}
-	}
-	return "/run/hull"
-}
-
-// exitError carries a process exit status through cobra without printing
-// anything more: the command has already said what went wrong.
-type exitError struct{ code int }
-
-func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
 func main() {
-	err := newRootCommand(os.Args[1:]).Execute()
-	if err == nil {
-		return
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		os.Exit(ee.code)
-	}
-	fmt.Fprintf(os.Stderr, "hull: %v\n", err)
-	os.Exit(1)
+	cli.Exit(newRootCommand(os.Args[1:]).Execute())
 }

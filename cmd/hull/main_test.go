@@ -1,6 +1,15 @@
 package main
 
-import "testing"
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hullrt/hull/integration/testvm"
+)
 
 func TestVerbOf(t *testing.T) {
 	root := newRootCommand(nil)
@@ -48,5 +57,32 @@ func TestRootCommandFamilies(t *testing.T) {
 				t.Errorf("newRootCommand(%q) lacks %q", tc.args, verb)
 			}
 		}
+	}
+}
+
+// The image-level families run in hull-engine, next to hull: hull
+// executes it with its own arguments, help included, and says so when it
+// is missing.
+func TestEngineFamilies(t *testing.T) {
+	hull := testvm.CopyHull(t, t.TempDir())
+	for _, args := range [][]string{{"help", "image"}, {"image", "--help"}, {"--root", t.TempDir(), "ctr", "--help"}} {
+		out, err := exec.Command(hull, args...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "hull container run") && !strings.Contains(string(out), "image pulls OCI and Docker images") {
+			t.Errorf("hull %q: %v, output:\n%s\nwant hull-engine's help", args, err, out)
+		}
+	}
+
+	alone := filepath.Join(t.TempDir(), "hull")
+	b, err := os.ReadFile(hull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(alone, "image", "ls").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "execve "+filepath.Join(filepath.Dir(alone), "hull-engine")+": no such file or directory") {
+		t.Errorf("hull image ls without hull-engine: %v, output %q; want exit 1 naming the missing program", err, out)
 	}
 }

@@ -87,10 +87,7 @@ func newRootlessHost(t *testing.T, subuid, subgid string) *rootlessHost {
 	must(os.WriteFile(filepath.Join(h.etc, "subuid"), []byte(subuid), 0o644))
 	must(os.WriteFile(filepath.Join(h.etc, "subgid"), []byte(subgid), 0o644))
 
-	bin, err := os.ReadFile(testvm.Hull(t))
-	must(err)
-	h.hull = filepath.Join(h.dir, "hull")
-	must(os.WriteFile(h.hull, bin, 0o755))
+	h.hull = testvm.CopyHull(t, h.dir)
 
 	h.bundle = filepath.Join(h.dir, "bundle")
 	rootfs := filepath.Join(h.bundle, "rootfs")

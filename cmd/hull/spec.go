@@ -10,10 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hullrt/hull/internal/cli"
 	"github.com/hullrt/hull/runtime"
 )
 
-func newSpecCommand(g *globalOptions) *cobra.Command {
+func newSpecCommand(g *cli.Options) *cobra.Command {
 	var bundle string
 	var rootless bool
 	cmd := &cobra.Command{
@@ -30,8 +31,8 @@ writes it, in a user namespace whose root is that user. When
 are installed, container ids 1, 2, ... map to those ranges, as podman
 maps them, so that files may belong to other users in the container;
 otherwise only root is mapped, as runc writes it.`,
-		Args: exactArgs(0, "none"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+		Args: cli.ExactArgs(0, "none"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 			file := filepath.Join(bundle, "config.json")
 			if _, err := os.Stat(file); err == nil {
 				//lint:ignore ST1005 runc's very message, which scripts match
@@ -53,12 +54,12 @@ otherwise only root is mapped, as runc writes it.`,
 	return cmd
 }
 
-func newFeaturesCommand(g *globalOptions) *cobra.Command {
+func newFeaturesCommand(g *cli.Options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "features",
 		Short: "show the enabled features (the runtime spec's features.json)",
-		Args:  exactArgs(0, "none"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+		Args:  cli.ExactArgs(0, "none"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 			enc := json.NewEncoder(os.Stdout)
 			enc.SetIndent("", "    ")
 			if err := enc.Encode(runtime.Features()); err != nil {

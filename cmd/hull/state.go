@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hullrt/hull/internal/cli"
 	"github.com/hullrt/hull/runtime"
 )
 
@@ -22,13 +23,13 @@ func printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-func newStateCommand(g *globalOptions) *cobra.Command {
+func newStateCommand(g *cli.Options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "state <container-id>",
 		Short: "output the state of a container",
-		Args:  exactArgs(1, "container id"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+		Args:  cli.ExactArgs(1, "container id"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}
@@ -41,16 +42,16 @@ func newStateCommand(g *globalOptions) *cobra.Command {
 	}
 }
 
-func newListCommand(g *globalOptions) *cobra.Command {
+func newListCommand(g *cli.Options) *cobra.Command {
 	var format string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "lists containers started by hull with the given root",
-		Args:    exactArgs(0, "none"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+		Args:    cli.ExactArgs(0, "none"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}
@@ -91,7 +92,7 @@ func newListCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func newKillCommand(g *globalOptions) *cobra.Command {
+func newKillCommand(g *cli.Options) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "kill [flags] <container-id> [signal]",
@@ -102,16 +103,16 @@ func newKillCommand(g *globalOptions) *cobra.Command {
 			}
 			return nil
 		},
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 			sigName := "SIGTERM"
 			if len(args) == 2 {
 				sigName = args[1]
 			}
-			sig, err := parseSignal(sigName)
+			sig, err := cli.ParseSignal(sigName)
 			if err != nil {
 				return err
 			}
-			rt, err := g.openRuntime()
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}
@@ -122,14 +123,14 @@ func newKillCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func newDeleteCommand(g *globalOptions) *cobra.Command {
+func newDeleteCommand(g *cli.Options) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "delete [flags] <container-id>",
 		Short: "delete a container and everything hull holds for it",
-		Args:  exactArgs(1, "container id"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+		Args:  cli.ExactArgs(1, "container id"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}
@@ -140,7 +141,7 @@ func newDeleteCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func newPsCommand(g *globalOptions) *cobra.Command {
+func newPsCommand(g *cli.Options) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use:   "ps [flags] <container-id> [-- ps options]",
@@ -151,8 +152,8 @@ func newPsCommand(g *globalOptions) *cobra.Command {
 			}
 			return nil
 		},
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}
@@ -212,13 +213,13 @@ func newPsCommand(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
-func newPauseCommand(g *globalOptions) *cobra.Command {
+func newPauseCommand(g *cli.Options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "pause <container-id>",
 		Short: "freeze every process of a container (cgroup freezer)",
-		Args:  exactArgs(1, "container id"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+		Args:  cli.ExactArgs(1, "container id"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}
@@ -227,13 +228,13 @@ func newPauseCommand(g *globalOptions) *cobra.Command {
 	}
 }
 
-func newResumeCommand(g *globalOptions) *cobra.Command {
+func newResumeCommand(g *cli.Options) *cobra.Command {
 	return &cobra.Command{
 		Use:   "resume <container-id>",
 		Short: "thaw a paused container",
-		Args:  exactArgs(1, "container id"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
-			rt, err := g.openRuntime()
+		Args:  cli.ExactArgs(1, "container id"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}

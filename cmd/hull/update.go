@@ -9,11 +9,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hullrt/hull/internal/cli"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 )
 
-func newUpdateCommand(g *globalOptions) *cobra.Command {
+func newUpdateCommand(g *cli.Options) *cobra.Command {
 	var resources string
 	var (
 		memory, memSwap, memReservation, cpuQuota, cpuRtRuntime, pidsLimit int64
@@ -27,8 +28,8 @@ func newUpdateCommand(g *globalOptions) *cobra.Command {
 		Long: `The update command changes a running container's cgroup limits, from a
 linux.resources JSON document (--resources FILE, or - for stdin) or from
 the single-value flags, which override the document's fields.`,
-		Args: exactArgs(1, "container id"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+		Args: cli.ExactArgs(1, "container id"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 			r := &specs.LinuxResources{}
 			if resources != "" {
 				var in io.Reader = os.Stdin
@@ -93,7 +94,7 @@ the single-value flags, which override the document's fields.`,
 			if fl.Changed("blkio-weight") {
 				r.BlockIO = &specs.LinuxBlockIO{Weight: &blkioWeight}
 			}
-			rt, err := g.openRuntime()
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}
@@ -117,18 +118,18 @@ the single-value flags, which override the document's fields.`,
 	return cmd
 }
 
-func newEventsCommand(g *globalOptions) *cobra.Command {
+func newEventsCommand(g *cli.Options) *cobra.Command {
 	var stats bool
 	var interval time.Duration
 	cmd := &cobra.Command{
 		Use:   "events [flags] <container-id>",
 		Short: "display container events such as OOM notifications and cpu, memory and IO usage statistics",
-		Args:  exactArgs(1, "container id"),
-		RunE: g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+		Args:  cli.ExactArgs(1, "container id"),
+		RunE: g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 			if interval <= 0 {
 				return fmt.Errorf("duration interval must be greater than 0")
 			}
-			rt, err := g.openRuntime()
+			rt, err := g.OpenRuntime()
 			if err != nil {
 				return err
 			}

@@ -10,12 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hullrt/hull/internal/cli"
 	"github.com/hullrt/hull/vmm"
 	"github.com/hullrt/hull/vmm/kvm"
 	"github.com/hullrt/hull/vmm/vmproc"
 )
 
-func newVMCommand(g *globalOptions) *cobra.Command {
+func newVMCommand(g *cli.Options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vm",
 		Short: "run Linux micro-VMs on /dev/kvm",
@@ -45,7 +46,7 @@ type vmRunFlags struct {
 	daemon  string // the VM process's configuration (hidden)
 }
 
-func newVMRunCommand(g *globalOptions) *cobra.Command {
+func newVMRunCommand(g *cli.Options) *cobra.Command {
 	f := &vmRunFlags{}
 	cmd := &cobra.Command{
 		Use:   "run --kernel KERNEL [flags]",
@@ -64,8 +65,8 @@ the VM from the host.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.daemon != "" {
 				// The VM process, where there is no hull-vmm.
-				if code := vmproc.RunDetached(f.daemon, g.root); code != 0 {
-					return &exitError{code: code}
+				if code := vmproc.RunDetached(f.daemon, g.Root); code != 0 {
+					return &cli.ExitError{Code: code}
 				}
 				return nil
 			}
@@ -89,7 +90,7 @@ the VM from the host.`,
 				if err != nil {
 					return err
 				}
-				if err := vmproc.Detach(cfg, g.root, []string{self, "--root", g.root, "vm", "run", "--daemon-config"}); err != nil {
+				if err := vmproc.Detach(cfg, g.Root, []string{self, "--root", g.Root, "vm", "run", "--daemon-config"}); err != nil {
 					return err
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), cfg.Name)
@@ -101,7 +102,7 @@ the VM from the host.`,
 				return err
 			}
 			if code := vmproc.RunForeground(cmd.Context(), cfg, os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr()); code != 0 {
-				return &exitError{code: code}
+				return &cli.ExitError{Code: code}
 			}
 			return nil
 		},

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/hullrt/hull/internal/cli"
 	"github.com/hullrt/hull/vmm/control"
 	"github.com/hullrt/hull/vmm/vmproc"
 )
@@ -21,22 +22,22 @@ import (
 // process serves (package control documents the protocol; package
 // vmproc starts that process).
 
-func newVMListCommand(g *globalOptions) *cobra.Command {
+func newVMListCommand(g *cli.Options) *cobra.Command {
 	return &cobra.Command{
 		Use: "ls", Aliases: []string{"list"}, Short: "list detached VMs", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			names, err := control.List(g.root)
+			names, err := control.List(g.Root)
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 8, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tSTATE\tPID\tCPUS\tMEMORY\tSTARTED")
 			for _, n := range names {
-				resp, err := control.Call(g.root, n, control.Request{Op: "inspect"})
+				resp, err := control.Call(g.Root, n, control.Request{Op: "inspect"})
 				if err != nil || resp.Info == nil {
 					// A VM process that died uncleanly left its
 					// directory: never show it as running.
-					st, pid, perr := control.Probe(g.root, n)
+					st, pid, perr := control.Probe(g.Root, n)
 					if perr != nil {
 						continue // gone meanwhile
 					}
@@ -51,13 +52,13 @@ func newVMListCommand(g *globalOptions) *cobra.Command {
 	}
 }
 
-func newVMInspectCommand(g *globalOptions) *cobra.Command {
+func newVMInspectCommand(g *cli.Options) *cobra.Command {
 	return &cobra.Command{
 		Use: "inspect NAME", Short: "show a detached VM's configuration and state as JSON", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			resp, err := control.Call(g.root, args[0], control.Request{Op: "inspect"})
+			resp, err := control.Call(g.Root, args[0], control.Request{Op: "inspect"})
 			if err != nil {
-				if st, pid, perr := control.Probe(g.root, args[0]); perr == nil && st == control.Dead {
+				if st, pid, perr := control.Probe(g.Root, args[0]); perr == nil && st == control.Dead {
 					return fmt.Errorf("vm %q is dead (its process%s is gone); hull vm kill %s removes its state", args[0], pidSuffix(pid), args[0])
 				}
 				return err
@@ -69,7 +70,7 @@ func newVMInspectCommand(g *globalOptions) *cobra.Command {
 	}
 }
 
-func newVMStopCommand(g *globalOptions, op string) *cobra.Command {
+func newVMStopCommand(g *cli.Options, op string) *cobra.Command {
 	short := map[string]string{
 		"stop": "press a detached VM's ACPI power button; kill it if it has not powered off after 30 s",
 		"kill": "stop a detached VM at once",
@@ -77,13 +78,13 @@ func newVMStopCommand(g *globalOptions, op string) *cobra.Command {
 	return &cobra.Command{
 		Use: op + " NAME", Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, err := control.Call(g.root, args[0], control.Request{Op: op}); err != nil {
+			if _, err := control.Call(g.Root, args[0], control.Request{Op: op}); err != nil {
 				if !errors.Is(err, control.ErrNotRunning) {
 					return err
 				}
 				// No answer: a VM whose process died leaves a stale
 				// state directory, which stop and kill clean up.
-				pid, rerr := control.RemoveStale(g.root, args[0])
+				pid, rerr := control.RemoveStale(g.Root, args[0])
 				if rerr != nil {
 					return fmt.Errorf("%w; %w", err, rerr)
 				}
@@ -92,7 +93,7 @@ func newVMStopCommand(g *globalOptions, op string) *cobra.Command {
 			}
 			// Wait for the VM process to remove its socket.
 			for deadline := time.Now().Add(vmproc.StopTimeout + 10*time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-				if _, err := os.Stat(control.Dir(g.root, args[0])); errors.Is(err, os.ErrNotExist) {
+				if _, err := os.Stat(control.Dir(g.Root, args[0])); errors.Is(err, os.ErrNotExist) {
 					return nil
 				}
 			}
@@ -101,11 +102,11 @@ func newVMStopCommand(g *globalOptions, op string) *cobra.Command {
 	}
 }
 
-func newVMConsoleCommand(g *globalOptions) *cobra.Command {
+func newVMConsoleCommand(g *cli.Options) *cobra.Command {
 	return &cobra.Command{
 		Use: "console NAME", Short: "attach to a detached VM's serial console (Ctrl-A x detaches)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := control.Dial(g.root, args[0], control.Request{Op: "console"})
+			c, err := control.Dial(g.Root, args[0], control.Request{Op: "console"})
 			if err != nil {
 				return err
 			}

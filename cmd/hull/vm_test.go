@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/hullrt/hull/internal/cli"
 )
 
 func TestParseMiB(t *testing.T) {
@@ -87,7 +89,7 @@ func TestVMRunExplain(t *testing.T) {
 	if err := os.WriteFile(kernel, tinyELF([]byte{0xf4}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := newVMRunCommand(&globalOptions{root: t.TempDir()})
+	cmd := newVMRunCommand(&cli.Options{Root: t.TempDir()})
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetArgs([]string{"--kernel", kernel, "--cpus", "2", "--memory", "128M", "--disk", "root.img", "--explain"})
@@ -125,7 +127,7 @@ func TestVMStaleState(t *testing.T) {
 		ln.Close()
 	}
 	hull := func(args ...string) (string, error) {
-		cmd := newVMCommand(&globalOptions{root: root})
+		cmd := newVMCommand(&cli.Options{Root: root})
 		var out bytes.Buffer
 		cmd.SetOut(&out)
 		cmd.SetErr(&out)

@@ -248,35 +248,62 @@ func hullBinary(ctx context.Context) (string, error) {
 	if err := goBuild(ctx, out, "github.com/hullrt/hull/cmd/hull"); err != nil {
 		return "", err
 	}
-	// hull runs each VM in hull-vmm and each container's init in
-	// hull-init, found next to it (packages vmproc and runtime);
-	// hull-vmm, without cgo, is a static program, as make builds it.
-	if err := goBuild(ctx, filepath.Join(dir, hullVMM), "github.com/hullrt/hull/cmd/hull-vmm", "CGO_ENABLED=0"); err != nil {
-		return "", err
-	}
-	if err := goBuild(ctx, filepath.Join(dir, hullInit), "github.com/hullrt/hull/cmd/hull-init"); err != nil {
-		return "", err
+	// hull runs each VM in hull-vmm, each container's init in hull-init
+	// and its image-level families in hull-engine, found next to it
+	// (packages vmproc, runtime and internal/cli); hull-vmm, without
+	// cgo, is a static program, as make builds it.
+	for _, c := range companions {
+		var env []string
+		if c == hullVMM {
+			env = append(env, "CGO_ENABLED=0")
+		}
+		if err := goBuild(ctx, filepath.Join(dir, c), "github.com/hullrt/hull/cmd/"+c, env...); err != nil {
+			return "", err
+		}
 	}
 	hullOnce.path = out
 	return out, nil
 }
 
-// hullVMM is vmproc.BinaryName, the VM process's program, and hullInit
-// runtime.InitProgramName, the container init's; testvm cannot import
+// hull's companion programs, installed next to it: hullVMM is
+// vmproc.BinaryName, the VM process's program, hullInit
+// runtime.InitProgramName, the container init's, and hullEngine
+// cli.EngineProgram, the image-level families'. testvm cannot import
 // those packages, whose own tests import testvm.
 const (
-	hullVMM  = "hull-vmm"
-	hullInit = "hull-init"
+	hullVMM    = "hull-vmm"
+	hullInit   = "hull-init"
+	hullEngine = "hull-engine"
 )
 
+var companions = []string{hullVMM, hullInit, hullEngine}
+
 // HullFiles is what a test VM's payload needs of hull (hull at path,
-// built by Hull, and hull-vmm beside it), keyed by their paths on the
-// payload disk, where $HULL_BINARY finds hull.
+// built by Hull, and its companions beside it), keyed by their paths on
+// the payload disk, where $HULL_BINARY finds hull.
 func HullFiles(path string) map[string]string {
-	return map[string]string{
-		"bin/hull":       path,
-		"bin/" + hullVMM: filepath.Join(filepath.Dir(path), hullVMM),
+	files := map[string]string{"bin/hull": path}
+	for _, c := range companions {
+		files["bin/"+c] = filepath.Join(filepath.Dir(path), c)
 	}
+	return files
+}
+
+// CopyHull copies hull (from Hull) and its companions into dir, for a
+// test that runs them as another user or from a place of its own, and
+// returns the copy of hull.
+func CopyHull(t testing.TB, dir string) string {
+	t.Helper()
+	for name, src := range HullFiles(Hull(t)) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(name)), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "hull")
 }
 
 // Hull returns the path of a hull binary built from this tree: the one

@@ -87,14 +87,7 @@ func TestCheckRootlessCLI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bin := filepath.Join(dir, "hull")
-	b, err := os.ReadFile(testvm.Hull(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := testvm.CopyHull(t, dir)
 	cmd := exec.Command(bin, "check", "--json")
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}

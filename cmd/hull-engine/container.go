@@ -17,12 +17,13 @@ import (
 
 	"github.com/hullrt/hull"
 	"github.com/hullrt/hull/image/pull"
+	"github.com/hullrt/hull/internal/cli"
 	"github.com/hullrt/hull/netns"
 )
 
 // containerOptions locate the engine's directories.
 type containerOptions struct {
-	g                   *globalOptions
+	g                   *cli.Options
 	data, registries    string
 	netRunDir, netState string
 	quietPull           bool
@@ -43,18 +44,18 @@ func (o *containerOptions) engine() (*hull.Engine, error) {
 	}
 	return hull.NewEngine(
 		hull.WithDataDir(o.data),
-		hull.WithRunDir(filepath.Join(o.g.root, "containers")),
+		hull.WithRunDir(filepath.Join(o.g.Root, "containers")),
 		hull.WithNetworkDirs(o.netRunDir, o.netState),
 		hull.WithMonitor(exe, "container", "monitor"),
 		hull.WithPullOptions(popts...),
-		hull.WithEngineLogger(o.g.logger()),
+		hull.WithEngineLogger(o.g.Logger()),
 	)
 }
 
-// runE is globalOptions.runE for the verbs that work on containers: it
+// runE is cli.Options.RunE for the verbs that work on containers: it
 // opens the engine first, so each verb starts with it in hand.
 func (o *containerOptions) runE(fn func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error) func(*cobra.Command, []string) error {
-	return o.g.runE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
+	return o.g.RunE(func(ctx context.Context, cmd *cobra.Command, args []string) error {
 		e, err := o.engine()
 		if err != nil {
 			return err
@@ -63,12 +64,12 @@ func (o *containerOptions) runE(fn func(ctx context.Context, cmd *cobra.Command,
 	})
 }
 
-func newContainerCommand(g *globalOptions) *cobra.Command {
+func newContainerCommand(g *cli.Options) *cobra.Command {
 	o := &containerOptions{g: g}
 	cmd := &cobra.Command{
 		Use:     "container",
-		Aliases: []string{"ctr"},
-		Short:   "run containers from images, the way docker and podman do",
+		Aliases: cli.EngineFamily("container").Aliases,
+		Short:   cli.EngineFamily("container").Short,
 		Long: `container runs containers from images, daemonless: each running container
 has a small monitor process of its own (hull re-executed, in a session of
 its own) that owns its log, records its exit and cleans up after it, even
@@ -365,7 +366,7 @@ func attach(ctx context.Context, e *hull.Engine, ctr *hull.Container, so hull.St
 				return lerr
 			}
 			if r.code != 0 {
-				return &exitError{code: r.code}
+				return &cli.ExitError{Code: r.code}
 			}
 			return nil
 		}
@@ -430,10 +431,6 @@ func (b *byteSize) Set(s string) error {
 	return nil
 }
 
-// parseSignalFlag reads "KILL", "SIGKILL" or "9".
-// attachTTY connects hull's stdio to the terminal of container id (stdin
-// only when interactive), in raw mode when stdin is a terminal, until the
-// container's side closes.
 // explainContainer prints Explain for a container made only to be
 // explained, and removes it again.
 func explainContainer(ctx context.Context, e *hull.Engine, id string, out io.Writer) error {

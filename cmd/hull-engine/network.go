@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/hullrt/hull/internal/cli"
 	"github.com/hullrt/hull/netns"
 	"github.com/spf13/cobra"
 )
@@ -23,19 +24,19 @@ type networkOptions struct {
 	hostNetns string
 }
 
-func (o *networkOptions) manager(g *globalOptions) (*netns.Manager, error) {
+func (o *networkOptions) manager(g *cli.Options) (*netns.Manager, error) {
 	return netns.New(
-		netns.WithStateDir(filepath.Join(g.root, "network")),
+		netns.WithStateDir(filepath.Join(g.Root, "network")),
 		netns.WithRunDir(o.runDir),
 		netns.WithHostNetns(o.hostNetns),
 	)
 }
 
-func newNetworkCommand(g *globalOptions) *cobra.Command {
+func newNetworkCommand(g *cli.Options) *cobra.Command {
 	o := &networkOptions{}
 	cmd := &cobra.Command{
 		Use:   "network",
-		Short: "list, inspect and clean up container networks",
+		Short: cli.EngineFamily("network").Short,
 		Long: `network shows what hull built for container networking and removes what
 a crashed run left behind.
 
@@ -63,7 +64,7 @@ ctr-<id> of DNAT rules in the nftables table "inet hull".
 	return cmd
 }
 
-func newNetworkLsCommand(g *globalOptions, o *networkOptions) *cobra.Command {
+func newNetworkLsCommand(g *cli.Options, o *networkOptions) *cobra.Command {
 	var format string
 	var all bool
 	cmd := &cobra.Command{
@@ -165,7 +166,7 @@ func dash(s string) string {
 	return s
 }
 
-func newNetworkInspectCommand(g *globalOptions, o *networkOptions) *cobra.Command {
+func newNetworkInspectCommand(g *cli.Options, o *networkOptions) *cobra.Command {
 	var plan bool
 	cmd := &cobra.Command{
 		Use:   "inspect [--plan] ID|NETWORK",
@@ -212,7 +213,7 @@ asked to do.`,
 	return cmd
 }
 
-func newNetworkPruneCommand(g *globalOptions, o *networkOptions) *cobra.Command {
+func newNetworkPruneCommand(g *cli.Options, o *networkOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "prune",
 		Short: "remove what crashed setups left and networks no container uses",
@@ -235,7 +236,7 @@ func newNetworkPruneCommand(g *globalOptions, o *networkOptions) *cobra.Command 
 	}
 }
 
-func newNetworkPlanCommand(g *globalOptions, o *networkOptions) *cobra.Command {
+func newNetworkPlanCommand(g *cli.Options, o *networkOptions) *cobra.Command {
 	var publish []string
 	var mode string
 	var ipv6 bool

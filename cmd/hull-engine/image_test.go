@@ -293,14 +293,7 @@ func TestImageRootless(t *testing.T) {
 	for _, d := range []string{filepath.Dir(sandbox), sandbox} {
 		os.Chmod(d, 0o755)
 	}
-	bin := filepath.Join(sandbox, "hull")
-	b, err := os.ReadFile(testvm.Hull(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := testvm.CopyHull(t, sandbox)
 	home := filepath.Join(sandbox, "home")
 	os.Mkdir(home, 0o755)
 	os.Chown(home, 65534, 65534)
@@ -322,7 +315,7 @@ func TestImageRootless(t *testing.T) {
 	bundleDir := filepath.Join(home, "bundle")
 	hull("unpack", ref, bundleDir)
 	var spec specs.Spec
-	b, err = os.ReadFile(filepath.Join(bundleDir, "config.json"))
+	b, err := os.ReadFile(filepath.Join(bundleDir, "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -13,12 +13,12 @@ import (
 	"golang.org/x/term"
 )
 
-// consoleProxy is what "hull run" does for a container with a terminal
+// ConsoleProxy is what "hull run" does for a container with a terminal
 // when no --console-socket is given: it listens on its own console
 // socket, receives the pty master from the container's init, and copies
 // between it and hull's stdio, with hull's terminal in raw mode.
-type consoleProxy struct {
-	path    string
+type ConsoleProxy struct {
+	Path    string // the socket to pass as --console-socket
 	dir     string
 	ln      *net.UnixListener
 	master  *os.File
@@ -27,13 +27,16 @@ type consoleProxy struct {
 	done    chan struct{}
 }
 
-func newConsoleProxy() (*consoleProxy, error) {
+// NewConsoleProxy listens on a new console socket in a private temporary
+// directory and, once a container's init sends its pty master there,
+// copies between it and this process's stdio.
+func NewConsoleProxy() (*ConsoleProxy, error) {
 	dir, err := os.MkdirTemp("", "hull-console-")
 	if err != nil {
 		return nil, err
 	}
-	p := &consoleProxy{dir: dir, path: filepath.Join(dir, "console.sock"), done: make(chan struct{})}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: p.path, Net: "unix"})
+	p := &ConsoleProxy{dir: dir, Path: filepath.Join(dir, "console.sock"), done: make(chan struct{})}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: p.Path, Net: "unix"})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -43,7 +46,7 @@ func newConsoleProxy() (*consoleProxy, error) {
 	return p, nil
 }
 
-func (p *consoleProxy) serve() {
+func (p *ConsoleProxy) serve() {
 	defer close(p.done)
 	conn, err := p.ln.AcceptUnix()
 	if err != nil {
@@ -61,7 +64,7 @@ func (p *consoleProxy) serve() {
 		p.restore, _ = term.MakeRaw(int(os.Stdin.Fd()))
 	}
 	p.mu.Unlock()
-	p.resize()
+	p.Resize()
 	go func() { _, _ = io.Copy(master, os.Stdin) }()
 	_, _ = io.Copy(os.Stdout, master)
 }
@@ -87,8 +90,8 @@ func recvFD(conn *net.UnixConn) (*os.File, error) {
 	return nil, fmt.Errorf("no file descriptor in the console socket message")
 }
 
-// resize copies hull's window size to the container's terminal.
-func (p *consoleProxy) resize() {
+// Resize copies hull's window size to the container's terminal.
+func (p *ConsoleProxy) Resize() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.master == nil {
@@ -99,9 +102,13 @@ func (p *consoleProxy) resize() {
 	}
 }
 
+// Done is closed once the container's side of the terminal has closed
+// and its output is copied.
+func (p *ConsoleProxy) Done() <-chan struct{} { return p.done }
+
 // Close stops the proxy once the container's output is drained: the copy
 // from the master ends when the last holder of the slave has exited.
-func (p *consoleProxy) Close() {
+func (p *ConsoleProxy) Close() {
 	p.ln.Close()
 	select {
 	case <-p.done:

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/hullrt/hull"
+	"github.com/hullrt/hull/internal/cli"
 )
 
 func eachContainer(cmd *cobra.Command, args []string, fn func(ref string) error) error {
@@ -24,7 +22,7 @@ func eachContainer(cmd *cobra.Command, args []string, fn func(ref string) error)
 		fmt.Fprintln(cmd.OutOrStdout(), ref)
 	}
 	if failed > 0 {
-		return &exitError{code: 1}
+		return &cli.ExitError{Code: 1}
 	}
 	return nil
 }
@@ -84,29 +82,15 @@ func newContainerKillCommand(o *containerOptions) *cobra.Command {
 		Short: "send a signal to containers (default SIGKILL)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: o.runE(func(ctx context.Context, cmd *cobra.Command, e *hull.Engine, args []string) error {
-			s, err := parseSignalFlag(sig)
+			s, err := cli.ParseSignal(sig)
 			if err != nil {
-				return err
+				return fmt.Errorf("--signal: %w", err)
 			}
 			return eachContainer(cmd, args, func(ref string) error { return e.Kill(ctx, ref, s, false) })
 		}),
 	}
 	cmd.Flags().StringVarP(&sig, "signal", "s", "KILL", "signal to send (name or number)")
 	return cmd
-}
-
-func parseSignalFlag(s string) (unix.Signal, error) {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 && n < 65 {
-		return unix.Signal(n), nil
-	}
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	if sig := unix.SignalNum(name); sig != 0 {
-		return sig, nil
-	}
-	return 0, fmt.Errorf("--signal %q: unknown signal", s)
 }
 
 func newContainerPruneCommand(o *containerOptions) *cobra.Command {

@@ -7,15 +7,16 @@ import (
 	"log/slog"
 
 	"github.com/hullrt/hull"
+	"github.com/hullrt/hull/internal/cli"
 	"github.com/spf13/cobra"
 )
 
-func newCheckCommand(g *globalOptions) *cobra.Command {
+func newCheckCommand(g *cli.Options) *cobra.Command {
 	var asJSON, vm bool
 	var record, fixture string
 	cmd := &cobra.Command{
 		Use:   "check [--json] [--vm]",
-		Short: "tell whether this machine can run containers and micro-VMs, and what to change",
+		Short: cli.EngineFamily("check").Short,
 		Long: `check tries, for real, everything hull asks of the kernel and the CPU:
 
   namespaces        clone(2) of a throwaway child with each CLONE_NEW* flag
@@ -48,7 +49,7 @@ micro-VMs must be able to run too.`,
 				return nil
 			}
 			var opts []hull.CheckOption
-			if g.debug {
+			if g.Debug {
 				opts = append(opts, hull.WithLogger(slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelDebug}))))
 			}
 			if fixture != "" {
@@ -69,7 +70,7 @@ micro-VMs must be able to run too.`,
 				return err
 			}
 			if !rep.Containers.OK || vm && !rep.VMs.OK {
-				return &exitError{code: 1}
+				return &cli.ExitError{Code: 1}
 			}
 			return nil
 		},

@@ -18,6 +18,7 @@ import (
 	"github.com/hullrt/hull/image/pull"
 	"github.com/hullrt/hull/image/rootfs"
 	"github.com/hullrt/hull/image/store"
+	"github.com/hullrt/hull/internal/cli"
 	"github.com/hullrt/hull/netns"
 	"github.com/hullrt/hull/runtime"
 	"github.com/spf13/cobra"
@@ -32,11 +33,11 @@ type imageOptions struct {
 
 func (o *imageOptions) open() (*store.Store, error) { return store.Open(o.store) }
 
-func newImageCommand(g *globalOptions) *cobra.Command {
+func newImageCommand(g *cli.Options) *cobra.Command {
 	o := &imageOptions{}
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "pull, list and unpack container images",
+		Short: cli.EngineFamily("image").Short,
 		Long: `image pulls OCI and Docker images from registries into hull's store and
 turns them into root filesystems and runtime bundles.
 
@@ -271,7 +272,7 @@ func newImageTagCommand(o *imageOptions) *cobra.Command {
 	}
 }
 
-func newImageRmCommand(o *imageOptions, g *globalOptions) *cobra.Command {
+func newImageRmCommand(o *imageOptions, g *cli.Options) *cobra.Command {
 	var prune, force bool
 	cmd := &cobra.Command{
 		Use:   "rm [-f] [--prune] REF...",

@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"golang.org/x/sys/unix"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hullrt/hull/integration/testvm"
 	"github.com/hullrt/hull/netns"
