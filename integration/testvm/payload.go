@@ -96,20 +96,28 @@ func guestInit(ctx context.Context) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, "init")
-	if err := goBuild(ctx, out, "github.com/hullrt/hull/integration/testvm/guestinit", "CGO_ENABLED=0"); err != nil {
+	if err := goBuild(ctx, out, "github.com/hullrt/hull/integration/testvm/guestinit", false); err != nil {
 		return "", err
 	}
 	guestInitOnce.path = out
 	return out, nil
 }
 
-// goBuild runs go build from the module's root.
-func goBuild(ctx context.Context, out, pkg string, env ...string) error {
+// goBuild runs go build from the module's root, for a static program as
+// the Makefile builds them: with cgo, linked statically against glibc
+// with Go's own resolver and user lookup; without, CGO_ENABLED=0.
+func goBuild(ctx context.Context, out, pkg string, cgo bool) error {
 	root, err := ModuleRoot()
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
+	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg}
+	env := []string{"CGO_ENABLED=0"}
+	if cgo {
+		args = []string{"build", "-trimpath", "-tags=netgo,osusergo", "-ldflags=-s -w -linkmode external -extldflags -static", "-o", out, pkg}
+		env = []string{"CGO_ENABLED=1"}
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {
