@@ -347,6 +347,11 @@ func (r *Runtime) initCommand(plan *Plan, syncFD int, extra []*os.File, o Create
 		"GOMAXPROCS=1",
 		"GOGC=off",
 	}
+	if plan.NSEnter {
+		if err := needConstructor("entering the container's user, mount or time namespace"); err != nil {
+			return nil, err
+		}
+	}
 	if e := nsenterEnv(plan.Join); e != "" {
 		env = append(env, e)
 	}

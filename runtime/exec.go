@@ -235,10 +235,11 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (_ *Proces
 }
 
 // checkNSEnter fails an init whose plan needed the nsenter constructor
-// when the constructor did not run (a build without cgo).
+// when the constructor did not run (an init program built without cgo;
+// needConstructor stops hull from starting one it knows).
 func checkNSEnter(p *Plan) error {
 	if p.NSEnter && !nsenter.Entered() {
-		return errors.New("namespaces to enter by path, but the nsenter constructor did not run (hull built without cgo?)")
+		return errors.New("namespaces to enter by path, but the nsenter constructor did not run: the init's program was built without cgo")
 	}
 	return nil
 }

@@ -22,6 +22,9 @@ import (
 
 // usernsFor returns an fd of a new user namespace with the given maps.
 func usernsFor(m *IDMap) (*os.File, error) {
+	if err := needConstructor("the user namespace of an idmapped mount"); err != nil {
+		return nil, err
+	}
 	exe, err := sealedExe()
 	if err != nil {
 		return nil, err

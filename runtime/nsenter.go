@@ -1,10 +1,27 @@
 package runtime
 
 import (
+	"fmt"
+	"os"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/hullrt/hull/runtime/nsenter"
 )
+
+// needConstructor fails what needs the nsenter constructor in the
+// process it starts (entering a user, mount or time namespace, an
+// idmapped mount's user namespace) when the init's program lacks it:
+// when it is this program, re-executed, and this program was built
+// without cgo. hull is built so, and counts on hull-init next to it.
+func needConstructor(what string) error {
+	if initProgram() != "/proc/self/exe" || nsenter.Linked() {
+		return nil
+	}
+	self, _ := os.Executable()
+	return fmt.Errorf("%s needs %s next to %s: only a program built with cgo has runtime/nsenter's constructor, which enters them before the Go runtime starts, and this one was built without", what, InitProgramName, self)
+}
 
 // nsenterEnv returns the environment variable that asks the nsenter
 // constructor (runtime/nsenter) to enter namespaces before the Go

@@ -18,7 +18,10 @@ import (
 // A created container's init runs hull-init when it is next to hull, and
 // hull itself when hull stands alone; either way from a read-only mount
 // of that very file (same inode), through which nothing can be written
-// (CVE-2019-5736), and the container starts and ends normally.
+// (CVE-2019-5736), and the container starts and ends normally. Entering
+// the container's mount namespace (exec) needs runtime/nsenter's
+// constructor, which only hull-init has: hull alone refuses it, saying
+// so.
 func TestInitProgram(t *testing.T) {
 	testvm.Require(t, testvm.Root)
 	built := testvm.Hull(t)
@@ -36,9 +39,10 @@ func TestInitProgram(t *testing.T) {
 	hullSpec(t, alone, bundle, "true")
 	for _, tc := range []struct {
 		name, hull, program string
+		execErr             string // what "hull exec" says, or "" when it works
 	}{
-		{"beside hull", built, filepath.Join(filepath.Dir(built), runtime.InitProgramName)},
-		{"hull alone", alone, alone},
+		{"beside hull", built, filepath.Join(filepath.Dir(built), runtime.InitProgramName), ""},
+		{"hull alone", alone, alone, "mount or time namespace needs hull-init next to " + alone + ": only a program built with cgo"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
@@ -79,6 +83,10 @@ func TestInitProgram(t *testing.T) {
 			var fs unix.Statfs_t
 			if err := unix.Statfs(exe, &fs); err != nil || fs.Flags&unix.ST_RDONLY == 0 {
 				t.Errorf("the init runs its program from a writable mount (statfs flags %#x, %v)", fs.Flags, err)
+			}
+			out, err := exec.Command(tc.hull, "--root", root, "exec", "c", "/bin/true").CombinedOutput()
+			if tc.execErr == "" && err != nil || tc.execErr != "" && (err == nil || !strings.Contains(string(out), tc.execErr)) {
+				t.Errorf("hull exec: %v, %s; want error %q", err, out, tc.execErr)
 			}
 			hull("start", "c")
 			hull("delete", "--force", "c")

@@ -245,15 +245,15 @@ func hullBinary(ctx context.Context) (string, error) {
 		return "", err
 	}
 	out := filepath.Join(dir, "hull")
-	if err := goBuild(ctx, out, "github.com/hullrt/hull/cmd/hull", true); err != nil {
+	if err := goBuild(ctx, out, "github.com/hullrt/hull/cmd/hull", false); err != nil {
 		return "", err
 	}
 	// hull runs each VM in hull-vmm, each container's init in hull-init
 	// and its image-level families in hull-engine, found next to it
-	// (packages vmproc, runtime and internal/cli); hull-vmm is built
-	// without cgo, as make builds it.
+	// (packages vmproc, runtime and internal/cli); as make builds them,
+	// only hull-init, which needs runtime/nsenter's constructor, with cgo.
 	for _, c := range companions {
-		if err := goBuild(ctx, filepath.Join(dir, c), "github.com/hullrt/hull/cmd/"+c, c != hullVMM); err != nil {
+		if err := goBuild(ctx, filepath.Join(dir, c), "github.com/hullrt/hull/cmd/"+c, c == hullInit); err != nil {
 			return "", err
 		}
 	}

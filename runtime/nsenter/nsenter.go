@@ -44,6 +44,11 @@
 //
 // Everything else the runtime does in Go. Importing this package is what
 // links the constructor in; the runtime does so by calling Entered.
+//
+// Built without cgo the package has no constructor: Linked and Entered
+// report false, and the runtime refuses what needs one. hull is built so
+// (it starts faster without the C library); the program that needs the
+// constructor is the container's init, hull-init, built with cgo.
 package nsenter
 
 // #cgo CFLAGS: -Wall -O2
@@ -53,3 +58,6 @@ import "C"
 // Entered reports whether the constructor entered namespaces in this
 // process.
 func Entered() bool { return C.hull_nsenter_done != 0 }
+
+// Linked reports whether the constructor is part of this program.
+func Linked() bool { return true }
