@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -200,6 +201,11 @@ func (ss Steps) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
+// UnmarshalJSON decodes each step by its op, refusing an op or a field
+// it does not know: a plan from another build of hull must fail, not run
+// with a step or an argument skipped. (A custom decoder does not inherit
+// DisallowUnknownFields from the one that calls it.) Steps are numbered
+// from 1, as the init's errors number them.
 func (ss *Steps) UnmarshalJSON(b []byte) error {
 	var env []stepEnvelope
 	if err := json.Unmarshal(b, &env); err != nil {
@@ -209,11 +215,13 @@ func (ss *Steps) UnmarshalJSON(b []byte) error {
 	for i, e := range env {
 		mk, ok := stepOps[e.Op]
 		if !ok {
-			return fmt.Errorf("step %d: unknown op %q", i, e.Op)
+			return fmt.Errorf("step %d: unknown op %q", i+1, e.Op)
 		}
 		s := mk()
-		if err := json.Unmarshal(e.Args, s); err != nil {
-			return fmt.Errorf("step %d (%s): %w", i, e.Op, err)
+		dec := json.NewDecoder(bytes.NewReader(e.Args))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(s); err != nil {
+			return fmt.Errorf("step %d (%s): %w", i+1, e.Op, err)
 		}
 		*ss = append(*ss, s)
 	}
