@@ -293,6 +293,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 	// --force after a killed create finds both.
 	rec.Pid = pid
 	rec.PidStart, _ = pidStart(pid)
+	rec.InitExe = exeOf(pid) // it waits for its plan: not exec'd yet
 	if err := lk.write(rec); err != nil {
 		return nil, err
 	}

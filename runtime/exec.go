@@ -216,6 +216,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (_ *Proces
 			return nil, err
 		}
 	}
+	program := exeOf(pid) // it waits for its plan: not exec'd yet
 	st := r.stateOf(rec).OCI()
 	if err := r.driveInit(ctx, parentSock, cmd, plan, st, 0, consoleFD); err != nil {
 		if errors.Is(err, errInitGone) || errors.Is(err, unix.EPIPE) {
@@ -230,7 +231,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions) (_ *Proces
 			return nil, err
 		}
 	}
-	waitExecve(ctx, pid)
+	waitExecve(ctx, pid, program)
 	return &Process{Pid: pid, cmd: cmd, rec: rec}, nil
 }
 

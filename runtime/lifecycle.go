@@ -107,7 +107,7 @@ func (r *Runtime) start(ctx context.Context, lk *lockedDir, rec *record) error {
 	}
 	// An init of an older hull closed its end before execve: wait for
 	// the exec itself then (at once when it is done).
-	waitExecve(ctx, rec.Pid)
+	waitExecve(ctx, rec.Pid, rec.InitExe)
 	if len(hookList(rec.hooks(), "poststart")) == 0 {
 		return nil // the state is for the hooks: no need to read it
 	}
@@ -467,9 +467,25 @@ func (r *Runtime) wait(ctx context.Context, c *created, sigs <-chan os.Signal) (
 
 type exitErrorT = exec.ExitError
 
-// execed reports whether pid no longer runs hull's protected copy: it has
-// exec'd its program (or is gone).
-func execed(pid int) bool {
+// fileID names a file by device and inode.
+type fileID struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
+}
+
+// exeOf returns the file that pid runs, or nil when it is gone.
+func exeOf(pid int) *fileID {
+	var st unix.Stat_t
+	if unix.Stat("/proc/"+strconv.Itoa(pid)+"/exe", &st) != nil {
+		return nil
+	}
+	return &fileID{Dev: st.Dev, Ino: st.Ino}
+}
+
+// execed reports whether pid no longer runs hull's protected copy of the
+// init's program, init (as exeOf read it when the process started): it
+// has exec'd its program (or is gone).
+func execed(pid int, init *fileID) bool {
 	// Until it execs, the init runs its program (hull-init, or hull) from
 	// a read-only mount of that very file (same inode) or from a sealed
 	// memfd (see exe_linux.go).
@@ -479,18 +495,27 @@ func execed(pid int) bool {
 	} else if strings.HasPrefix(l, "/memfd:hull") {
 		return false
 	}
-	var a, b unix.Stat_t
-	if unix.Stat(exe, &a) != nil || unix.Stat(initProgram(), &b) != nil {
+	var a unix.Stat_t
+	if unix.Stat(exe, &a) != nil {
 		return true
 	}
-	return a.Dev != b.Dev || a.Ino != b.Ino
+	if init == nil {
+		// A record written by an older hull names no program: compare
+		// with the one this hull would start, as that hull did.
+		var b unix.Stat_t
+		if unix.Stat(initProgram(), &b) != nil {
+			return true
+		}
+		init = &fileID{Dev: b.Dev, Ino: b.Ino}
+	}
+	return a.Dev != init.Dev || a.Ino != init.Ino
 }
 
-// waitExecve waits until pid has exec'd its program or is gone, or ctx
-// ends.
-func waitExecve(ctx context.Context, pid int) {
+// waitExecve waits until pid, started running init, has exec'd its
+// program or is gone, or ctx ends.
+func waitExecve(ctx context.Context, pid int, init *fileID) {
 	for delay := 100 * time.Microsecond; ; delay = min(2*delay, 10*time.Millisecond) {
-		if execed(pid) {
+		if execed(pid, init) {
 			return
 		}
 		select {

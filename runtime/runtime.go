@@ -115,7 +115,7 @@ func (r *Runtime) status(rec *record) Status {
 	if rec.Phase == phaseCreating {
 		return Creating
 	}
-	if _, err := os.Lstat(filepath.Join(r.dir(rec.ID), fifoFile)); err == nil && !execed(rec.Pid) {
+	if _, err := os.Lstat(filepath.Join(r.dir(rec.ID), fifoFile)); err == nil && !execed(rec.Pid, rec.InitExe) {
 		// (A fifo left by a "start" killed after it released the init
 		// no longer means created: the program runs.)
 		return Created

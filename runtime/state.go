@@ -53,11 +53,17 @@ const (
 
 // record is state.json.
 type record struct {
-	ID          string            `json:"id"`
-	Bundle      string            `json:"bundle"`
-	Rootfs      string            `json:"rootfs"`
-	Pid         int               `json:"pid"`
-	PidStart    uint64            `json:"pidStart"` // /proc/<pid>/stat field 22: guards against pid reuse
+	ID       string `json:"id"`
+	Bundle   string `json:"bundle"`
+	Rootfs   string `json:"rootfs"`
+	Pid      int    `json:"pid"`
+	PidStart uint64 `json:"pidStart"` // /proc/<pid>/stat field 22: guards against pid reuse
+	// InitExe is the program the init ran until it exec'd the
+	// container's (its read-only mount of hull-init, or of hull): status
+	// tells created from running by it, even once hull-init beside the
+	// hull that asks is another file (an upgrade between create and
+	// start).
+	InitExe     *fileID           `json:"initExe,omitempty"`
 	Phase       phase             `json:"phase"`
 	Created     time.Time         `json:"created"`
 	Annotations map[string]string `json:"annotations,omitempty"`

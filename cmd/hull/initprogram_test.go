@@ -122,3 +122,54 @@ func hullSpec(t *testing.T, hull, bundle string, args ...string) {
 		t.Fatal(err)
 	}
 }
+
+// hull-init replaced between create and start (an upgrade, a new inode):
+// the container is still created, not taken for running, and starts.
+func TestInitProgramReplaced(t *testing.T) {
+	testvm.Require(t, testvm.Root)
+	hull := testvm.CopyHull(t, t.TempDir())
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "bundle")
+	busyboxRootfs(t, filepath.Join(bundle, "rootfs"), "true")
+	hullSpec(t, hull, bundle, "true")
+	root := filepath.Join(dir, "state")
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := os.CreateTemp(dir, "out") // the init keeps create's stdio
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		cmd := exec.Command(hull, append([]string{"--root", root}, args...)...)
+		cmd.Stdout, cmd.Stderr = out, out
+		err = cmd.Run()
+		b, _ := os.ReadFile(out.Name())
+		if err != nil {
+			t.Fatalf("hull %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		return string(b)
+	}
+	run("create", "--bundle", bundle, "c")
+	defer exec.Command(hull, "--root", root, "delete", "--force", "c").Run()
+
+	initProgram := filepath.Join(filepath.Dir(hull), runtime.InitProgramName)
+	b, err := os.ReadFile(initProgram)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(initProgram+".new", b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(initProgram+".new", initProgram); err != nil {
+		t.Fatal(err)
+	}
+	var st specs.State
+	if err := json.Unmarshal([]byte(run("state", "c")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != specs.StateCreated {
+		t.Errorf("after hull-init was replaced, status %q, want created", st.Status)
+	}
+	run("start", "c")
+	run("delete", "--force", "c")
+}
