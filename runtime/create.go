@@ -332,7 +332,7 @@ func (r *Runtime) initCommand(plan *Plan, syncFD int, extra []*os.File, o Create
 	}
 	env := []string{
 		initEnv + "=" + strconv.Itoa(syncFD),
-		// hull links glibc for runtime/nsenter's constructor. glibc
+		// hull-init links glibc for runtime/nsenter's constructor. glibc
 		// registers an rseq area for each thread it starts when the main
 		// thread's registration worked, and aborts ("Fatal glibc error:
 		// rseq registration failed") when a thread started after a

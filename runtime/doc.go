@@ -20,21 +20,24 @@
 //
 // The container's init runs hull-init, a program next to hull that links
 // only this package (cmd/hull-init), or, where there is none, hull itself
-// re-executed as "hull init"; either way the init runs from this
-// package's init function, and a smaller program only starts sooner. It
-// is executed from a private read-only mount of the file (open_tree +
-// mount_setattr), or from a sealed memfd copy when rootless, so that
-// nothing in the container can write to the host's binary through
-// /proc/<pid>/exe (CVE-2019-5736; exe_linux.go). New namespaces are clone flags (exec.Cmd's
-// SysProcAttr.Cloneflags, with UidMappings/GidMappings written by Go
-// before the child runs, or, rootless with subordinate ids, by newuidmap
-// and newgidmap once it runs: rootless_linux.go); namespaces given by path are entered by a
-// locked OS thread of the parent just before the fork (net, ipc, uts, pid,
-// cgroup) or, for user, mnt and time, which a multi-threaded Go process
-// cannot enter, by the C constructor of runtime/nsenter in the child
-// before the Go runtime starts. The cgroup namespace is unshared by the
-// init itself once the parent has moved it into its cgroup, so that its
-// root is the container's cgroup.
+// re-executed as "hull init"; either way the init runs from this package's
+// init function, and a smaller program only starts sooner. It is executed
+// from a private read-only mount of the file (open_tree + mount_setattr),
+// or from a sealed memfd copy when rootless, so that nothing in the
+// container can write to the host's binary through /proc/<pid>/exe
+// (CVE-2019-5736; exe_linux.go). New namespaces are clone flags
+// (exec.Cmd's SysProcAttr.Cloneflags, with UidMappings/GidMappings written
+// by Go before the child runs, or, rootless with subordinate ids, by
+// newuidmap and newgidmap once it runs: rootless_linux.go); namespaces
+// given by path are entered by a locked OS thread of the parent just
+// before the fork (net, ipc, uts, pid, cgroup) or, for user, mnt and time,
+// which a multi-threaded Go process cannot enter, by the C constructor of
+// runtime/nsenter in the child before the Go runtime starts. hull-init is
+// the only one of hull's programs built with cgo, so the only one with
+// that constructor: hull itself is pure Go, and re-executed as the init it
+// refuses what needs the constructor (needConstructor), naming hull-init.
+// The cgroup namespace is unshared by the init itself once the parent has
+// moved it into its cgroup, so that its root is the container's cgroup.
 //
 // # The sync protocol
 //
@@ -92,10 +95,13 @@
 // # Embedding
 //
 // Programs use the lifecycle through Runtime (New, Create, Start, State,
-// Kill, Delete, Exec, ...). The init is the calling program re-executed:
-// in that process (IsInit) this package's init function runs the
-// container's init itself, before the packages that import it initialise
-// and before main, and never returns. A main that begins with
+// Kill, Delete, Exec, ...). The init is hull-init when it is installed
+// next to the calling program, and otherwise the calling program
+// re-executed: in that process (IsInit) this package's init function
+// runs the container's init itself, before the packages that import it
+// initialise and before main, and never returns. Built with cgo (Go's
+// default), the program carries runtime/nsenter's constructor too, which
+// Exec and namespaces given by path need. A main that begins with
 //
 //	if runtime.IsInit() {
 //		runtime.Init()
