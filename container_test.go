@@ -681,6 +681,18 @@ func testEngine(t *testing.T, network string) {
 	if err != nil || len(list) != 1 || list[0].ID != ctr.ID {
 		t.Errorf("List = %v, %v", list, err)
 	}
+	// Run returns once the reaper runs; sh, its child, may not have
+	// written its line yet (seen in CI: stopped before the echo, it left
+	// an empty log). Stop once it has.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var logs bytes.Buffer
+		if err := e.Logs(ctx, ctr.ID, &logs, hull.LogsOptions{}); err == nil && logs.String() == "started\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("sh wrote no line to the log in 30 s")
+		}
+	}
 	// The reaper passes SIGTERM on to sh, which is not PID 1 and dies.
 	if err := e.Stop(ctx, ctr.ID, time.Minute); err != nil {
 		t.Fatal(err)
