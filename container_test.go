@@ -250,7 +250,7 @@ func TestContainerCLI(t *testing.T) {
 		unit := c.ok("generate", "systemd", "web")
 		ins := c.inspect("web")
 		pidFile := filepath.Join(ins.Dir, hull.MonitorPIDFile)
-		if !strings.Contains(unit, "ExecStart="+c.bin) || !strings.Contains(unit, "PIDFile="+pidFile) {
+		if !strings.Contains(unit, "ExecStart="+c.bin+" --root ") || !strings.Contains(unit, "PIDFile="+pidFile) {
 			t.Errorf("generate systemd:\n%s", unit)
 		}
 		if b, err := os.ReadFile(pidFile); err != nil || strings.TrimSpace(string(b)) != strconv.Itoa(ins.State.MonitorPid) {
