@@ -27,10 +27,12 @@ func engineCommands() []*cobra.Command {
 			DisableFlagParsing: true,
 			RunE:               func(*cobra.Command, []string) error { return cli.ExecEngine(os.Args[1:]) },
 		}
-		// "hull help image" is hull-engine's "image --help".
+		// "hull help image" is hull-engine's "image --help". (A help
+		// function returns no error: a failed exec ends hull here.)
 		cmd.SetHelpFunc(func(c *cobra.Command, _ []string) {
 			err := cli.ExecEngine([]string{f.Name, "--help"})
 			fmt.Fprintf(c.ErrOrStderr(), "hull: %v\n", err)
+			os.Exit(1)
 		})
 		cmds = append(cmds, cmd)
 	}

@@ -80,9 +80,11 @@ func TestEngineFamilies(t *testing.T) {
 	if err := os.WriteFile(alone, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(alone, "image", "ls").CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "execve "+filepath.Join(filepath.Dir(alone), "hull-engine")+": no such file or directory") {
-		t.Errorf("hull image ls without hull-engine: %v, output %q; want exit 1 naming the missing program", err, out)
+	for _, args := range [][]string{{"image", "ls"}, {"help", "image"}} {
+		out, err := exec.Command(alone, args...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "execve "+filepath.Join(filepath.Dir(alone), "hull-engine")+": no such file or directory") {
+			t.Errorf("hull %q without hull-engine: %v, output %q; want exit 1 naming the missing program", args, err, out)
+		}
 	}
 }
