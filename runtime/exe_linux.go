@@ -7,19 +7,20 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/hullrt/hull/internal/sibling"
 	"golang.org/x/sys/unix"
 )
 
 // The container's init runs hull-init, a program installed next to hull
-// that links only this package (cmd/hull-init): it starts sooner than
-// hull does, because a Go program's start-up grows with what it links,
-// and hull also links the command line and the VMM. Where there is no hull-init beside the running executable (a
-// hull built alone, or a program embedding this package), the init is
-// that executable itself, re-executed; either way the init runs from
-// this package's init function (see init_linux.go), so the program is
-// only a smaller or larger vehicle for the same code. hull and hull-init
-// must come from the same build: the plan between them is checked
-// field by field (readSyncFD).
+// that links only this package (cmd/hull-init): it starts sooner than hull
+// does, because a Go program's start-up grows with what it links, and hull
+// also links the command line and the VMM. Where there is no hull-init
+// beside the running executable (a hull built alone, or a program
+// embedding this package), the init is that executable itself,
+// re-executed; either way the init runs from this package's init function
+// (see init_linux.go), so the program is only a smaller or larger vehicle
+// for the same code. hull and hull-init must come from the same build: the
+// plan between them is checked field by field (readSyncFD).
 //
 // If the init were executed from its file on disk, the container's
 // processes could open /proc/<init>/exe and write through it into the
@@ -46,11 +47,8 @@ const InitProgramName = "hull-init"
 // next to this executable, or this executable. (Looked up once: the
 // status of a container compares its init's program with it.)
 var initProgram = sync.OnceValue(func() string {
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), InitProgramName)
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0 {
-			return p
-		}
+	if p := sibling.Find(InitProgramName); p != "" {
+		return p
 	}
 	return "/proc/self/exe"
 })
@@ -61,9 +59,9 @@ var sealed struct {
 	err  error
 }
 
-// sealedExe returns the protected copy of the init's program (see
-// above), made on first use and kept for the life of the process (close-on-exec, so it
-// reaches no child but through execve of /proc/self/fd/N).
+// sealedExe returns the protected copy of the init's program (see above),
+// made on first use and kept for the life of the process (close-on-exec,
+// so it reaches no child but through execve of /proc/self/fd/N).
 func sealedExe() (*os.File, error) {
 	sealed.once.Do(func() { sealed.f, sealed.err = sealExe() })
 	return sealed.f, sealed.err

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hullrt/hull"
 	"github.com/hullrt/hull/internal/cli"
+	"github.com/hullrt/hull/internal/sibling"
 )
 
 func newContainerLogsCommand(o *containerOptions) *cobra.Command {
@@ -246,7 +247,7 @@ monitor it then follows through the PID file, and stops it with
 			}
 			// The unit names hull, next to this program, as users do;
 			// this program itself where it runs alone.
-			if hull := filepath.Join(filepath.Dir(exe), "hull"); unix.Access(hull, unix.X_OK) == nil {
+			if hull := sibling.Find("hull"); hull != "" {
 				exe = hull
 			}
 			self := fmt.Sprintf("%s --root %s container --data %s", exe, o.g.Root, o.data)

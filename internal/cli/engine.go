@@ -3,8 +3,9 @@ package cli
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
+
+	"github.com/hullrt/hull/internal/sibling"
 )
 
 // EngineProgram is the program that holds the engine's families,
@@ -42,11 +43,10 @@ func EngineFamily(name string) Family {
 // executable, with args after argv[0] (which stays, so that its messages
 // say "hull") and the same environment. It returns only on failure.
 func ExecEngine(args []string) error {
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("finding %s: %w", EngineProgram, err)
+	path := sibling.Path(EngineProgram)
+	if path == "" {
+		return fmt.Errorf("finding %s: the path of this program is unknown", EngineProgram)
 	}
-	path := filepath.Join(filepath.Dir(self), EngineProgram)
-	err = syscall.Exec(path, append(os.Args[:1:1], args...), os.Environ())
+	err := syscall.Exec(path, append(os.Args[:1:1], args...), os.Environ())
 	return fmt.Errorf("this verb runs in %s, which hull executes from its own directory: execve %s: %w", EngineProgram, path, err)
 }

@@ -31,11 +31,10 @@ package vmproc
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 
+	"github.com/hullrt/hull/internal/sibling"
 	"github.com/hullrt/hull/vmm"
 )
 
@@ -44,17 +43,7 @@ const BinaryName = "hull-vmm"
 
 // Binary returns the path of hull-vmm next to the running executable,
 // or "" when there is none (or it is not executable).
-func Binary() string {
-	self, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	p := filepath.Join(filepath.Dir(self), BinaryName)
-	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
-		return ""
-	}
-	return p
-}
+func Binary() string { return sibling.Find(BinaryName) }
 
 // StackLimit is the VM process's RLIMIT_STACK. The C library sizes the
 // stacks of the threads it starts (cgo's: every thread but the first,
