@@ -240,31 +240,3 @@ func (e *Engine) Resize(ctx context.Context, ref string, rows, cols uint16) erro
 	_, err = fmt.Fprintf(f, "resize %d %d\n", rows, cols)
 	return err
 }
-
-// recvConsole accepts one connection on a console socket and receives the
-// pty master sent with SCM_RIGHTS (runc's --console-socket protocol).
-func recvConsole(ln *net.UnixListener) (*os.File, error) {
-	conn, err := ln.AcceptUnix()
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range msgs {
-		fds, err := unix.ParseUnixRights(&m)
-		if err == nil && len(fds) == 1 {
-			unix.CloseOnExec(fds[0])
-			return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
-		}
-	}
-	return nil, errors.New("console socket: no file descriptor in the message")
-}

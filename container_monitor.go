@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/hullrt/hull/image/rootfs"
+	"github.com/hullrt/hull/internal/consolesock"
 	"github.com/hullrt/hull/netns"
 	"github.com/hullrt/hull/runtime"
 )
@@ -542,7 +543,7 @@ func (e *Engine) run(ctx context.Context, c *Container, clog *ctrLog) (pid int, 
 		defer ln.Close()
 		master = make(chan consoleResult, 1)
 		go func() {
-			f, err := recvConsole(ln)
+			f, err := consolesock.Accept(ln)
 			master <- consoleResult{f, err}
 		}()
 	} else {

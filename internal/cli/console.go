@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hullrt/hull/internal/consolesock"
 	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 )
@@ -48,12 +50,10 @@ func NewConsoleProxy() (*ConsoleProxy, error) {
 
 func (p *ConsoleProxy) serve() {
 	defer close(p.done)
-	conn, err := p.ln.AcceptUnix()
-	if err != nil {
-		return
+	master, err := consolesock.Accept(p.ln)
+	if errors.Is(err, net.ErrClosed) {
+		return // closed before the init connected
 	}
-	defer conn.Close()
-	master, err := recvFD(conn)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "hull: console: %v\n", err)
 		return
@@ -67,27 +67,6 @@ func (p *ConsoleProxy) serve() {
 	p.Resize()
 	go func() { _, _ = io.Copy(master, os.Stdin) }()
 	_, _ = io.Copy(os.Stdout, master)
-}
-
-// recvFD receives one file descriptor sent with SCM_RIGHTS.
-func recvFD(conn *net.UnixConn) (*os.File, error) {
-	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
-	n, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range msgs {
-		fds, err := unix.ParseUnixRights(&m)
-		if err == nil && len(fds) == 1 {
-			return os.NewFile(uintptr(fds[0]), string(buf[:n])), nil
-		}
-	}
-	return nil, fmt.Errorf("no file descriptor in the console socket message")
 }
 
 // Resize copies hull's window size to the container's terminal.
