@@ -249,7 +249,7 @@ func (r *Runtime) create(ctx context.Context, id string, o CreateOptions) (c *cr
 	}
 	pid := cmd.Process.Pid
 	phase("init started")
-	undo.push(func() error { return releaseRootfs(rec.namespaces, plan.Rootfs) }) // after the kill below: see rootfs_linux.go
+	undo.push(func() error { return releaseRootfs(rec.view().Linux, plan.Rootfs) }) // after the kill below: see rootfs_linux.go
 	undo.push(func() error {
 		_ = cmd.Process.Kill()
 		_, _ = cmd.Process.Wait()

@@ -108,11 +108,11 @@ func (r *Runtime) start(ctx context.Context, lk *lockedDir, rec *record) error {
 	// An init of an older hull closed its end before execve: wait for
 	// the exec itself then (at once when it is done).
 	waitExecve(ctx, rec.Pid, rec.InitExe)
-	if len(hookList(rec.hooks(), "poststart")) == 0 {
+	if len(hookList(rec.view().Hooks, "poststart")) == 0 {
 		return nil // the state is for the hooks: no need to read it
 	}
 	st := r.stateOf(rec).OCI()
-	if err := runHooks(rec.hooks(), "poststart", st); err != nil {
+	if err := runHooks(rec.view().Hooks, "poststart", st); err != nil {
 		// The program runs already; the spec makes a failed poststart
 		// hook a warning, which hull returns to its caller.
 		return fmt.Errorf("container started, but: %w", err)
@@ -263,13 +263,13 @@ func (r *Runtime) destroy(ctx context.Context, lk *lockedDir, rec *record) error
 	if err := r.destroyCgroup(ctx, rec); err != nil {
 		errs = append(errs, err)
 	}
-	if err := releaseRootfs(rec.namespaces, rec.Rootfs); err != nil { // rootfs_linux.go: mounts made in the host's namespace
+	if err := releaseRootfs(rec.view().Linux, rec.Rootfs); err != nil { // rootfs_linux.go: mounts made in the host's namespace
 		errs = append(errs, err)
 	}
-	if len(hookList(rec.hooks(), "poststop")) > 0 {
+	if len(hookList(rec.view().Hooks, "poststop")) > 0 {
 		st := r.stateOf(rec).OCI()
 		st.Status = specs.StateStopped
-		if err := runHooks(rec.hooks(), "poststop", st); err != nil {
+		if err := runHooks(rec.view().Hooks, "poststop", st); err != nil {
 			errs = append(errs, err)
 		}
 	}

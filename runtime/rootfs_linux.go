@@ -495,15 +495,13 @@ func (p *Chroot) run(c *initContext) error {
 // bind detaches together. It does nothing for a container with a mount
 // namespace (its mounts went with it), nor when the top mount at rootfs is
 // not a bind of the rootfs onto itself (the init died before making it:
-// what is there is the caller's). Create's cleanup and delete call it,
-// with the record's namespaces method: the container's linux.namespaces
-// and whether its spec has a linux section at all.
-func releaseRootfs(namespaces func() ([]specs.LinuxNamespace, bool), rootfs string) error {
-	ns, linux := namespaces()
-	if !linux || rootfs == "" {
+// what is there is the caller's). Create's cleanup and delete call it
+// with the linux section of the container's spec (nil for none).
+func releaseRootfs(linux *linuxView, rootfs string) error {
+	if linux == nil || rootfs == "" {
 		return nil
 	}
-	for _, n := range ns {
+	for _, n := range linux.Namespaces {
 		if n.Type == specs.MountNamespace {
 			return nil
 		}

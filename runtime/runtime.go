@@ -128,7 +128,7 @@ func (r *Runtime) status(rec *record) Status {
 
 func (r *Runtime) stateOf(rec *record) *State {
 	st := &State{
-		Version:     rec.version(),
+		Version:     rec.view().Version,
 		ID:          rec.ID,
 		Status:      r.status(rec),
 		Bundle:      rec.Bundle,

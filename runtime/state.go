@@ -102,10 +102,13 @@ type storedSpec struct {
 type specView struct {
 	Version string       `json:"ociVersion"`
 	Hooks   *specs.Hooks `json:"hooks,omitempty"`
-	Linux   *struct {
-		CgroupsPath string                 `json:"cgroupsPath,omitempty"`
-		Namespaces  []specs.LinuxNamespace `json:"namespaces,omitempty"`
-	} `json:"linux,omitempty"`
+	Linux   *linuxView   `json:"linux,omitempty"`
+}
+
+// linuxView is what they read of its linux section.
+type linuxView struct {
+	CgroupsPath string                 `json:"cgroupsPath,omitempty"`
+	Namespaces  []specs.LinuxNamespace `json:"namespaces,omitempty"`
 }
 
 func (s *storedSpec) UnmarshalJSON(b []byte) error {
@@ -129,52 +132,29 @@ func (r *record) spec() (*specs.Spec, error) {
 	return r.Spec, nil
 }
 
-// hooks returns the spec's hooks (nil for none).
-func (r *record) hooks() *specs.Hooks {
-	if r.Spec != nil {
-		return r.Spec.Hooks
-	}
-	if r.stored != nil {
-		return r.stored.view.Hooks
-	}
-	return nil
-}
-
-// version returns the spec's ociVersion.
-func (r *record) version() string {
-	if r.Spec != nil {
-		return r.Spec.Version
-	}
-	if r.stored != nil {
-		return r.stored.view.Version
-	}
-	return ""
-}
-
-// cgroupsPath returns linux.cgroupsPath, defaulted as runc does.
-func (r *record) cgroupsPath() string {
-	if r.Spec == nil && r.stored != nil && r.stored.view.Linux != nil && r.stored.view.Linux.CgroupsPath != "" {
-		return r.stored.view.Linux.CgroupsPath
-	}
-	if r.Spec == nil {
-		return "/" + r.ID
-	}
-	return cgroupsPathOf(r.Spec, r.ID)
-}
-
-// namespaces returns linux.namespaces, and whether the spec has a linux
-// section at all.
-func (r *record) namespaces() ([]specs.LinuxNamespace, bool) {
-	if r.Spec != nil {
-		if r.Spec.Linux == nil {
-			return nil, false
+// view returns what the commands after create read of the spec: from
+// the spec create loaded, or as state.json had it.
+func (r *record) view() specView {
+	switch {
+	case r.Spec != nil:
+		v := specView{Version: r.Spec.Version, Hooks: r.Spec.Hooks}
+		if l := r.Spec.Linux; l != nil {
+			v.Linux = &linuxView{CgroupsPath: l.CgroupsPath, Namespaces: l.Namespaces}
 		}
-		return r.Spec.Linux.Namespaces, true
+		return v
+	case r.stored != nil:
+		return r.stored.view
 	}
-	if r.stored != nil && r.stored.view.Linux != nil {
-		return r.stored.view.Linux.Namespaces, true
+	return specView{}
+}
+
+// cgroupsPath returns linux.cgroupsPath, defaulted as runc does
+// (cgroupsPathOf).
+func (r *record) cgroupsPath() string {
+	if l := r.view().Linux; l != nil && l.CgroupsPath != "" {
+		return l.CgroupsPath
 	}
-	return nil, false
+	return "/" + r.ID
 }
 
 // ErrNotExist is returned for a container id with no state.
