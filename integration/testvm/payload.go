@@ -111,15 +111,13 @@ func goBuild(ctx context.Context, out, pkg string, cgo bool) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg}
-	env := []string{"CGO_ENABLED=0"}
+	tags, ldflags, cgoEnv := "", "-s -w", "CGO_ENABLED=0"
 	if cgo {
-		args = []string{"build", "-trimpath", "-tags=netgo,osusergo", "-ldflags=-s -w -linkmode external -extldflags -static", "-o", out, pkg}
-		env = []string{"CGO_ENABLED=1"}
+		tags, ldflags, cgoEnv = "netgo,osusergo", ldflags+" -linkmode external -extldflags -static", "CGO_ENABLED=1"
 	}
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags="+tags, "-ldflags="+ldflags, "-o", out, pkg)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(os.Environ(), cgoEnv)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
