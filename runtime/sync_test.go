@@ -21,6 +21,7 @@ func TestReadSyncUnknownField(t *testing.T) {
 		{`{"type":"plan","plan":{"id":"c","steps":[{"op":"hostname","args":{"name":"h"}}]}}`, ""},
 		{`{"type":"plan","plan":{"id":"c","steps":[{"op":"hostname","args":{"name":"h","flags":1}}]}}`, `step 1 (hostname): json: unknown field "flags"`},
 		{`{"type":"plan","plan":{"id":"c","steps":[{"op":"hostname","args":{}},{"op":"teleport","args":{}}]}}`, `step 2: unknown op "teleport"`},
+		{`{"type":"plan","plan":{"id":"c","steps":[{"op":"setsid"},{"op":"hostname","args":{"name":"h"}}]}}`, `step 1 (setsid): no args`},
 		{`{"type":`, "malformed sync message"},
 	} {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
